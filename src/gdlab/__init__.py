@@ -1,0 +1,52 @@
+"""gdlab — a gradient-descent lab for linear models.
+
+The core::
+
+    import gdlab
+    ds = gdlab.datasets.workshop_line()
+    result = gdlab.descend(ds.X, ds.y, learning_rate=0.1, max_iter=10, tol=None,
+                           coef_init=ds.coef_init, intercept_init=ds.intercept_init)
+    result.coef, result.intercept, result.trajectory.to_frame()
+    gdlab.closed_form(ds.X, ds.y)          # the Normal Equation
+    gdlab.curvature(ds.X).stable_step      # 2/L
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from gdlab import datasets, optimizers, schedules
+from gdlab.closed_form import closed_form
+from gdlab.curvature import Curvature, curvature
+from gdlab.descent import IterationInfo, descend
+from gdlab.exceptions import ConvergenceWarning, DivergenceWarning, GDLabWarning, RankDeficiencyWarning
+from gdlab.result import Result, Trajectory
+
+__version__ = "0.1.0"
+
+# Faces that pull in optional or heavier dependencies load on first use.
+_LAZY = {
+    "GDRegressor": "gdlab.estimator",
+    "compare": "gdlab.compare",
+    "Comparison": "gdlab.compare",
+    "sweep": "gdlab.sweep",
+}
+
+__all__ = [
+    "descend", "closed_form", "curvature", "Curvature", "Result", "Trajectory", "IterationInfo",
+    "ConvergenceWarning", "DivergenceWarning", "RankDeficiencyWarning", "GDLabWarning",
+    "datasets", "optimizers", "schedules", "__version__", *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gdlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,23 @@
+"""Warning classes of gdlab.
+
+Every warning gdlab raises has its own category, so that a user can filter exactly what they mean to
+(``warnings.simplefilter("error", gdlab.DivergenceWarning)``).
+"""
+
+from __future__ import annotations
+
+from sklearn.exceptions import ConvergenceWarning
+
+__all__ = ["ConvergenceWarning", "DivergenceWarning", "RankDeficiencyWarning", "GDLabWarning"]
+
+
+class GDLabWarning(UserWarning):
+    """Base class of gdlab's own warnings."""
+
+
+class DivergenceWarning(GDLabWarning, RuntimeWarning):
+    """The loss became non-finite or exploded: the step is too large for the curvature (see ``stable_step``)."""
+
+
+class RankDeficiencyWarning(GDLabWarning):
+    """The design matrix is (numerically) rank deficient: the least-squares minimiser is not unique."""

@@ -1,0 +1,241 @@
+"""One result type for every solver (gradient descent of any kind and the closed form), with its trajectory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from gdlab.curvature import Curvature
+
+__all__ = ["Result", "Trajectory", "TrajectoryRecorder"]
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """What the descent went through, one row per recorded iteration.
+
+    Attributes
+    ----------
+    iteration : (n,) int — the iteration (epoch) index; 0 is the starting point.
+    coef : (n, d) or (n, d, k) — the weights w_t.
+    intercept : (n,) or (n, k) — the intercept b_t (zeros when there is none).
+    loss : (n,) — the objective at (w_t, b_t) (the data loss plus the penalty).
+    grad_norm : (n,) — Euclidean norm of the gradient of the smooth part at (w_t, b_t).
+    learning_rate : (n,) — the step eta_t used to leave iteration t (NaN at the last one).
+    gap : (n,) or None — loss_t - loss* when the optimum is known.
+    """
+
+    iteration: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    learning_rate: np.ndarray
+    gap: np.ndarray | None = None
+    stride: int = 1
+
+    def __len__(self) -> int:
+        return int(self.iteration.shape[0])
+
+    @property
+    def params(self) -> np.ndarray:
+        """(n, 1 + d) array [b_t, w_t] for single-output fits: the workshop's vector w = (intercept, slope...)."""
+        if self.coef.ndim != 2:
+            raise ValueError("params is defined for single-output trajectories; use coef and intercept.")
+        return np.column_stack([self.intercept, self.coef])
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "iteration": self.iteration.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept.tolist(),
+            "loss": _floats(self.loss),
+            "grad_norm": _floats(self.grad_norm),
+            "learning_rate": _floats(self.learning_rate),
+            "stride": self.stride,
+        }
+        if self.gap is not None:
+            out["gap"] = _floats(self.gap)
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per recorded iteration: iteration, intercept, w0..w{d-1}, loss, grad_norm, learning_rate, gap."""
+        import pandas as pd
+
+        cols: dict[str, Any] = {"iteration": self.iteration}
+        if self.coef.ndim == 2:
+            cols["intercept"] = self.intercept
+            for j in range(self.coef.shape[1]):
+                cols[f"w{j}"] = self.coef[:, j]
+        else:
+            for o in range(self.coef.shape[2]):
+                cols[f"intercept_{o}"] = self.intercept[:, o]
+                for j in range(self.coef.shape[1]):
+                    cols[f"w{j}_{o}"] = self.coef[:, j, o]
+        cols["loss"] = self.loss
+        cols["grad_norm"] = self.grad_norm
+        cols["learning_rate"] = self.learning_rate
+        if self.gap is not None:
+            cols["gap"] = self.gap
+        return pd.DataFrame(cols)
+
+    def to_csv(self, path: Any = None) -> str | None:
+        return self.to_frame().to_csv(path, index=False)
+
+
+def _floats(a: np.ndarray) -> list[Any]:
+    # JSON has no NaN/inf: write them as None so that every JSON parser reads the file.
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(a, dtype=float).ravel()]
+
+
+class TrajectoryRecorder:
+    """Keeps every ``stride``-th iterate; when more than ``max_records`` are kept it drops every second one and
+    doubles the stride, so memory stays bounded and the kept points stay evenly spread over the run. The last
+    iterate is always kept.
+
+    Rows hold the packed parameters as given; ``finish(unpack)`` turns them into coefficients and intercepts.
+    """
+
+    def __init__(self, record_every: int = 1, max_records: int | None = 100_000):
+        self.stride = max(1, int(record_every))
+        self.max_records = None if max_records is None else max(2, int(max_records))
+        self.rows: list[tuple] = []
+        self._last: tuple | None = None
+
+    def add(self, iteration: int, params: np.ndarray, loss: float, grad_norm: float, learning_rate: float) -> None:
+        row = (int(iteration), np.array(params, copy=True), float(loss), float(grad_norm), float(learning_rate))
+        self._last = row
+        if iteration % self.stride:
+            return
+        self.rows.append(row)
+        if self.max_records is not None and len(self.rows) > self.max_records:
+            self.stride *= 2
+            self.rows = [r for r in self.rows if r[0] % self.stride == 0]
+
+    def finish(self, unpack: Any) -> Trajectory:
+        rows = list(self.rows)
+        if self._last is not None and (not rows or rows[-1][0] != self._last[0]):
+            rows.append(self._last)
+        if not rows:
+            raise RuntimeError("empty trajectory: nothing was recorded")
+        parts = [unpack(r[1]) for r in rows]
+        lr = np.array([r[4] for r in rows])
+        lr[-1] = np.nan  # no step leaves the last iterate
+        return Trajectory(
+            iteration=np.array([r[0] for r in rows], dtype=np.int64),
+            coef=np.stack([c for c, _ in parts]),
+            intercept=np.stack([np.asarray(b, dtype=float) for _, b in parts]),
+            loss=np.array([r[2] for r in rows]),
+            grad_norm=np.array([r[3] for r in rows]),
+            learning_rate=lr,
+            stride=self.stride,
+        )
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of a fit, whatever the method (gradient descent of any kind, or the closed form).
+
+    Attributes
+    ----------
+    coef : (d,) or (d, k) — learnt weights (k outputs when y was 2-D).
+    intercept : float or (k,) — learnt intercept (0 when ``fit_intercept=False``).
+    loss : float — the objective at the result (mean loss, in the workshop's MSE units, plus the penalty).
+    n_iter : int — iterations (epochs: full passes over the data) run.
+    n_updates : int — parameter updates made (n_iter * batches per epoch).
+    converged : bool — a stopping rule other than max_iter was met (or the method is exact).
+    diverged : bool — the run was stopped because the loss became non-finite or exploded.
+    status : int — 0 converged, 1 max_iter reached, 2 diverged, 3 stopped by the callback, 4 exact solve.
+    message : str — the status in words.
+    method : str — the optimizer name, or "closed_form".
+    source : str — where the loss and gradient came from ("memory", "gram", "stream", "dask").
+    source_reason : str — why that source was chosen.
+    curvature : Curvature or None — L, mu, stable step 2/L, ... of the squared-error Hessian.
+    trajectory : Trajectory or None — what the descent went through.
+    optimum_loss : float or None — the loss at the exact minimiser when it is known.
+    learning_rate : float — the last step used.
+    """
+
+    coef: np.ndarray
+    intercept: Any
+    loss: float
+    n_iter: int
+    converged: bool
+    status: int
+    message: str
+    method: str
+    source: str
+    n_updates: int = 0
+    diverged: bool = False
+    source_reason: str = ""
+    curvature: Curvature | None = None
+    trajectory: Trajectory | None = None
+    optimum_loss: float | None = None
+    learning_rate: float = float("nan")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return self.converged
+
+    @property
+    def gap(self) -> float | None:
+        """loss - loss* (None when the optimum is unknown)."""
+        return None if self.optimum_loss is None else float(self.loss - self.optimum_loss)
+
+    @property
+    def params(self) -> np.ndarray:
+        """The workshop's w: (1 + d,) [intercept, coef...] for a single output."""
+        return np.concatenate([np.atleast_1d(self.intercept), np.ravel(self.coef)]) if np.ndim(self.coef) == 1 \
+            else np.vstack([np.atleast_1d(self.intercept)[None, :], self.coef])
+
+    def predict(self, X: Any) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        return X @ self.coef + self.intercept
+
+    def to_dict(self, *, trajectory: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "coef": np.asarray(self.coef).tolist(),
+            "intercept": np.asarray(self.intercept).tolist(),
+            "loss": _floats(np.array([self.loss]))[0],
+            "n_iter": self.n_iter,
+            "n_updates": self.n_updates,
+            "converged": self.converged,
+            "diverged": self.diverged,
+            "status": self.status,
+            "message": self.message,
+            "method": self.method,
+            "source": self.source,
+            "source_reason": self.source_reason,
+            "learning_rate": _floats(np.array([self.learning_rate]))[0],
+            "optimum_loss": None if self.optimum_loss is None else float(self.optimum_loss),
+            "curvature": None if self.curvature is None else self.curvature.to_dict(),
+        }
+        if trajectory and self.trajectory is not None:
+            out["trajectory"] = self.trajectory.to_dict()
+        return out
+
+    def to_json(self, path: Any = None, *, trajectory: bool = True, indent: int | None = 2) -> str:
+        text = json.dumps(self.to_dict(trajectory=trajectory), indent=indent)
+        if path is not None:
+            from gdlab._io import atomic_write_text
+
+            atomic_write_text(path, text)
+        return text
+
+    def to_frame(self) -> pd.DataFrame:
+        if self.trajectory is None:
+            raise ValueError("this result has no trajectory; fit with recording enabled.")
+        return self.trajectory.to_frame()
+
+    def __repr__(self) -> str:
+        coef = np.array2string(np.asarray(self.coef), precision=6, threshold=8)
+        return (f"Result(method={self.method!r}, source={self.source!r}, loss={self.loss:.6g}, n_iter={self.n_iter}, "
+                f"converged={self.converged}, coef={coef}, intercept={np.round(self.intercept, 6)!r}, "
+                f"message={self.message!r})")

@@ -1,0 +1,169 @@
+"""Learning-rate schedules: a learning rate is a number or a function of the step t = 0, 1, 2, ...
+
+Each schedule is a small frozen dataclass (picklable, with a readable repr) that is called with the step count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Union
+
+from gdlab._validation import check_choice, check_positive
+
+__all__ = [
+    "Schedule", "constant", "invscaling", "optimal", "exponential", "step", "cosine", "adaptive",
+    "SCHEDULES", "make_schedule", "as_schedule",
+]
+
+Schedule = Callable[[int], float]
+LearningRate = Union[float, Schedule]
+
+
+@dataclass(frozen=True)
+class constant:
+    """eta_t = eta0 (the workshop's step)."""
+
+    eta0: float
+
+    def __post_init__(self) -> None:
+        check_positive("learning_rate", self.eta0)
+
+    def __call__(self, t: int) -> float:
+        return self.eta0
+
+
+@dataclass(frozen=True)
+class invscaling:
+    """eta_t = eta0 / (t + 1)^power_t (scikit-learn's 'invscaling', counting steps from 1)."""
+
+    eta0: float
+    power_t: float = 0.25
+
+    def __post_init__(self) -> None:
+        check_positive("eta0", self.eta0)
+        check_positive("power_t", self.power_t, allow_zero=True)
+
+    def __call__(self, t: int) -> float:
+        return self.eta0 / (t + 1.0) ** self.power_t
+
+
+@dataclass(frozen=True)
+class optimal:
+    """eta_t = 1 / (alpha (t0 + t)) (scikit-learn's 'optimal', Bottou's heuristic t0 for the hinge-like scale).
+
+    For the squared-error scale of scikit-learn (r^2 / 2) and gdlab's (r^2), pass the alpha of the objective.
+    """
+
+    alpha: float
+    t0: float | None = None
+
+    def __post_init__(self) -> None:
+        check_positive("alpha", self.alpha)
+
+    def _t0(self) -> float:
+        if self.t0 is not None:
+            return self.t0
+        # scikit-learn: typw = sqrt(1/sqrt(alpha)); initial eta0 = typw / max(1, dloss(-typw, 1)); t0 = 1/(eta0 alpha)
+        typw = math.sqrt(1.0 / math.sqrt(self.alpha))
+        eta0 = typw / max(1.0, 1.0 + typw)
+        return 1.0 / (eta0 * self.alpha)
+
+    def __call__(self, t: int) -> float:
+        return 1.0 / (self.alpha * (self._t0() + t))
+
+
+@dataclass(frozen=True)
+class exponential:
+    """eta_t = eta0 * decay_rate^(t / decay_steps)."""
+
+    eta0: float
+    decay_rate: float = 0.99
+    decay_steps: int = 1
+
+    def __post_init__(self) -> None:
+        check_positive("eta0", self.eta0)
+        check_positive("decay_rate", self.decay_rate)
+        check_positive("decay_steps", self.decay_steps, integer=True)
+
+    def __call__(self, t: int) -> float:
+        return self.eta0 * self.decay_rate ** (t / self.decay_steps)
+
+
+@dataclass(frozen=True)
+class step:
+    """eta_t = eta0 * gamma^floor(t / step_size) (piecewise constant)."""
+
+    eta0: float
+    step_size: int = 100
+    gamma: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_positive("eta0", self.eta0)
+        check_positive("step_size", self.step_size, integer=True)
+        check_positive("gamma", self.gamma)
+
+    def __call__(self, t: int) -> float:
+        return self.eta0 * self.gamma ** (t // self.step_size)
+
+
+@dataclass(frozen=True)
+class cosine:
+    """eta_t = eta_min + (eta0 - eta_min) (1 + cos(pi min(t, T) / T)) / 2 (Loshchilov & Hutter, SGDR, 2017)."""
+
+    eta0: float
+    decay_steps: int = 1000
+    eta_min: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_positive("eta0", self.eta0)
+        check_positive("decay_steps", self.decay_steps, integer=True)
+        check_positive("eta_min", self.eta_min, allow_zero=True)
+
+    def __call__(self, t: int) -> float:
+        frac = min(t, self.decay_steps) / self.decay_steps
+        return self.eta_min + (self.eta0 - self.eta_min) * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
+@dataclass(frozen=True)
+class adaptive:
+    """scikit-learn's 'adaptive': eta0 while the loss keeps improving; divided by 5 each time it stalls for
+    ``n_iter_no_change`` epochs; the run stops when eta falls below 1e-6. The descent loop does the dividing
+    (it sees the loss); as a function of t alone this is the constant eta0."""
+
+    eta0: float
+
+    def __post_init__(self) -> None:
+        check_positive("eta0", self.eta0)
+
+    def __call__(self, t: int) -> float:
+        return self.eta0
+
+
+SCHEDULES = ("constant", "invscaling", "optimal", "exponential", "step", "cosine", "adaptive")
+
+
+def make_schedule(name: str, eta0: float = 0.01, **params: Any) -> Schedule:
+    """A schedule by name: ``make_schedule("invscaling", eta0=0.01, power_t=0.25)``."""
+    check_choice("learning-rate schedule", name, SCHEDULES)
+    cls = {"constant": constant, "invscaling": invscaling, "exponential": exponential, "step": step,
+           "cosine": cosine, "adaptive": adaptive}.get(name)
+    if name == "optimal":
+        return optimal(**params)
+    try:
+        return cls(eta0, **params)  # type: ignore[misc]
+    except TypeError as exc:
+        raise ValueError(f"bad parameters for schedule {name!r}: {exc}") from None
+
+
+def as_schedule(learning_rate: Any) -> Schedule:
+    """A number becomes a constant schedule; a callable is used as it is; a name makes that schedule."""
+    if isinstance(learning_rate, str):
+        return make_schedule(learning_rate)
+    if callable(learning_rate):
+        return learning_rate
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) and not hasattr(
+            learning_rate, "__float__"):
+        raise ValueError(f"learning_rate must be a positive number, a schedule or 'auto', got {learning_rate!r}.")
+    return constant(float(learning_rate))

@@ -1,0 +1,212 @@
+"""The ``gram`` source: sufficient statistics from one pass, then every evaluation costs O(d^2) whatever m is.
+
+The statistics of z = [x, y] are kept centred: the (weighted) count n, the mean, and the co-moment matrix
+C = sum_i s_i (z_i - mean)(z_i - mean)^T. Centred statistics do not lose digits when columns have large means
+(the raw X^T X does), and two sets merge exactly (Chan, Golub & LeVeque's pairwise update), so blocks of rows,
+files of a stream and chunks on a Dask cluster all reduce to the same statistics.
+
+With them, for residual r_i = x_i w + b - y_i and c = b + mean_x w - mean_y:
+
+    sum_i s_i r_i^2 = w^T Cxx w - 2 w^T Cxy + Cyy + n c^2         (the cross terms vanish: centred sums are 0)
+    grad_w MSE = (2/n)(Cxx w - Cxy) + 2 mean_x c,   grad_b MSE = 2 c
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gdlab._validation import first_nonfinite
+
+__all__ = ["GramStats", "GramSource", "gram_block_rows"]
+
+
+def gram_block_rows(n_columns: int, target_bytes: int = 1 << 20) -> int:
+    """Rows per block so that one float64 block of z = [x, y] stays in cache (about 1 MiB)."""
+    return int(max(256, target_bytes // (8 * max(1, n_columns))))
+
+
+@dataclass(frozen=True)
+class GramStats:
+    """Centred second-order statistics of z = [x (d columns), y (k columns)].
+
+    n : sum of sample weights (the row count when unweighted); n_rows : rows seen;
+    mean : (d + k,) weighted mean of z; comoment : (d + k, d + k) sum_i s_i (z_i - mean)(z_i - mean)^T.
+    """
+
+    n: float
+    n_rows: int
+    mean: np.ndarray
+    comoment: np.ndarray
+    n_features: int
+
+    @property
+    def n_outputs(self) -> int:
+        return self.mean.shape[0] - self.n_features
+
+    @property
+    def mean_x(self) -> np.ndarray:
+        return self.mean[: self.n_features]
+
+    @property
+    def mean_y(self) -> np.ndarray:
+        return self.mean[self.n_features :]
+
+    @property
+    def cxx(self) -> np.ndarray:
+        d = self.n_features
+        return self.comoment[:d, :d]
+
+    @property
+    def cxy(self) -> np.ndarray:
+        d = self.n_features
+        return self.comoment[:d, d:]
+
+    @property
+    def cyy(self) -> np.ndarray:
+        d = self.n_features
+        return self.comoment[d:, d:]
+
+    def design_gram(self, fit_intercept: bool) -> np.ndarray:
+        """X_b^T S X_b with the intercept column first when ``fit_intercept`` (the workshop's X_b = [1, x])."""
+        d = self.n_features
+        mx = self.mean_x
+        xtx = self.cxx + self.n * np.outer(mx, mx)
+        if not fit_intercept:
+            return xtx
+        g = np.empty((d + 1, d + 1))
+        g[0, 0] = self.n
+        g[0, 1:] = g[1:, 0] = self.n * mx
+        g[1:, 1:] = xtx
+        return g
+
+    def merge(self, other: "GramStats") -> "GramStats":
+        """Statistics of the union of two disjoint sets of rows (Chan et al.'s pairwise update)."""
+        if other.n_features != self.n_features or other.mean.shape != self.mean.shape:
+            raise ValueError(
+                f"cannot merge statistics of {self.n_features} features/{self.n_outputs} outputs with "
+                f"{other.n_features} features/{other.n_outputs} outputs: the row batches have different columns."
+            )
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return other
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.n / n)
+        comoment = self.comoment + other.comoment + np.outer(delta, delta) * (self.n * other.n / n)
+        return GramStats(n, self.n_rows + other.n_rows, mean, comoment, self.n_features)
+
+    @classmethod
+    def empty(cls, n_features: int, n_outputs: int) -> "GramStats":
+        q = n_features + n_outputs
+        return cls(0.0, 0, np.zeros(q), np.zeros((q, q)), n_features)
+
+    @classmethod
+    def from_arrays(cls, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None,
+                    block_rows: int | None = None) -> "GramStats":
+        """One blocked, fused pass over X and Y (2-D): each block is copied, shifted, into a cache-sized buffer
+        [x - K, y - K'] and its cross products accumulated with one symmetric rank-k update (BLAS syrk).
+
+        Shifting by K (the mean of the first block) before accumulating is the 'shifted data' algorithm: the raw
+        sums then hold only small numbers and the final centring loses no digits. X is never copied whole.
+        """
+        m, d = X.shape
+        k = Y.shape[1]
+        q = d + k
+        if m == 0:
+            return cls.empty(d, k)
+        b = block_rows or gram_block_rows(q)
+        first = min(b, m)
+        if sample_weight is None:
+            shift = np.concatenate([X[:first].mean(axis=0, dtype=np.float64), Y[:first].mean(axis=0)])
+        else:
+            w0 = sample_weight[:first]
+            tot = w0.sum()
+            shift = (np.concatenate([w0 @ X[:first], w0 @ Y[:first]]) / tot) if tot > 0 else np.zeros(q)
+        if not np.all(np.isfinite(shift)):
+            shift = np.zeros(q)
+        buf = np.empty((b, q))
+        S = np.zeros((q, q))
+        s = np.zeros(q)
+        shift_x, shift_y = shift[:d], shift[d:]
+        for start in range(0, m, b):
+            stop = min(start + b, m)
+            z = buf[: stop - start]
+            np.subtract(X[start:stop], shift_x, out=z[:, :d])
+            np.subtract(Y[start:stop], shift_y, out=z[:, d:])
+            if sample_weight is None:
+                s += z.sum(axis=0)
+                S += z.T @ z
+            else:
+                sw = sample_weight[start:stop]
+                s += sw @ z
+                z *= np.sqrt(sw)[:, None]
+                S += z.T @ z
+        n = float(m) if sample_weight is None else float(sample_weight.sum())
+        if not (np.all(np.isfinite(S)) and np.all(np.isfinite(s))):
+            where = first_nonfinite(X)
+            name = "X"
+            if where is None:
+                where, name = first_nonfinite(Y), "y"
+            if where is not None:
+                raise ValueError(
+                    f"{name} contains NaN or inf at row {where[0]}, column {where[1]}; gradient descent needs "
+                    "finite numbers. Remove or impute the missing values first (e.g. sklearn.impute.SimpleImputer)."
+                )
+            raise ValueError("the data's second moments overflow float64; rescale the features (StandardScaler).")
+        mean_shifted = s / n
+        comoment = S - n * np.outer(mean_shifted, mean_shifted)
+        comoment = 0.5 * (comoment + comoment.T)
+        return cls(n, m, shift + mean_shifted, comoment, d)
+
+
+class GramSource:
+    """Loss and gradient of the squared error from :class:`GramStats`, O(d^2) per evaluation.
+
+    Exact for the squared error only (any other loss needs the rows themselves).
+    """
+
+    name = "gram"
+    supports_batches = False
+
+    def __init__(self, stats: GramStats, fit_intercept: bool = True):
+        self.stats = stats
+        self.fit_intercept = fit_intercept
+        self.n_samples = stats.n_rows
+        self.n_features = stats.n_features
+        self.n_outputs = stats.n_outputs
+        n = stats.n
+        self._n = n
+        if fit_intercept:
+            self._A = stats.cxx / n
+            self._B = stats.cxy / n
+            self._c0 = np.diag(stats.cyy).copy() / n
+            self._mx = stats.mean_x
+            self._my = stats.mean_y
+        else:
+            mx, my = stats.mean_x, stats.mean_y
+            self._A = (stats.cxx + n * np.outer(mx, mx)) / n
+            self._B = (stats.cxy + n * np.outer(mx, my)) / n
+            self._c0 = (np.diag(stats.cyy) + n * my * my) / n
+
+    def gram_stats(self) -> GramStats:
+        return self.stats
+
+    def value_and_grad(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Mean squared error (summed over outputs) and its gradient; W is (d, k), b is (k,)."""
+        AW = self._A @ W
+        # per output: w^T A w - 2 w^T B + c0 (+ c^2 with an intercept)
+        quad = np.einsum("ij,ij->j", W, AW) - 2.0 * np.einsum("ij,ij->j", W, self._B) + self._c0
+        gW = 2.0 * (AW - self._B)
+        if self.fit_intercept:
+            c = b + self._mx @ W - self._my
+            loss = float(np.sum(quad + c * c))
+            gW += 2.0 * np.outer(self._mx, c)
+            gb = 2.0 * c
+        else:
+            loss = float(np.sum(quad))
+            gb = np.zeros_like(b)
+        # rounding can push a tiny loss below zero at an exact fit
+        return max(loss, 0.0), gW, gb
