@@ -89,55 +89,78 @@ def _solve_stats(stats: GramStats, fit_intercept: bool, l2: float) -> tuple[np.n
 
 def _solve_qr(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, stats: GramStats, fit_intercept: bool,
               l2: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Least squares by pivoted QR of the centred, scaled design A1 = A0 T, refined on the augmented system.
+
+    A0 = [1, X] (rows scaled by sqrt(s), ridge rows appended) is the design as given; T is the upper-triangular
+    map that centres and scales its columns. theta = T z solves the problem once z solves it for A1. Refinement
+    (Bjorck, 1967) iterates on [I A1; A1^T 0][r; z] = [y; 0], with the residuals f = y - r - A0 theta and
+    g = -A1^T r computed in extended precision from the original data, so it also undoes the rounding of the
+    centring. Each correction costs two triangular solves with the same factors.
+    """
     m, d = X.shape
-    Xc = np.array(X, dtype=np.float64)
-    Yc = np.array(Y, dtype=np.float64)
+    k = Y.shape[1]
+    ld = np.longdouble
+    root = None if sw is None else np.sqrt(sw)
+    # A0 and y in extended precision, rows weighted, ridge rows appended
+    A0 = X.astype(ld)
     if fit_intercept:
-        Xc -= stats.mean_x
-        Yc -= stats.mean_y
-    if sw is not None:
-        r = np.sqrt(sw)[:, None]
-        Xc *= r
-        Yc *= r
+        A0 = np.hstack([np.ones((m, 1), dtype=ld), A0])
+    y0 = Y.astype(ld)
+    if root is not None:
+        A0 = A0 * root[:, None].astype(ld)
+        y0 = y0 * root[:, None].astype(ld)
+    p = A0.shape[1]
     if l2:
-        # ridge as extra rows sqrt(n l2 / 2) I: the same QR machinery solves it
-        Xc = np.vstack([Xc, np.sqrt(0.5 * stats.n * l2) * np.eye(d)])
-        Yc = np.vstack([Yc, np.zeros((d, Yc.shape[1]))])
-    scale = np.linalg.norm(Xc, axis=0)
+        ridge = np.zeros((d, p), dtype=ld)
+        ridge[:, p - d:] = np.sqrt(ld(0.5 * stats.n * l2)) * np.eye(d, dtype=ld)
+        A0 = np.vstack([A0, ridge])
+        y0 = np.vstack([y0, np.zeros((d, k), dtype=ld)])
+    # T: centre the feature columns on the (weighted) means, scale every column to unit norm
+    T = np.eye(p)
+    if fit_intercept:
+        T[0, 1:] = -stats.mean_x
+    A1 = np.asarray(A0 @ T.astype(ld), dtype=np.float64)
+    scale = np.linalg.norm(A1, axis=0)
     scale[scale == 0] = 1.0
-    Xs = Xc / scale
-    Q, R, perm = scipy.linalg.qr(Xs, mode="economic", pivoting=True)
+    T = T / scale
+    A1 = A1 / scale
+    Q, R, perm = scipy.linalg.qr(A1, mode="economic", pivoting=True)
     diag = np.abs(np.diag(R))
-    tol = diag[0] * max(Xs.shape) * np.finfo(float).eps if diag.size else 0.0
+    tol = diag[0] * max(A1.shape) * np.finfo(float).eps if diag.size else 0.0
     rank = int(np.sum(diag > tol))
-    if rank < d:
+    if rank < p:
         warnings.warn(
-            f"the design matrix is rank deficient (rank {rank} of {d} features): the least-squares minimiser is "
+            f"the design matrix is rank deficient (rank {rank} of {p} columns): the least-squares minimiser is "
             "not unique; returning the minimum-norm solution. Drop collinear features or add an L2 penalty.",
             RankDeficiencyWarning, stacklevel=3)
-        Ws, *_ = scipy.linalg.lstsq(Xs, Yc, lapack_driver="gelsd")
-        W = Ws / scale[:, None]
+        z, *_ = scipy.linalg.lstsq(A1, np.asarray(y0, dtype=np.float64), lapack_driver="gelsd")
+        theta = T @ z
     else:
-        def solve(rhs: np.ndarray) -> np.ndarray:
-            z = scipy.linalg.solve_triangular(R, Q.T @ rhs)
-            out = np.empty_like(z)
-            out[perm] = z
+        def solve_r(rhs: np.ndarray) -> np.ndarray:  # R^{-1} rhs, back in unpermuted order
+            out = np.empty_like(rhs)
+            out[perm] = scipy.linalg.solve_triangular(R, rhs)
             return out
 
-        Ws = solve(Yc)
-        # Iterative refinement with residuals in extended precision: recovers the digits that rounding in the
-        # factorisation lost on ill-conditioned designs (NIST's Filip, Wampler4/5).
-        Xl = Xs.astype(np.longdouble)
-        Yl = Yc.astype(np.longdouble)
-        for _ in range(3):
-            resid = np.asarray(Yl - Xl @ Ws.astype(np.longdouble), dtype=np.float64)
-            # least-squares correction: solve min |Xs dW - resid|
-            dW = solve(resid)
-            Ws = Ws + dW
-            if np.max(np.abs(dW)) <= 1e-17 * max(1.0, float(np.max(np.abs(Ws)))):
+        def solve_rt(rhs: np.ndarray) -> np.ndarray:  # R^{-T} rhs[perm]
+            return scipy.linalg.solve_triangular(R, rhs[perm], trans="T")
+
+        yd = np.asarray(y0, dtype=np.float64)
+        z = solve_r(Q.T @ yd)
+        theta = (T @ z).astype(ld)
+        r = y0 - A0 @ theta
+        Tl = T.astype(ld)
+        for _ in range(4):
+            f = np.asarray(y0 - r - A0 @ theta, dtype=np.float64)
+            g = np.asarray(-(Tl.T @ (A0.T @ r)), dtype=np.float64)
+            dz = solve_r(Q.T @ f - solve_rt(g))
+            dr = f - A1 @ dz
+            theta = theta + Tl @ dz.astype(ld)
+            r = r + dr.astype(ld)
+            if np.max(np.abs(dz)) <= 4 * np.finfo(float).eps * max(1e-300, float(np.max(np.abs(T @ z)))):
                 break
-        W = Ws / scale[:, None]
-    b = (stats.mean_y - stats.mean_x @ W) if fit_intercept else np.zeros(Y.shape[1])
+        theta = np.asarray(theta, dtype=np.float64)
+    W = theta[p - d:]
+    b = theta[0] if fit_intercept else np.zeros(k)
     cond = float(diag[0] / diag[rank - 1]) if rank else np.inf
     return W, b, {"solver": "qr", "condition_number": cond, "rank": rank}
 

@@ -64,15 +64,21 @@ class _Problem:
 
     def value_and_grad(self, theta: np.ndarray, source: Any = None) -> tuple[float, np.ndarray]:
         """F(theta) (penalty included) and the gradient of its smooth part (L1 is handled by the prox)."""
-        W, b = self.split(theta)
-        loss, gW, gb = (source or self.source).value_and_grad(W, b)
-        g = np.empty_like(theta)
-        if self.fit_intercept:
-            g[0] = gb
-            g[1:] = gW
+        src = source if source is not None else self.source
+        packed = getattr(src, "packed_value_and_grad", None)
+        if packed is not None:
+            loss, g = packed(theta)
         else:
-            g[:] = gW
+            W, b = self.split(theta)
+            loss, gW, gb = src.value_and_grad(W, b)
+            g = np.empty_like(theta)
+            if self.fit_intercept:
+                g[0] = gb
+                g[1:] = gW
+            else:
+                g[:] = gW
         if self.penalty.active:
+            W = theta[self.off:]
             loss += self.penalty.value(W)
             if self.penalty.l2:
                 g[self.off:] += self.penalty.l2 * W
@@ -357,7 +363,7 @@ def descend(
     f, g = problem.value_and_grad(theta)
     if not math.isfinite(f):
         raise ValueError("the loss at the starting point is not finite; check coef_init/intercept_init and the data.")
-    g_norm = float(np.linalg.norm(g))
+    g_norm = math.sqrt(float(np.vdot(g, g)))
     g0_norm = g_norm
     f0 = f
     eta_scale = 1.0  # the 'adaptive' schedule's divisions by 5
@@ -404,7 +410,7 @@ def descend(
                 theta = problem.prox(theta - eta * u, eta)
                 t += 1
             f, g = problem.value_and_grad(theta)
-        g_norm = float(np.linalg.norm(g)) if np.all(np.isfinite(g)) else math.inf
+        g_norm = math.sqrt(float(np.vdot(g, g)))  # non-finite whenever any component is
         recorder.add(it, theta, f, g_norm, schedule(t) * eta_scale)
 
         # divergence: non-finite, exploding, or rising steadily far above the start

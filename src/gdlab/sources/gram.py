@@ -106,11 +106,13 @@ class GramStats:
     @classmethod
     def from_arrays(cls, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None,
                     block_rows: int | None = None) -> "GramStats":
-        """One blocked, fused pass over X and Y (2-D): each block is copied, shifted, into a cache-sized buffer
-        [x - K, y - K'] and its cross products accumulated with one symmetric rank-k update (BLAS syrk).
+        """One blocked pass over X and Y (2-D), each block's cross products formed while it is in cache.
 
-        Shifting by K (the mean of the first block) before accumulating is the 'shifted data' algorithm: the raw
-        sums then hold only small numbers and the final centring loses no digits. X is never copied whole.
+        When the first block shows every column centred well enough (|mean| <= 10 std, so the final centring
+        loses at most two of sixteen digits), the products are taken on views of X itself (BLAS syrk/gemm): no
+        copy of X, and no copy of a block either. Otherwise each block is copied, shifted by the first block's
+        mean K, into a buffer and accumulated there: the 'shifted data' algorithm, whose raw sums hold only small
+        numbers, so the centring loses no digits even when the columns have means of 1e8 and spreads of 1.
         """
         m, d = X.shape
         k = Y.shape[1]
@@ -119,31 +121,58 @@ class GramStats:
             return cls.empty(d, k)
         b = block_rows or gram_block_rows(q)
         first = min(b, m)
-        if sample_weight is None:
-            shift = np.concatenate([X[:first].mean(axis=0, dtype=np.float64), Y[:first].mean(axis=0)])
+        w0 = None if sample_weight is None else sample_weight[:first]
+        Z0 = np.concatenate([np.asarray(X[:first], dtype=np.float64), Y[:first]], axis=1)
+        tot = float(first) if w0 is None else float(w0.sum())
+        if tot > 0:
+            mean0 = (Z0.sum(axis=0) if w0 is None else w0 @ Z0) / tot
+            var0 = ((Z0 - mean0) ** 2).sum(axis=0) if w0 is None else w0 @ (Z0 - mean0) ** 2
+            var0 = var0 / tot
         else:
-            w0 = sample_weight[:first]
-            tot = w0.sum()
-            shift = (np.concatenate([w0 @ X[:first], w0 @ Y[:first]]) / tot) if tot > 0 else np.zeros(q)
-        if not np.all(np.isfinite(shift)):
-            shift = np.zeros(q)
-        buf = np.empty((b, q))
+            mean0, var0 = np.zeros(q), np.ones(q)
+        if not np.all(np.isfinite(mean0)):
+            mean0 = np.zeros(q)
+        needs_shift = bool(np.any(mean0 * mean0 > 100.0 * var0))
         S = np.zeros((q, q))
         s = np.zeros(q)
-        shift_x, shift_y = shift[:d], shift[d:]
-        for start in range(0, m, b):
-            stop = min(start + b, m)
-            z = buf[: stop - start]
-            np.subtract(X[start:stop], shift_x, out=z[:, :d])
-            np.subtract(Y[start:stop], shift_y, out=z[:, d:])
-            if sample_weight is None:
-                s += z.sum(axis=0)
+        if needs_shift:
+            shift = mean0
+            buf = np.empty((b, q))
+            shift_x, shift_y = shift[:d], shift[d:]
+            for start in range(0, m, b):
+                stop = min(start + b, m)
+                z = buf[: stop - start]
+                np.subtract(X[start:stop], shift_x, out=z[:, :d])
+                np.subtract(Y[start:stop], shift_y, out=z[:, d:])
+                if sample_weight is None:
+                    s += z.sum(axis=0)
+                else:
+                    sw = sample_weight[start:stop]
+                    s += sw @ z
+                    z *= np.sqrt(sw)[:, None]
                 S += z.T @ z
-            else:
-                sw = sample_weight[start:stop]
-                s += sw @ z
-                z *= np.sqrt(sw)[:, None]
-                S += z.T @ z
+        else:
+            shift = np.zeros(q)
+            ones = np.ones(b)
+            cast = X.dtype != np.float64
+            for start in range(0, m, b):
+                stop = min(start + b, m)
+                Xb = X[start:stop]
+                if cast:
+                    Xb = Xb.astype(np.float64)
+                Yb = Y[start:stop]
+                if sample_weight is None:
+                    wv = ones[: stop - start]
+                    Xw, Yw = Xb, Yb
+                else:
+                    wv = sample_weight[start:stop]
+                    Xw, Yw = Xb * wv[:, None], Yb * wv[:, None]
+                S[:d, :d] += Xw.T @ Xb  # syrk when unweighted
+                S[:d, d:] += Xw.T @ Yb
+                S[d:, d:] += Yw.T @ Yb
+                s[:d] += wv @ Xb
+                s[d:] += wv @ Yb
+            S[d:, :d] = S[:d, d:].T
         n = float(m) if sample_weight is None else float(sample_weight.sum())
         if not (np.all(np.isfinite(S)) and np.all(np.isfinite(s))):
             where = first_nonfinite(X)
@@ -190,23 +219,64 @@ class GramSource:
             self._A = (stats.cxx + n * np.outer(mx, mx)) / n
             self._B = (stats.cxy + n * np.outer(mx, my)) / n
             self._c0 = (np.diag(stats.cyy) + n * my * my) / n
+        self._c0_sum = float(np.sum(self._c0))
 
     def gram_stats(self) -> GramStats:
         return self.stats
 
     def value_and_grad(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Mean squared error (summed over outputs) and its gradient; W is (d, k), b is (k,)."""
-        AW = self._A @ W
-        # per output: w^T A w - 2 w^T B + c0 (+ c^2 with an intercept)
-        quad = np.einsum("ij,ij->j", W, AW) - 2.0 * np.einsum("ij,ij->j", W, self._B) + self._c0
-        gW = 2.0 * (AW - self._B)
         if self.fit_intercept:
-            c = b + self._mx @ W - self._my
-            loss = float(np.sum(quad + c * c))
-            gW += 2.0 * np.outer(self._mx, c)
-            gb = 2.0 * c
+            theta = np.vstack([b[None, :], W])
+            loss, g = self.packed_value_and_grad(theta)
+            return loss, g[1:], g[0]
+        loss, g = self.packed_value_and_grad(W)
+        return loss, g, np.zeros_like(b)
+
+    def _error_form(self) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """(H, theta*, F*) when the problem is well conditioned, else None (computed once).
+
+        For any minimiser theta*, F(theta) = F* + e^T H e and grad F = 2 H e with e = theta - theta* and
+        H = X_b^T S X_b / n: two O(d^2) operations per evaluation, and no cancellation near the optimum (the loss
+        is F* plus a small non-negative term, rather than a difference of large sums).
+        """
+        if not hasattr(self, "_eform"):
+            from gdlab.closed_form import _solve_stats
+
+            self._eform = None
+            if self.n_features > 0:
+                W, b, info = _solve_stats(self.stats, self.fit_intercept, 0.0)
+                if info["solver"] == "cholesky":
+                    theta_star = np.vstack([b[None, :], W]) if self.fit_intercept else W
+                    H = self.stats.design_gram(self.fit_intercept) / self._n
+                    f_star, _ = self._centred_value_and_grad(theta_star)
+                    self._eform = (H, theta_star, f_star)
+        return self._eform
+
+    def packed_value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The same on packed parameters theta (p, k) = [b; W] (or W alone without an intercept): the descent
+        loop's hot path, O(d^2)."""
+        ef = self._error_form()
+        if ef is None:
+            return self._centred_value_and_grad(theta)
+        H, theta_star, f_star = ef
+        e = theta - theta_star
+        He = H @ e
+        return f_star + float(np.vdot(e, He)), 2.0 * He
+
+    def _centred_value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        if self.fit_intercept:
+            W = theta[1:]
+            c = theta[0] + self._mx @ W - self._my
+            R = self._A @ W - self._B
+            # w^T A w - 2 w^T B = w . (A w - B) - w . B
+            loss = float(np.vdot(W, R - self._B)) + self._c0_sum + float(c @ c)
+            g = np.empty_like(theta)
+            g[0] = 2.0 * c
+            np.multiply(2.0, R + self._mx[:, None] * c, out=g[1:])
         else:
-            loss = float(np.sum(quad))
-            gb = np.zeros_like(b)
+            R = self._A @ theta - self._B
+            loss = float(np.vdot(theta, R - self._B)) + self._c0_sum
+            g = 2.0 * R
         # rounding can push a tiny loss below zero at an exact fit
-        return max(loss, 0.0), gW, gb
+        return max(loss, 0.0), g
