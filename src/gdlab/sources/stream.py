@@ -1,0 +1,419 @@
+"""The ``stream`` source: Parquet and CSV files (or folders of them) read in row batches, memory bounded by one batch.
+
+For the squared error one pass over the files gives the :class:`~gdlab.sources.gram.GramStats`; the closed form and
+every full-batch iteration then cost O(d^2) whatever the number of rows (the fit runs at the speed of reading).
+Each batch of rows is centred on its own mean (two-pass within the batch, so no digit is lost when a column has a
+mean of 1e8 and a spread of 1) and the batches are merged pairwise by Chan, Golub & LeVeque's update
+(:meth:`GramStats.merge`), in a balanced tree so that rounding grows with log(#batches), not #batches.
+
+Other losses (Huber, epsilon-insensitive, ...) need the rows: each evaluation of the loss is a pass over the files.
+Mini-batches are streamed: each epoch visits the row groups (Parquet) or files (CSV) in a fresh random order and
+shuffles the rows within each batch it reads (a *local* shuffle: memory stays bounded).
+
+Faults never give a silent wrong answer. Every file's footer (Parquet) or header (CSV) is read when the source is
+opened, so a truncated file, a file lacking a column or a column that is not numeric is reported at once, naming
+the file. A read error in the middle of a file, a null, a NaN or an infinity are reported with the file and the row;
+a file that changes between passes (a different number of rows) is reported too. Parquet pages written with
+checksums (``pyarrow.parquet.write_table(..., write_page_checksum=True)``) are verified on reading.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gdlab.objectives import Loss, get_loss
+from gdlab.sources.gram import GramSource, GramStats
+from gdlab.sources.memory import MemorySource
+
+__all__ = ["StreamSource", "StreamError", "FILE_FORMATS", "list_data_files", "batch_stats", "unshift"]
+
+FILE_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".parq": "parquet", ".csv": "csv"}
+Progress = Callable[[int, "int | None"], Any]
+
+
+class StreamError(ValueError):
+    """A data file cannot be streamed as it is. ``path`` names the file (None when the fault is not one file's)."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+def _pyarrow() -> tuple[Any, Any, Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+        import pyarrow.dataset as pa_ds
+    except ImportError as exc:  # pragma: no cover - pyarrow is installed with gdlab[io]
+        raise ImportError("streaming files needs pyarrow: pip install 'gdlab[io]'.") from exc
+    return pa, pa_ds, pa_csv
+
+
+def list_data_files(path: Any) -> tuple[list[str], str]:
+    """The data files at ``path`` (a file, or a folder searched recursively) and their format ("parquet"/"csv").
+
+    Names starting with "." or "_" (``_SUCCESS``, ``.crc`` files, hidden files) are skipped, as Spark and pyarrow do.
+    A folder must hold files of one format only.
+    """
+    p = Path(os.fspath(path)).expanduser()
+    if not p.exists():
+        raise StreamError(f"{p}: no such file or folder; give the path of a .parquet/.csv file or of a folder of them.",
+                          str(p))
+    if p.is_file():
+        fmt = FILE_FORMATS.get(p.suffix.lower())
+        if fmt is None:
+            raise StreamError(f"{p}: unknown file type {p.suffix!r}; streaming reads "
+                              f"{', '.join(sorted(FILE_FORMATS))} files.", str(p))
+        return [str(p)], fmt
+    found: dict[str, list[str]] = {}
+    for root, dirs, files in os.walk(p):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        for name in sorted(files):
+            if name.startswith((".", "_")):
+                continue
+            fmt = FILE_FORMATS.get(Path(name).suffix.lower())
+            if fmt is not None:
+                found.setdefault(fmt, []).append(os.path.join(root, name))
+    if not found:
+        raise StreamError(f"{p}: the folder holds no {', '.join(sorted(FILE_FORMATS))} files.", str(p))
+    if len(found) > 1:
+        counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(found.items()))
+        raise StreamError(f"{p}: the folder mixes file formats ({counts}); put one format per folder.", str(p))
+    fmt, files = next(iter(found.items()))
+    return files, fmt
+
+
+def _is_numeric(pa: Any, t: Any) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+                or pa.types.is_decimal(t) or pa.types.is_null(t))
+
+
+class _PairwiseMerge:
+    """Merge statistics in a balanced binary tree (like a binary counter): error grows with log of the count."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, GramStats]] = []
+
+    def add(self, stats: GramStats) -> None:
+        level = 0
+        while self._stack and self._stack[-1][0] == level:
+            _, top = self._stack.pop()
+            stats = top.merge(stats)
+            level += 1
+        self._stack.append((level, stats))
+
+    def result(self, n_features: int, n_outputs: int) -> GramStats:
+        out = GramStats.empty(n_features, n_outputs)
+        for _, s in self._stack:
+            out = out.merge(s)
+        return out
+
+
+def batch_stats(Zt: np.ndarray, n_features: int, shift: np.ndarray | None = None) -> GramStats:
+    """Statistics of one batch given column-wise, Zt = [x; y] of shape (d + k, rows), of the shifted data z - K.
+
+    Zt is shifted by K (in place) and centred on its own mean, and the mean corrected by the (tiny) mean of the
+    centred values (the 'corrected two-pass' algorithm). Batches shifted by the same K (e.g. the first batch's
+    mean) then merge without loss: their means are small numbers, so the differences of means in Chan's update
+    keep their digits even when a column's mean is 1e8 and its spread 1. Add K to the merged mean at the end
+    (:func:`unshift`). ``Zt`` is overwritten; it must hold finite numbers.
+    """
+    rows = Zt.shape[1]
+    if shift is not None:
+        Zt -= shift[:, None]
+    mean = Zt.mean(axis=1)
+    Zt -= mean[:, None]
+    s = Zt.sum(axis=1)
+    comoment = Zt @ Zt.T
+    comoment -= np.outer(s, s) / rows
+    comoment = 0.5 * (comoment + comoment.T)
+    return GramStats(float(rows), rows, mean + s / rows, comoment, n_features)
+
+
+def unshift(stats: GramStats, shift: np.ndarray | None) -> GramStats:
+    """Statistics of z from those of z - K."""
+    if shift is None or stats.n == 0:
+        return stats
+    return GramStats(stats.n, stats.n_rows, stats.mean + shift, stats.comoment, stats.n_features)
+
+
+class StreamSource:
+    """Loss and gradient from data files too large for memory, read in row batches by pyarrow.
+
+    Parameters
+    ----------
+    path : a .parquet/.csv file or a folder of them (searched recursively; one format per folder).
+    target : the name of the target column, or a list of names (several outputs, fitted side by side).
+    features : the feature columns; None takes every column but the target(s), in the first file's order.
+    fit_intercept : fit the intercept b (the workshop's w0).
+    batch_rows : rows read at a time; memory holds about 3 x batch_rows x (d + k) float64 values.
+    loss, epsilon : the loss (see :mod:`gdlab.objectives`); the squared error is evaluated from one-pass
+        statistics, any other loss by a pass over the files per evaluation.
+    progress : optional callback ``progress(rows_done, rows_total)`` called after each batch of each pass
+        (``rows_total`` is None while a CSV source's row count is still unknown).
+
+    Attributes
+    ----------
+    files, file_format, feature_names, target_names, n_samples, n_features, n_outputs, passes (passes made so far).
+    """
+
+    name = "stream"
+    supports_batches = True
+
+    def __init__(self, path: Any, target: str | Sequence[str], features: Sequence[str] | None = None, *,
+                 fit_intercept: bool = True, batch_rows: int = 65536, loss: str | Loss = "squared_error",
+                 epsilon: float = 0.1, progress: Progress | None = None):
+        pa, pa_ds, pa_csv = _pyarrow()
+        if target is None:
+            raise ValueError("target is missing: name the target column, e.g. target='y' (or a list of names).")
+        if isinstance(batch_rows, bool) or not isinstance(batch_rows, (int, np.integer)) or batch_rows < 1:
+            raise ValueError(f"batch_rows must be a positive integer, got {batch_rows!r}.")
+        self.single_output = isinstance(target, str)
+        self.target_names = [target] if isinstance(target, str) else [str(t) for t in target]
+        if not self.target_names:
+            raise ValueError("target is an empty list; name at least one target column.")
+        self.files, self.file_format = list_data_files(path)
+        self.path = str(path)
+        self.fit_intercept = bool(fit_intercept)
+        self.batch_rows = int(batch_rows)
+        self.loss = get_loss(loss, epsilon)
+        self.progress = progress
+        self.passes = 0
+        self._stats: GramStats | None = None
+        self._gram: GramSource | None = None
+
+        first_schema = None
+        self._fragments = []
+        self._file_rows: list[int | None] = []
+        fmt = self._make_format(pa, pa_ds, pa_csv, None)
+        import pyarrow.fs as pa_fs
+
+        self._filesystem = pa_fs.LocalFileSystem()
+        for f in self.files:
+            try:
+                frag = fmt.make_fragment(f, filesystem=self._filesystem)
+                schema = frag.physical_schema  # reads the Parquet footer / the CSV header and first block
+            except (pa.ArrowException, OSError) as exc:
+                raise StreamError(f"{f}: cannot read this {self.file_format.upper()} file: it is corrupt, truncated "
+                                  f"or not a {self.file_format.upper()} file ({exc}). Rewrite or remove it.", f
+                                  ) from exc
+            if first_schema is None:
+                first_schema = schema
+                if features is None:
+                    features = [n for n in schema.names if n not in self.target_names]
+                self.feature_names = [str(c) for c in features]
+                self.columns = self.feature_names + self.target_names
+                dup = sorted({c for c in self.columns if self.columns.count(c) > 1})
+                if dup:
+                    raise ValueError(f"column(s) {dup} appear twice among the features and targets; name each once.")
+            missing = [c for c in self.columns if c not in schema.names]
+            if missing:
+                raise StreamError(f"{f}: the file has no column {missing[0]!r}" +
+                                  (f" (nor {missing[1:]})" if len(missing) > 1 else "") +
+                                  f"; its columns are {schema.names}. Every file must hold the features and the "
+                                  "target: fix the file, or choose the columns with features=[...].", f)
+            for c in self.columns:
+                t = schema.field(c).type
+                if not _is_numeric(pa, t):
+                    role = "target" if c in self.target_names else "feature"
+                    raise StreamError(f"{f}: {role} column {c!r} is not numeric (type {t}); encode it as numbers, "
+                                      "or leave it out with features=[...].", f)
+            self._file_rows.append(frag.metadata.num_rows if self.file_format == "parquet" else None)
+        self.n_features = len(self.feature_names)
+        self.n_outputs = len(self.target_names)
+        # Read every column as float64: a CSV value that is not a number then fails loudly, naming the file.
+        self._format = self._make_format(pa, pa_ds, pa_csv, self.columns)
+        self._fragments = [self._format.make_fragment(f, filesystem=self._filesystem) for f in self.files]
+        known = all(r is not None for r in self._file_rows)
+        self._n_rows: int | None = int(sum(self._file_rows)) if known else None  # type: ignore[arg-type]
+        if self._n_rows == 0:
+            raise StreamError(f"{self.path}: the files hold no rows of data.", self.path)
+
+    # ---- reading -------------------------------------------------------------------------------------------------
+    def _make_format(self, pa: Any, pa_ds: Any, pa_csv: Any, columns: list[str] | None) -> Any:
+        if self.file_format == "parquet":
+            return pa_ds.ParquetFileFormat(default_fragment_scan_options=pa_ds.ParquetFragmentScanOptions(
+                page_checksum_verification=True))
+        convert = pa_csv.ConvertOptions(column_types={c: pa.float64() for c in columns} if columns else None)
+        return pa_ds.CsvFileFormat(convert_options=convert)
+
+    @property
+    def n_samples(self) -> int:
+        """Rows in all files (Parquet: from the footers; CSV: counted by the first pass, made now if needed)."""
+        if self._n_rows is None:
+            self.gram_stats()
+        return int(self._n_rows)  # type: ignore[arg-type]
+
+    def _read_file(self, index: int, fragment: Any = None, first_row: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (first row in the file, Zt) for each batch of one file; Zt is (d + k, rows) float64, fresh."""
+        pa, _, _ = _pyarrow()
+        path = self.files[index]
+        frag = fragment if fragment is not None else self._fragments[index]
+        row = first_row
+        q = len(self.columns)
+        it = frag.to_batches(columns=self.columns, batch_size=self.batch_rows, use_threads=True)
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError) as exc:
+                raise StreamError(f"{path}: reading failed after row {row} ({exc}); the file is corrupt or "
+                                  "truncated, or holds a value that is not a number. Rewrite or remove it.", path
+                                  ) from exc
+            n = batch.num_rows
+            if n == 0:
+                continue
+            Zt = np.empty((q, n))
+            for j, col in enumerate(batch.columns):
+                if col.null_count:
+                    i = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+                    raise StreamError(f"{path}: column {self.columns[j]!r} is missing a value (null) at row "
+                                      f"{row + i}; fill or drop the missing values first.", path)
+                Zt[j] = col.to_numpy(zero_copy_only=False)
+            yield row, Zt
+            row += n
+
+    def _nonfinite_error(self, path: str, row: int, Zt: np.ndarray) -> StreamError:
+        for j in range(Zt.shape[0]):
+            bad = np.flatnonzero(~np.isfinite(Zt[j]))
+            if bad.size:
+                v = Zt[j, bad[0]]
+                kind = "NaN" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+                return StreamError(f"{path}: column {self.columns[j]!r} holds {kind} at row {row + int(bad[0])}; "
+                                   "gradient descent needs finite numbers. Remove or impute those rows first.", path)
+        return StreamError(f"{path}: the second moments of rows {row}.. overflow float64; rescale the columns.", path)
+
+    def _pass(self) -> Iterator[tuple[str, int, np.ndarray]]:
+        """One pass over every file: yields (path, first row in the file, Zt); checks the row counts."""
+        done = 0
+        total = self._n_rows
+        counts = []
+        for index, path in enumerate(self.files):
+            rows_in_file = 0
+            for row, Zt in self._read_file(index):
+                yield path, row, Zt
+                rows_in_file += Zt.shape[1]
+                done += Zt.shape[1]
+                if self.progress is not None:
+                    self.progress(done, total)
+            expected = self._file_rows[index]
+            if expected is not None and rows_in_file != expected:
+                raise StreamError(f"{path}: read {rows_in_file} rows but the file held {expected} when it was "
+                                  "opened; the file changed during the fit. Fit again on files that stay put.", path)
+            counts.append(rows_in_file)
+        self._file_rows = counts
+        if self._n_rows is None:
+            self._n_rows = done
+        self.passes += 1
+
+    # ---- the source protocol -----------------------------------------------------------------------------------
+    def gram_stats(self) -> GramStats:
+        """Statistics of all rows: one pass over the files (cached), each batch centred, batches merged pairwise."""
+        if self._stats is None:
+            d, k = self.n_features, self.n_outputs
+            merge = _PairwiseMerge()
+            shift = None
+            for path, row, Zt in self._pass():
+                if not np.isfinite(Zt.sum()):
+                    raise self._nonfinite_error(path, row, Zt)
+                if shift is None:
+                    shift = Zt.mean(axis=1)  # K: the first batch's mean, so every batch's shifted mean is small
+                stats = batch_stats(Zt, d, shift)
+                if not np.all(np.isfinite(stats.comoment)):
+                    raise self._nonfinite_error(path, row, Zt)
+                merge.add(stats)
+            stats = unshift(merge.result(d, k), shift)
+            if stats.n_rows == 0:
+                raise StreamError(f"{self.path}: the files hold no rows of data.", self.path)
+            self._stats = stats
+        return self._stats
+
+    def value_and_grad(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Mean loss (summed over outputs) and its gradient; W is (d, k), b is (k,).
+
+        Squared error: from the one-pass statistics, O(d^2). Other losses: a pass over the files.
+        """
+        if self.loss.name == "squared_error":
+            if self._gram is None:
+                self._gram = GramSource(self.gram_stats(), self.fit_intercept)
+            return self._gram.value_and_grad(W, b)
+        d = self.n_features
+        total = 0.0
+        gW = np.zeros_like(W, dtype=np.float64)
+        gb = np.zeros(W.shape[1])
+        n = 0
+        for path, row, Zt in self._pass():
+            R = Zt[:d].T @ W
+            R += b
+            R -= Zt[d:].T
+            if not np.all(np.isfinite(R)) and np.all(np.isfinite(W)):
+                raise self._nonfinite_error(path, row, Zt)
+            total += float(self.loss.value(R).sum())
+            G = self.loss.derivative(R)
+            gW += Zt[:d] @ G
+            gb += G.sum(axis=0)
+            n += Zt.shape[1]
+        if not self.fit_intercept:
+            gb[:] = 0.0
+        return total / n, gW / n, gb / n
+
+    def iter_batches(self, batch_size: int, rng: np.random.Generator, shuffle: bool = True
+                     ) -> Iterator[MemorySource]:
+        """One epoch of mini-batches of ``batch_size`` rows (the last may be smaller), each a MemorySource.
+
+        With ``shuffle`` the row groups (Parquet) or files (CSV) are visited in a new random order each epoch and
+        the rows of each batch read are shuffled before being cut into mini-batches (a local shuffle: at most
+        batch_rows + batch_size rows are held).
+        """
+        d = self.n_features
+        units = self._units()
+        order = rng.permutation(len(units)) if shuffle else np.arange(len(units))
+        pending: np.ndarray | None = None  # rows carried over, shape (d + k, r)
+        for u in order:
+            index, fragment, first_row = units[u]
+            for row, Zt in self._read_file(index, fragment, first_row):
+                if not np.isfinite(Zt.sum()):
+                    raise self._nonfinite_error(self.files[index], row, Zt)
+                if shuffle:
+                    Zt = Zt[:, rng.permutation(Zt.shape[1])]
+                if pending is not None and pending.shape[1]:
+                    Zt = np.concatenate([pending, Zt], axis=1)
+                stop = (Zt.shape[1] // batch_size) * batch_size
+                for start in range(0, stop, batch_size):
+                    yield self._mini_batch(Zt[:, start : start + batch_size], d)
+                pending = Zt[:, stop:]
+        if pending is not None and pending.shape[1]:
+            yield self._mini_batch(pending, d)
+        self.passes += 1
+
+    def _mini_batch(self, Zt: np.ndarray, d: int) -> MemorySource:
+        X = np.ascontiguousarray(Zt[:d].T)
+        Y = np.ascontiguousarray(Zt[d:].T)
+        return MemorySource(X, Y, None, self.loss, self.fit_intercept)
+
+    def _units(self) -> list[tuple[int, Any, int]]:
+        """Pieces that can be read on their own, with their first row in the file: Parquet row groups, CSV files."""
+        if getattr(self, "_unit_list", None) is None:
+            units: list[tuple[int, Any, int]] = []
+            for index, frag in enumerate(self._fragments):
+                if self.file_format == "parquet":
+                    first = 0
+                    for piece in frag.split_by_row_group():
+                        units.append((index, piece, first))
+                        first += sum(rg.num_rows for rg in piece.row_groups)
+                else:
+                    units.append((index, frag, 0))
+            self._unit_list = units
+        return self._unit_list
+
+    def __repr__(self) -> str:
+        rows = "?" if self._n_rows is None else f"{self._n_rows}"
+        return (f"StreamSource({self.path!r}, {len(self.files)} {self.file_format} file(s), {rows} rows, "
+                f"features={self.feature_names}, target={self.target_names}, loss={self.loss.name!r})")
+
