@@ -189,8 +189,8 @@ def descend(
         momentum; 1/L with momentum (sqrt k - 1)/(sqrt k + 1) for nesterov; 0.1 for adagrad and 0.01 for
         rmsprop and adam (which scale their steps themselves).
     max_iter : iterations, i.e. epochs (full passes over the data); with full batches one update each.
-    tol : stop when the loss has failed to decrease by more than ``tol`` (relative) for ``n_iter_no_change``
-        iterations in a row. None: never (run all max_iter iterations).
+    tol : stop when the loss has changed by at most ``tol`` (relative) for ``n_iter_no_change`` iterations in a
+        row. None: never, and no ConvergenceWarning at max_iter (run all max_iter iterations, as the workshop does).
     gtol : stop when the gradient norm falls to ``gtol`` times its initial value. None: never.
     batch_size : None (full batch, the default), k (mini-batches of k rows) or 1 (stochastic); rows are reshuffled
         each epoch by a generator seeded with ``random_state``. A batch_size of m or more is the full batch.
@@ -368,7 +368,7 @@ def descend(
     f0 = f
     eta_scale = 1.0  # the 'adaptive' schedule's divisions by 5
     t = 0  # updates made
-    recorder.add(0, theta, f, g_norm, schedule(0))
+    recorder.add(0, theta, f, g_norm, math.nan)
 
     best = f_prev = f
     no_improve = 0
@@ -386,17 +386,25 @@ def descend(
             eta = schedule(t) * eta_scale
             u, opt_state = opt.direction.update(g, opt_state, theta)
             if line_search:
-                # backtracking on the (proximal) sufficient-decrease condition
+                # backtracking on the (proximal) sufficient-decrease condition, with no slack: the gram source
+                # computes the loss as F* + e^T H e, so comparisons near the optimum are exact enough
+                eta_min = eta * 1e-12
                 while True:
                     cand = problem.prox(theta - eta * u, eta)
                     f_c, g_c = problem.value_and_grad(cand)
                     step = cand - theta
                     if math.isfinite(f_c) and f_c <= f + float(np.vdot(g, step)) + float(np.vdot(step, step)) / (
-                            2 * eta) + 1e-15 * abs(f):
+                            2 * eta):
                         break
                     eta *= 0.5
-                    if eta < 1e-300:
+                    if eta < eta_min:
                         break
+                if eta < eta_min:
+                    converged, status = True, 0
+                    message = ("converged: the line search finds no decrease (the loss is at machine precision; "
+                               f"gradient norm {g_norm:.3g})")
+                    n_iter = it - 1
+                    break
                 theta, f, g = cand, f_c, g_c
             else:
                 theta = problem.prox(theta - eta * u, eta)
@@ -411,7 +419,7 @@ def descend(
                 t += 1
             f, g = problem.value_and_grad(theta)
         g_norm = math.sqrt(float(np.vdot(g, g)))  # non-finite whenever any component is
-        recorder.add(it, theta, f, g_norm, schedule(t) * eta_scale)
+        recorder.add(it, theta, f, g_norm, eta)
 
         # divergence: non-finite, exploding, or rising steadily far above the start
         rising = rising + 1 if f > best else 0
@@ -444,7 +452,7 @@ def descend(
                     no_improve = 0
                 else:
                     converged, status = True, 0
-                    message = (f"converged: the loss decreased by less than tol={tol:g} (relative) for "
+                    message = (f"converged: the loss changed by at most tol={tol:g} (relative) for "
                                f"{n_iter_no_change} iterations")
                     break
         best = min(best, f)
@@ -456,7 +464,7 @@ def descend(
 
     if warn and diverged:
         warnings.warn(message, DivergenceWarning, stacklevel=2)
-    elif warn and status == 1 and (tol is not None or gtol is not None):
+    elif warn and status == 1 and tol is not None:
         hint = ""
         if curv is not None and isinstance(schedule, constant):
             hint = (f" The predicted rate at this step is {curv.rate(schedule.eta0):.4g} per iteration; "

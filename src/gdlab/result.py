@@ -27,7 +27,7 @@ class Trajectory:
     intercept : (n,) or (n, k) — the intercept b_t (zeros when there is none).
     loss : (n,) — the objective at (w_t, b_t) (the data loss plus the penalty).
     grad_norm : (n,) — Euclidean norm of the gradient of the smooth part at (w_t, b_t).
-    learning_rate : (n,) — the step eta_t used to leave iteration t (NaN at the last one).
+    learning_rate : (n,) — the step that produced iterate t (the last one of its epoch; NaN at iteration 0).
     gap : (n,) or None — loss_t - loss* when the optimum is known.
     """
 
@@ -126,7 +126,6 @@ class TrajectoryRecorder:
             raise RuntimeError("empty trajectory: nothing was recorded")
         parts = [unpack(r[1]) for r in rows]
         lr = np.array([r[4] for r in rows])
-        lr[-1] = np.nan  # no step leaves the last iterate
         return Trajectory(
             iteration=np.array([r[0] for r in rows], dtype=np.int64),
             coef=np.stack([c for c, _ in parts]),

@@ -175,15 +175,11 @@ class GramStats:
             S[d:, :d] = S[:d, d:].T
         n = float(m) if sample_weight is None else float(sample_weight.sum())
         if not (np.all(np.isfinite(S)) and np.all(np.isfinite(s))):
-            where = first_nonfinite(X)
-            name = "X"
-            if where is None:
-                where, name = first_nonfinite(Y), "y"
-            if where is not None:
-                raise ValueError(
-                    f"{name} contains NaN or inf at row {where[0]}, column {where[1]}; gradient descent needs "
-                    "finite numbers. Remove or impute the missing values first (e.g. sklearn.impute.SimpleImputer)."
-                )
+            from gdlab._validation import _nonfinite_error
+
+            for name, arr in (("X", X), ("y", Y)):
+                if first_nonfinite(arr) is not None:
+                    raise _nonfinite_error(name, arr)
             raise ValueError("the data's second moments overflow float64; rescale the features (StandardScaler).")
         mean_shifted = s / n
         comoment = S - n * np.outer(mean_shifted, mean_shifted)
