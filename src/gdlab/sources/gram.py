@@ -120,7 +120,7 @@ class GramStats:
         if m == 0:
             return cls.empty(d, k)
         b = block_rows or gram_block_rows(q)
-        first = min(b, m)
+        first = min(b, m, 4096)  # enough rows to judge the columns' centring (and to shift by their mean)
         w0 = None if sample_weight is None else sample_weight[:first]
         Z0 = np.concatenate([np.asarray(X[:first], dtype=np.float64), Y[:first]], axis=1)
         tot = float(first) if w0 is None else float(w0.sum())

@@ -1,0 +1,169 @@
+"""Full-batch gradient descent on m = 10^6 rows: gdlab against scikit-learn, NumPy (and PyTorch if installed).
+
+Every figure is a time measured in this run; the table reports ratios against peers measured on the same data in
+the same process. Run: `python benchmarks/bench_core.py [--rows 1000000] [--features 10 100] [--repeat 3]`.
+
+What is timed (best of --repeat):
+* one read of X (`X.sum()`): the memory-bandwidth limit;
+* `X.T @ X`; scikit-learn `LinearRegression.fit`; `numpy.linalg.lstsq`;
+* scikit-learn `SGDRegressor()` with its defaults (one run; its relative gap is reported, it never reaches 1e-10);
+* a plain NumPy GD loop (the workshop's update, at the best constant step 2/(L+mu)) until the relative gap <= 1e-10;
+* PyTorch on the CPU, the same loop (when torch is importable; never a dependency of gdlab);
+* `gdlab.descend(X, y)` with its defaults (auto source -> gram, learning_rate='auto'), its gap checked;
+* 1000 iterations on the gram source, against the pass that forms the statistics;
+* bytes allocated by a `gdlab.descend` call beyond the data (tracemalloc peak).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+
+import gdlab
+from gdlab.sources.gram import GramSource, GramStats
+
+try:
+    from _results import machine, write_section
+except ImportError:  # run from elsewhere
+    from benchmarks._results import machine, write_section
+
+
+def best_of(fn, repeat):
+    best, out = np.inf, None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def rel_gap(X, y, coef, intercept, f_star):
+    r = X @ coef + intercept - y
+    return (float(r @ r) / len(y) - f_star) / f_star
+
+
+def numpy_gd(X, y, eta, f_star, target=1e-10, max_iter=10_000):
+    m, d = X.shape
+    w = np.zeros(d)
+    b = 0.0
+    for it in range(1, max_iter + 1):
+        r = X @ w + b - y
+        if (float(r @ r) / m - f_star) / f_star <= target:
+            return it - 1, w, b
+        w = w - eta * (2.0 / m) * (X.T @ r)
+        b = b - eta * (2.0 / m) * r.sum()
+    return max_iter, w, b
+
+
+def torch_gd(X, y, eta, f_star, target=1e-10, max_iter=10_000):
+    import torch
+
+    Xt = torch.from_numpy(X)
+    yt = torch.from_numpy(y)
+    m, d = X.shape
+    w = torch.zeros(d, dtype=torch.float64)
+    b = torch.zeros((), dtype=torch.float64)
+    for it in range(1, max_iter + 1):
+        r = Xt @ w + b - yt
+        if (float(r @ r) / m - f_star) / f_star <= target:
+            return it - 1, w.numpy(), float(b)
+        w = w - eta * (2.0 / m) * (Xt.T @ r)
+        b = b - eta * (2.0 / m) * r.sum()
+    return max_iter, w.numpy(), float(b)
+
+
+def run(m: int, d: int, repeat: int) -> dict:
+    from sklearn.linear_model import LinearRegression, SGDRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((m, d))
+    y = X @ rng.standard_normal(d) + 0.5 + rng.standard_normal(m)
+    exact = gdlab.closed_form(X, y)
+    f_star = exact.loss
+    out: dict = {"m": m, "d": d}
+    out["read"], _ = best_of(lambda: X.sum(), repeat)
+    out["xtx"], _ = best_of(lambda: X.T @ X, repeat)
+    out["linreg"], _ = best_of(lambda: LinearRegression().fit(X, y), repeat)
+    out["lstsq"], _ = best_of(lambda: np.linalg.lstsq(np.c_[np.ones(m), X], y, rcond=None), repeat)
+    t, sgd = best_of(lambda: SGDRegressor(random_state=0).fit(X, y), 1)
+    out["sgd"], out["sgd_gap"] = t, rel_gap(X, y, sgd.coef_, sgd.intercept_[0], f_star)
+    eta = gdlab.curvature(X).best_step
+    t, (it, w, b) = best_of(lambda: numpy_gd(X, y, eta, f_star), 1)
+    out["numpy_gd"], out["numpy_gd_iters"], out["numpy_gd_iter"] = t, it, t / max(it, 1)
+    try:
+        import torch
+
+        torch.set_num_threads(2)
+        t, (it, w, b) = best_of(lambda: torch_gd(X, y, eta, f_star), 1)
+        out["torch_gd"], out["torch_gd_iters"] = t, it
+    except ImportError:
+        out["torch_gd"] = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t, res = best_of(lambda: gdlab.descend(X, y), repeat)
+    out["gdlab"], out["gdlab_iters"] = t, res.n_iter
+    out["gdlab_gap"] = rel_gap(X, y, res.coef, res.intercept, f_star)
+    out["gdlab_source"] = res.source
+    out["stats"], stats = best_of(lambda: GramStats.from_arrays(X, y[:, None]), repeat)
+    src = GramSource(stats)
+    src.packed_value_and_grad(np.zeros((d + 1, 1)))  # solve for the error form once (part of the pass's cost)
+    out["gram1000"], _ = best_of(
+        lambda: gdlab.descend(src, None, learning_rate=0.1 * eta, max_iter=1000, tol=None, gtol=None, warn=False),
+        repeat)
+    tracemalloc.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gdlab.descend(X, y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    out["alloc_fraction"] = peak / X.nbytes
+    return out
+
+
+def report(results: list[dict]) -> str:
+    lines = [f"Machine: {machine()}. X ~ N(0, 1), y = X w + 0.5 + N(0, 1), float64; times are the best of the "
+             "repeats; 'gap' is the relative optimality gap (F - F*)/F* with F* from gdlab's closed form.", ""]
+    lines.append("| m x d | one read of X | X^T X | LinearRegression.fit | lstsq | SGDRegressor (gap) | NumPy GD to 1e-10 "
+                 "(iters) | PyTorch GD to 1e-10 | **gdlab GD to 1e-10** (iters, gap) |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        ms = lambda s: "n/a" if s is None else f"{1e3 * s:.1f} ms"
+        torch_cell = "not installed" if r["torch_gd"] is None else f"{ms(r['torch_gd'])} ({r['torch_gd_iters']})"
+        lines.append(
+            f"| {r['m']:.0e} x {r['d']} | {ms(r['read'])} | {ms(r['xtx'])} | {ms(r['linreg'])} | {ms(r['lstsq'])} | "
+            f"{ms(r['sgd'])} ({r['sgd_gap']:.1e}) | {ms(r['numpy_gd'])} ({r['numpy_gd_iters']}) | {torch_cell} | "
+            f"**{ms(r['gdlab'])}** ({r['gdlab_iters']}, {r['gdlab_gap']:.1e}) |")
+    lines += ["", "Ratios (higher is better for gdlab):", ""]
+    lines.append("| m x d | LinearRegression / gdlab (target >= 5) | gdlab / one read (target <= 4) | SGDRegressor / "
+                 "gdlab (target >= 20) | NumPy GD / gdlab | PyTorch GD / gdlab | 1000 gram iterations / stats pass "
+                 "(target < 1) | bytes allocated / X (target < 0.1) |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        tr = "n/a" if r["torch_gd"] is None else f"{r['torch_gd'] / r['gdlab']:.1f}x"
+        lines.append(
+            f"| {r['m']:.0e} x {r['d']} | {r['linreg'] / r['gdlab']:.1f}x | {r['gdlab'] / r['read']:.1f}x | "
+            f"{r['sgd'] / r['gdlab']:.0f}x | {r['numpy_gd'] / r['gdlab']:.1f}x | {tr} | "
+            f"{r['gram1000'] / r['stats']:.2f} | {r['alloc_fraction']:.4f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--features", type=int, nargs="+", default=[10, 100])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    args = ap.parse_args()
+    results = [run(args.rows, d, args.repeat) for d in args.features]
+    text = report(results)
+    print(text)
+    if not args.no_write:
+        write_section("Core: full-batch gradient descent (issue 2)", text)
+
+
+if __name__ == "__main__":
+    main()
