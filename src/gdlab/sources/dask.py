@@ -1,0 +1,363 @@
+"""The ``dask`` source: dask arrays and dataframes on any dask.distributed cluster (or dask's local schedulers).
+
+The data are turned once into one float64 dask array Z = [X, Y] of shape (m, d + k), chunked by rows only, and
+persisted on the workers. After that only small things travel:
+
+* the statistics (squared error): each chunk returns its :class:`~gdlab.sources.gram.GramStats` ((d + k)^2
+  numbers), merged by Chan's update in a tree of tasks; every later iteration is O(d^2) on the client, no traffic;
+* any other loss: each iteration sends (W, b) (d x k + k numbers) to every chunk, and each chunk returns its partial
+  sums (loss, X^T g, sum g), added in a tree of tasks: per iteration d-sized vectors and scalars, never rows.
+
+Each chunk is shifted by one common K (the first chunk's mean) before it is centred on its own mean, so that the
+merge keeps its digits when columns have large means (see :func:`gdlab.sources.stream.batch_stats`).
+
+A worker that dies mid-fit costs nothing but time: the scheduler recomputes the lost chunks from their recipe and
+retries the task; the fit goes on to the same answer. A NaN, an infinity or a missing value (NA) is reported with
+its row and column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gdlab.objectives import Loss, get_loss
+from gdlab.sources.gram import GramSource, GramStats
+from gdlab.sources.stream import batch_stats, unshift
+
+__all__ = ["DaskSource", "is_dask_collection"]
+
+_TREE_WIDTH = 8  # partial results merged 8 at a time
+CONNECT_TIMEOUT = "10s"  # how long to try a scheduler address before giving up
+
+
+def is_dask_collection(obj: Any) -> bool:
+    """True for a dask array or dask dataframe/series (without importing dask when it is not loaded)."""
+    mod = type(obj).__module__ or ""
+    if not mod.startswith(("dask", "dask_expr")):
+        return False
+    try:
+        import dask
+
+        return bool(dask.is_dask_collection(obj))
+    except ImportError:  # pragma: no cover
+        return False
+
+
+# ---- the tasks run on the workers (module level, so they pickle by reference) -----------------------------------
+def _nonfinite_message(Zt: np.ndarray, offset: int, columns: Sequence[str]) -> str:
+    for j in range(Zt.shape[0]):
+        bad = np.flatnonzero(~np.isfinite(Zt[j]))
+        if bad.size:
+            v = Zt[j, bad[0]]
+            kind = "NaN (or a missing value)" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+            return (f"column {columns[j]!r} holds {kind} at row {offset + int(bad[0])}; gradient descent needs "
+                    "finite numbers. Remove or impute those rows first (e.g. dataframe.dropna()).")
+    return f"the second moments of the chunk starting at row {offset} overflow float64; rescale the columns."
+
+
+def _chunk_mean(chunk: np.ndarray) -> np.ndarray:
+    mean = chunk.mean(axis=0)
+    return mean if np.all(np.isfinite(mean)) else np.zeros(chunk.shape[1])
+
+
+def _chunk_stats(chunk: np.ndarray, n_features: int, shift: np.ndarray, offset: int,
+                 columns: Sequence[str]) -> GramStats:
+    Zt = np.array(chunk.T, dtype=np.float64, order="C")
+    if Zt.shape[1] == 0:
+        return GramStats.empty(n_features, Zt.shape[0] - n_features)
+    if not np.isfinite(Zt.sum()):
+        raise ValueError(_nonfinite_message(Zt, offset, columns))
+    stats = batch_stats(Zt, n_features, shift)
+    if not np.all(np.isfinite(stats.comoment)):
+        raise ValueError(_nonfinite_message(np.asarray(chunk.T), offset, columns))
+    return stats
+
+
+def _merge_stats(parts: list[GramStats]) -> GramStats:
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.merge(p)
+    return out
+
+
+def _chunk_loss_grad(chunk: np.ndarray, W: np.ndarray, b: np.ndarray, loss: Loss, n_features: int,
+                     offset: int, columns: Sequence[str]) -> tuple[float, np.ndarray, np.ndarray]:
+    d = n_features
+    R = chunk[:, :d] @ W
+    R += b
+    R -= chunk[:, d:]
+    if not np.all(np.isfinite(R)) and np.all(np.isfinite(W)) and np.all(np.isfinite(b)):
+        raise ValueError(_nonfinite_message(np.asarray(chunk.T), offset, columns))
+    G = loss.derivative(R)
+    return float(loss.value(R).sum()), chunk[:, :d].T @ G, G.sum(axis=0)
+
+
+def _sum_parts(parts: list[tuple[float, np.ndarray, np.ndarray]]) -> tuple[float, np.ndarray, np.ndarray]:
+    total, gW, gb = parts[0]
+    gW, gb = gW.copy(), gb.copy()
+    for t, w, c in parts[1:]:
+        total += t
+        gW += w
+        gb += c
+    return total, gW, gb
+
+
+def _tree(parts: list[Any], combine: Any) -> Any:
+    from dask import delayed
+
+    while len(parts) > 1:
+        parts = [delayed(combine, pure=True)(parts[i : i + _TREE_WIDTH]) for i in range(0, len(parts), _TREE_WIDTH)]
+    return parts[0]
+
+
+# ---- turning user data into one persisted float64 array ----------------------------------------------------------
+def _numeric_columns(dtypes: Any, columns: Sequence[str]) -> None:
+    import pandas as pd
+
+    for c in columns:
+        t = dtypes[c]
+        if not (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t)):
+            raise ValueError(f"column {c!r} is not numeric (dtype {t}); encode it as numbers, or leave it out "
+                             "with features=[...].")
+
+
+def _as_row_array(a: Any, name: str) -> Any:
+    import dask.array as da
+    import dask.dataframe as dd
+
+    if isinstance(a, (dd.DataFrame, dd.Series)):
+        if isinstance(a, dd.DataFrame):
+            _numeric_columns(a.dtypes, list(a.columns))
+        elif not np.issubdtype(np.dtype(a.dtype) if not hasattr(a.dtype, "numpy_dtype") else a.dtype.numpy_dtype,
+                               np.number):
+            raise ValueError(f"{name} is not numeric (dtype {a.dtype}); encode it as numbers.")
+        a = a.astype("float64").to_dask_array()
+    elif not isinstance(a, da.Array):
+        arr = np.asarray(a)
+        a = da.from_array(arr, chunks=(max(1, arr.shape[0]),) + arr.shape[1:] if arr.ndim else ())
+    if not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
+        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}; encode it as numbers.")
+    return a.astype(np.float64)
+
+
+class DaskSource:
+    """Loss and gradient from data on a Dask cluster: per-chunk partial sums, reduced by Dask.
+
+    Build it with :meth:`from_data` (or :func:`gdlab.scale.open_source`). ``client`` is a
+    ``distributed.Client`` (None: dask's current default scheduler).
+
+    Attributes
+    ----------
+    Z : the persisted (m, d + k) float64 dask array; feature_names, target_names, n_samples, n_features,
+    n_outputs, fit_intercept, loss, single_output; passes (how many times the chunks were visited).
+    """
+
+    name = "dask"
+    supports_batches = False
+
+    def __init__(self, Z: Any, n_features: int, *, feature_names: Sequence[str], target_names: Sequence[str],
+                 single_output: bool = True, fit_intercept: bool = True, loss: str | Loss = "squared_error",
+                 epsilon: float = 0.1, client: Any = None, owns_client: bool = False):
+        self.client = client
+        self._owns_client = owns_client
+        self.fit_intercept = bool(fit_intercept)
+        self.loss = get_loss(loss, epsilon)
+        self.feature_names = list(feature_names)
+        self.target_names = list(target_names)
+        self.single_output = single_output
+        Z = self._persist(Z.rechunk({1: -1}))
+        if any(np.isnan(c) for c in Z.chunks[0]):
+            # cheap on persisted chunks: only their lengths travel
+            from dask import delayed
+
+            sizes = self._compute([delayed(len, pure=True)(blk) for blk in Z.to_delayed().ravel()])
+            Z._chunks = (tuple(int(s) for s in sizes), Z.chunks[1])
+        self.Z = Z
+        self.n_samples = int(Z.shape[0])
+        self.n_features = int(n_features)
+        self.n_outputs = int(Z.shape[1]) - self.n_features
+        if self.n_samples == 0:
+            raise ValueError("the dask collection holds no rows; gradient descent needs at least one row of data.")
+        if self.n_outputs < 1:
+            raise ValueError("no target column: name the target with target=...")
+        self._blocks = list(Z.to_delayed().ravel())
+        self._offsets = np.concatenate([[0], np.cumsum(Z.chunks[0])[:-1]]).astype(int).tolist()
+        self._columns = self.feature_names + self.target_names
+        self._stats: GramStats | None = None
+        self._gram: GramSource | None = None
+        self.passes = 0
+
+    # ---- construction --------------------------------------------------------------------------------------------
+    @classmethod
+    def from_data(cls, data: Any, target: Any = None, features: Sequence[str] | None = None, *,
+                  fit_intercept: bool = True, loss: str | Loss = "squared_error", epsilon: float = 0.1,
+                  scheduler: Any = None) -> "DaskSource":
+        """A source from a dask dataframe (``target``: column name or names) or a dask array X (``target``: the
+        target as a dask/NumPy array aligned with X's rows, or an int column index of X).
+
+        ``scheduler``: None (the current distributed client if there is one, else dask's default scheduler), a
+        ``distributed.Client``, or a scheduler address such as "tcp://10.0.0.5:8786" (a client is opened and
+        closed with :meth:`close`).
+        """
+        import dask.array as da
+        import dask.dataframe as dd
+
+        client, owns = _resolve_client(scheduler)
+        try:
+            if isinstance(data, dd.DataFrame):
+                if target is None or not isinstance(target, (str, list, tuple)):
+                    raise ValueError("target must name the target column(s) of the dataframe, e.g. target='y'.")
+                targets = [target] if isinstance(target, str) else list(target)
+                cols = list(data.columns)
+                missing = [c for c in targets + list(features or []) if c not in cols]
+                if missing:
+                    raise ValueError(f"the dataframe has no column {missing[0]!r}; its columns are {cols}.")
+                feats = list(features) if features is not None else [c for c in cols if c not in targets]
+                _numeric_columns(data.dtypes, feats + targets)
+                Z = data[feats + targets].astype("float64").to_dask_array()
+                return cls(Z, len(feats), feature_names=[str(c) for c in feats], target_names=[str(t) for t in targets],
+                           single_output=isinstance(target, str), fit_intercept=fit_intercept, loss=loss,
+                           epsilon=epsilon, client=client, owns_client=owns)
+            if isinstance(data, da.Array):
+                X = _as_row_array(data, "X")
+                if X.ndim != 2:
+                    raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}.")
+                if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+                    j = int(target) % X.shape[1]
+                    keep = [i for i in range(X.shape[1]) if i != j]
+                    Z = da.concatenate([X[:, keep], X[:, j : j + 1]], axis=1)
+                    names = [str(i) for i in keep]
+                    return cls(Z, len(keep), feature_names=names, target_names=[str(j)], single_output=True,
+                               fit_intercept=fit_intercept, loss=loss, epsilon=epsilon, client=client,
+                               owns_client=owns)
+                if target is None:
+                    raise ValueError("y is missing: pass the target as target=<dask or NumPy array>, or the index "
+                                     "of the target column of X.")
+                Y = _as_row_array(target, "y")
+                single = Y.ndim == 1
+                if Y.ndim == 1:
+                    Y = Y[:, None]
+                if Y.ndim != 2:
+                    raise ValueError(f"y must be 1-D or 2-D, got shape {Y.shape}.")
+                if any(np.isnan(c) for c in X.chunks[0]):
+                    X = X.compute_chunk_sizes()
+                if any(np.isnan(c) for c in Y.chunks[0]):
+                    Y = Y.compute_chunk_sizes()
+                if X.shape[0] != Y.shape[0]:
+                    raise ValueError(f"X and y have different numbers of samples: X has {X.shape[0]} rows, y has "
+                                     f"{Y.shape[0]}. Pass one target value per row of X.")
+                X = X.rechunk({1: -1})
+                Y = Y.rechunk({0: X.chunks[0], 1: -1})
+                Z = da.concatenate([X, Y], axis=1)
+                names = list(features) if features is not None else [f"x{i}" for i in range(X.shape[1])]
+                tnames = ["y"] if single else [f"y{i}" for i in range(Y.shape[1])]
+                return cls(Z, X.shape[1], feature_names=names, target_names=tnames, single_output=single,
+                           fit_intercept=fit_intercept, loss=loss, epsilon=epsilon, client=client, owns_client=owns)
+            raise ValueError(f"expected a dask array or dask dataframe, got {type(data).__name__}.")
+        except BaseException:
+            if owns:
+                client.close()
+            raise
+
+    # ---- running things ------------------------------------------------------------------------------------------
+    def _persist(self, Z: Any) -> Any:
+        if self.client is not None:
+            return self.client.persist(Z)
+        import dask
+
+        (Z,) = dask.persist(Z)
+        return Z
+
+    def _compute(self, obj: Any) -> Any:
+        if self.client is not None:
+            return self.client.gather(self.client.compute(obj))
+        import dask
+
+        (out,) = dask.compute(obj)
+        return out
+
+    def close(self) -> None:
+        """Release the persisted data, and close the client when this source opened it."""
+        self.Z = None
+        self._blocks = []
+        if self._owns_client and self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def __enter__(self) -> "DaskSource":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ---- the source protocol -------------------------------------------------------------------------------------
+    def gram_stats(self) -> GramStats:
+        """Statistics of all rows: one task per chunk, merged by Chan's update in a tree of tasks (cached)."""
+        if self._stats is None:
+            from dask import delayed
+
+            d = self.n_features
+            shift = self._compute(delayed(_chunk_mean, pure=True)(self._blocks[0]))
+            parts = [delayed(_chunk_stats, pure=True)(blk, d, shift, off, self._columns)
+                     for blk, off in zip(self._blocks, self._offsets)]
+            self._stats = unshift(self._compute(_tree(parts, _merge_stats)), shift)
+            self.passes += 1
+        return self._stats
+
+    def value_and_grad(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Mean loss (summed over outputs) and its gradient; W is (d, k), b is (k,).
+
+        Squared error: from the statistics, O(d^2) on the client. Other losses: one task per chunk, partial sums
+        added in a tree; only (W, b) and the sums travel.
+        """
+        if self.loss.name == "squared_error":
+            if self._gram is None:
+                self._gram = GramSource(self.gram_stats(), self.fit_intercept)
+            return self._gram.value_and_grad(W, b)
+        from dask import delayed
+
+        W = np.ascontiguousarray(W, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        parts = [delayed(_chunk_loss_grad, pure=True)(blk, W, b, self.loss, self.n_features, off, self._columns)
+                 for blk, off in zip(self._blocks, self._offsets)]
+        total, gW, gb = self._compute(_tree(parts, _sum_parts))
+        self.passes += 1
+        n = float(self.n_samples)
+        if not self.fit_intercept:
+            gb = np.zeros_like(gb)
+        return total / n, gW / n, gb / n
+
+    def __repr__(self) -> str:
+        where = ("local scheduler" if self.client is None
+                 else f"scheduler {getattr(self.client.scheduler, 'address', '?')}")
+        return (f"DaskSource({self.n_samples} rows in {len(self._offsets)} chunks, features={self.feature_names}, "
+                f"target={self.target_names}, loss={self.loss.name!r}, {where})")
+
+
+def _resolve_client(scheduler: Any) -> tuple[Any, bool]:
+    """(client, owned): the client to run on, and whether this source opened it (and must close it)."""
+    if scheduler is None:
+        try:
+            from distributed import default_client
+
+            return default_client(), False
+        except (ImportError, ValueError):
+            return None, False
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError("running on a Dask cluster needs distributed: pip install 'gdlab[dask]'.") from exc
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    if isinstance(scheduler, str):
+        try:
+            return Client(scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT), True
+        except OSError as exc:
+            raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start one with "
+                             "`dask scheduler` (and workers with `dask worker ADDRESS`), or check the address."
+                             ) from exc
+    raise ValueError(f"scheduler must be None, a distributed.Client or an address like 'tcp://host:8786', "
+                     f"got {type(scheduler).__name__}.")
