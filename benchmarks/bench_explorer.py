@@ -1,0 +1,81 @@
+"""How long one explorer update (a slider move: GET /api/descend) takes, on the workshop data and on 10^6 rows.
+
+The statistics of each data set are formed once (when the data set is loaded) and cached, so an update costs
+O(iterations * d^2) whatever the number of rows. Figures are reported next to their peers measured in the same run:
+
+* the explorer's update vs. the bare ``gdlab.descend`` call on the cached gram source (the HTTP + JSON overhead);
+* the same descent through ``gdlab.descend`` on the rows (``source="memory"``: one pass over X per iteration), which
+  is what an update would cost without the cached statistics.
+
+Run: ``python benchmarks/bench_explorer.py [--rows 1000000] [--repeat 15]``. Prints one table (this is a script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import pandas as pd
+
+
+def _median_ms(fn, repeat: int) -> float:
+    fn()  # warm up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def main() -> None:
+    from starlette.testclient import TestClient
+
+    import gdlab
+    from gdlab.explorer import create_app
+    from gdlab.explorer.model import RunSpec, run_descent
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--features", type=int, default=2)
+    ap.add_argument("--iterations", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=15)
+    args = ap.parse_args()
+
+    syn = gdlab.datasets.make_regression(args.rows, args.features, noise=0.5, condition_number=10.0, intercept=3.0)
+    frame = pd.DataFrame(syn.X, columns=[f"x{j}" for j in range(args.features)])
+    frame["y"] = syn.y
+    t0 = time.perf_counter()
+    app = create_app(frame, target="y")
+    load_s = time.perf_counter() - t0
+    client = TestClient(app, base_url="http://127.0.0.1")
+    rows = []
+    for ds_id, it in [("line", 10), ("line", args.iterations), ("mean", args.iterations), ("data", args.iterations)]:
+        ds = app.state.registry[ds_id]
+        lr = float(ds.defaults.get("lr", 0.1))
+        url = f"/api/descend?dataset={ds_id}&lr={lr}&iterations={it}"
+        assert client.get(url).status_code == 200
+        api_ms = _median_ms(lambda: client.get(url), args.repeat)
+        race_ms = _median_ms(lambda: client.get(url + f"&race=momentum&race_lr={lr}"), args.repeat)
+        spec = RunSpec("gd", lr, {})
+        core_ms = _median_ms(lambda: run_descent(ds, spec, iterations=it, start=ds.default_start, batch_size=None,
+                                                 seed=0), args.repeat)
+        mem_repeat = max(3, args.repeat // 5) if ds.n_rows > 100_000 else args.repeat
+        memory_ms = _median_ms(lambda: gdlab.descend(ds.X, ds.y, learning_rate=lr, max_iter=it, tol=None, gtol=None,
+                                                     source="memory", warn=False,
+                                                     coef_init=ds.default_start[1:],
+                                                     intercept_init=ds.default_start[0]), mem_repeat)
+        rows.append((ds_id, ds.n_rows, it, api_ms, race_ms, core_ms, memory_ms))
+    print(f"data set 'data' ({args.rows} rows x {args.features} features) loaded with its statistics in "
+          f"{load_s:.2f} s (once)")
+    print(f"{'dataset':8} {'rows':>9} {'iter':>5} {'update ms':>10} {'race ms':>8} {'descend ms':>11} "
+          f"{'memory ms':>10} {'update/descend':>15} {'memory/update':>14}")
+    for ds_id, n, it, api, race, core, mem in rows:
+        print(f"{ds_id:8} {n:9d} {it:5d} {api:10.2f} {race:8.2f} {core:11.2f} {mem:10.2f} {api / core:15.2f} "
+              f"{mem / api:14.1f}")
+
+
+if __name__ == "__main__":
+    main()

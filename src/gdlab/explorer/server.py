@@ -1,0 +1,458 @@
+"""The explorer's web server: a small Starlette app over :mod:`gdlab.explorer.model`, served by uvicorn.
+
+Routes (every API error is a 4xx JSON object ``{"error": ..., "parameter": ...}``):
+
+* ``GET /`` the page; ``GET /static/...`` its files (from this package's ``static`` folder only);
+  ``GET /vendor/plotly.min.js`` plotly.js from the installed ``plotly`` package (no CDN: it works offline).
+* ``GET /api/datasets`` the data sets and their curvature facts; ``GET /api/data?dataset=ID`` a bounded sample
+  of the rows for the data view.
+* ``GET /api/descend?<state>`` run the descent(s) of a page state (the page's own query string: shareable).
+* ``GET /api/export?format=csv|json&<state>`` the same runs as a file to download.
+* ``POST /api/upload?name=FILE.csv[&target=COLUMN]`` a CSV file as the request body (size-limited).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gdlab.explorer.model import (
+    OPTIMIZER_PARAMS,
+    ExplorerDataset,
+    Limits,
+    RunSpec,
+    builtin_datasets,
+    dataset_from_frame,
+    load_table,
+    read_csv_bytes,
+    run_descent,
+    run_payload,
+    surface,
+    upload_id,
+)
+
+__all__ = ["create_app", "serve", "running", "ApiError", "STATIC_DIR", "plotly_js_path", "parse_state"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
+
+
+class ApiError(Exception):
+    """A request the explorer refuses: HTTP status, message in words, and the parameter at fault."""
+
+    def __init__(self, message: str, parameter: str | None = None, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.parameter = parameter
+        self.status = status
+
+
+def plotly_js_path() -> Path:
+    """plotly.min.js as shipped inside the installed ``plotly`` Python package."""
+    try:
+        import plotly
+    except ImportError:  # pragma: no cover - plotly is a dependency of the explorer extra
+        raise ImportError("the explorer needs plotly: pip install 'gdlab[explorer]'") from None
+    path = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+    if not path.is_file():  # pragma: no cover
+        raise FileNotFoundError(f"plotly.min.js is missing from the installed plotly package ({path}); reinstall plotly.")
+    return path
+
+
+# ---- the page state (query string) ------------------------------------------------------------------------------
+
+_HYPER = sorted({name for params in OPTIMIZER_PARAMS.values() for name in params})
+STATE_KEYS = {"dataset", "optimizer", "lr", "iterations", "batch_size", "seed", "start", "axes", "grid", "race",
+              "race_lr", "t", *_HYPER, *(f"race_{h}" for h in _HYPER)}
+
+
+def _number(q: dict[str, str], key: str, default: float | None, lo: float, hi: float, *, integer: bool = False,
+            lo_open: bool = False) -> Any:
+    raw = q.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(f"{key} must be a number, got {raw!r}.", key) from None
+    kind = "an integer" if integer else "a number"
+    if not math.isfinite(value) or (integer and not value.is_integer()):
+        raise ApiError(f"{key} must be {kind}, got {raw!r}.", key)
+    if value < lo or value > hi or (lo_open and value == lo):
+        left = "(" if lo_open else "["
+        raise ApiError(f"{key} must be {kind} in {left}{lo:g}, {hi:g}], got {raw}.", key)
+    return int(value) if integer else value
+
+
+def _optimizer(q: dict[str, str], prefix: str, lr_default: float) -> RunSpec:
+    key = "race" if prefix else "optimizer"
+    name = q.get(key) or "gd"
+    if name not in OPTIMIZER_PARAMS:
+        raise ApiError(f"unknown optimizer {name!r} in {key}; valid values are {', '.join(OPTIMIZER_PARAMS)}.", key)
+    lr = _number(q, prefix + "lr", lr_default, 0.0, 1e6, lo_open=True)
+    params = {}
+    for hp, (default, lo, hi) in OPTIMIZER_PARAMS[name].items():
+        params[hp] = _number(q, prefix + hp, default, lo, hi, lo_open=(hp == "eps"))
+    return RunSpec(name, float(lr), params)
+
+
+def parse_state(query: Any, registry: dict[str, ExplorerDataset], limits: Limits, default_dataset: str
+                ) -> dict[str, Any]:
+    """Validate a page state (the query string) into the runs to make; raise :class:`ApiError` on a bad value."""
+    q = {k: v for k, v in query.items()}
+    unknown = sorted(set(q) - STATE_KEYS - {"format"})
+    if unknown:
+        raise ApiError(f"unknown parameter {unknown[0]!r}; valid parameters are {', '.join(sorted(STATE_KEYS))}.",
+                       unknown[0])
+    ds_id = q.get("dataset") or default_dataset
+    ds = registry.get(ds_id)
+    if ds is None:
+        raise ApiError(f"unknown dataset {ds_id!r} (an uploaded file is forgotten when the server restarts: upload "
+                       f"it again); available: {', '.join(registry)}.", "dataset", 404)
+    p = ds.n_params
+    lr_default = float(ds.defaults.get("lr", 0.1))
+    spec_a = _optimizer(q, "", lr_default)
+    race = q.get("race") or ""
+    spec_b = _optimizer(q, "race_", lr_default) if race else None
+    iterations = _number(q, "iterations", int(ds.defaults.get("iterations", 50)), 1, limits.max_iterations,
+                         integer=True)
+    batch_size = _number(q, "batch_size", 0, 0, ds.n_rows, integer=True) or None
+    seed = _number(q, "seed", 0, 0, 2**32 - 1, integer=True)
+    grid = _number(q, "grid", 60, limits.min_grid, limits.max_grid, integer=True)
+    if batch_size is not None and batch_size < ds.n_rows:
+        visits = iterations * ds.n_rows * (2 if spec_b else 1)
+        if visits > limits.max_batch_row_visits:
+            most = max(1, limits.max_batch_row_visits // (ds.n_rows * (2 if spec_b else 1)))
+            raise ApiError(f"mini-batch descent reads every row each iteration: {iterations} iterations over "
+                           f"{ds.n_rows} rows is too much for one interactive request; use at most {most} "
+                           "iterations, or full batches (batch_size=0), which cost O(d^2) per iteration.",
+                           "iterations")
+    start = np.array(ds.default_start, dtype=float)
+    if q.get("start"):
+        parts = q["start"].split(",")
+        if len(parts) != p:
+            raise ApiError(f"start must hold {p} comma-separated numbers ({', '.join(ds.param_names)}), got "
+                           f"{len(parts)}.", "start")
+        try:
+            start = np.array([float(v) for v in parts])
+        except ValueError:
+            raise ApiError(f"start must hold numbers, got {q['start']!r}.", "start") from None
+        if not np.all(np.isfinite(start)) or np.max(np.abs(start)) > 1e12:
+            raise ApiError("start values must be finite numbers of magnitude at most 1e12.", "start")
+    default_axes = ds.defaults.get("axes", [0] if p == 1 else [0, 1])
+    if q.get("axes"):
+        try:
+            axes = [int(v) for v in q["axes"].split(",")]
+        except ValueError:
+            raise ApiError(f"axes must be parameter indices like '0,1', got {q['axes']!r}.", "axes") from None
+        want = 1 if p == 1 else 2
+        if len(axes) != want or len(set(axes)) != want or not all(0 <= a < p for a in axes):
+            raise ApiError(f"axes must be {want} distinct parameter indices between 0 and {p - 1} "
+                           f"({', '.join(f'{k}: {n}' for k, n in enumerate(ds.param_names))}), got {q['axes']!r}.",
+                           "axes")
+    else:
+        axes = list(default_axes)
+    return {"dataset": ds, "runs": [spec_a] + ([spec_b] if spec_b else []), "iterations": iterations,
+            "batch_size": batch_size, "seed": seed, "grid": grid, "start": start, "axes": tuple(axes)}
+
+
+def compute(state: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Run the state's descents through gdlab.descend and build the response body."""
+    t0 = time.perf_counter()
+    ds: ExplorerDataset = state["dataset"]
+    results = []
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for spec in state["runs"]:
+            try:
+                results.append(run_descent(ds, spec, iterations=state["iterations"], start=state["start"],
+                                           batch_size=state["batch_size"], seed=state["seed"]))
+            except ValueError as exc:
+                raise ApiError(str(exc), None) from None
+    t_descent = time.perf_counter() - t0
+    runs = [run_payload(ds, spec, res, label) for spec, res, label in zip(state["runs"], results, "AB")]
+    surf = surface(ds, state["axes"], state["start"], state["grid"])
+    body = {
+        "dataset": ds.info(), "runs": runs, "surface": surf, "start": [float(v) for v in state["start"]],
+        "iterations": state["iterations"], "batch_size": state["batch_size"], "seed": state["seed"],
+        "timing_ms": {"descent": 1e3 * t_descent, "total": 1e3 * (time.perf_counter() - t0)},
+    }
+    return results, body
+
+
+# ---- the app ------------------------------------------------------------------------------------------------------
+
+def create_app(data: Any = None, target: str | None = None, features: Any = None, *,
+               limits: Limits | None = None, allowed_hosts: list[str] | None = None) -> Any:
+    """The explorer as a Starlette application.
+
+    Parameters
+    ----------
+    data : None (the workshop's data sets only), a path to a CSV/TSV/Parquet file (read once, and no other file),
+        or a pandas DataFrame; it becomes the data set ``"data"`` and the page opens on it.
+    target : the target column (default: the last column); features : column names, a list or a comma-separated
+        string (default: every other numeric column).
+    limits : :class:`~gdlab.explorer.model.Limits` (iterations, grid size, upload size, ...).
+    allowed_hosts : Host headers to answer (default: the loopback names; guards against DNS rebinding).
+
+    Returns
+    -------
+    starlette.applications.Starlette
+    """
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse, Response
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    limits = limits or Limits()
+    if isinstance(features, str):
+        features = [f.strip() for f in features.split(",") if f.strip()]
+    registry: dict[str, ExplorerDataset] = {ds.id: ds for ds in builtin_datasets()}
+    default_dataset = "line"
+    if data is not None:
+        if isinstance(data, (str, Path)):
+            user = load_table(data, target, features, max_features=limits.max_features)
+        else:
+            user = dataset_from_frame(data, target, features, max_features=limits.max_features)
+        registry[user.id] = user
+        default_dataset = user.id
+    uploads: OrderedDict[str, ExplorerDataset] = OrderedDict()
+    lock = threading.Lock()
+    plotly_path = plotly_js_path()
+
+    def lookup() -> dict[str, ExplorerDataset]:
+        with lock:
+            return {**registry, **uploads}
+
+    def error(exc: ApiError) -> JSONResponse:
+        body = {"error": exc.message}
+        if exc.parameter:
+            body["parameter"] = exc.parameter
+        return JSONResponse(body, status_code=exc.status)
+
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error(exc)
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": f"{exc.detail}: {request.method} {request.url.path}"},
+                                status_code=exc.status_code)
+        return Response(f"{exc.status_code} {exc.detail}\n", status_code=exc.status_code, media_type="text/plain")
+
+    def index(request: Request) -> Response:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
+                            headers={"Cache-Control": "no-cache"})
+
+    def plotly_js(request: Request) -> Response:
+        return FileResponse(plotly_path, media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    def api_datasets(request: Request) -> JSONResponse:
+        return JSONResponse({"default": default_dataset, "datasets": [ds.info() for ds in lookup().values()],
+                             "optimizers": {k: {h: {"default": v[0], "min": v[1], "max": v[2]} for h, v in p.items()}
+                                            for k, p in OPTIMIZER_PARAMS.items()},
+                             "limits": {"max_iterations": limits.max_iterations,
+                                        "max_upload_bytes": limits.max_upload_bytes,
+                                        "min_grid": limits.min_grid, "max_grid": limits.max_grid}})
+
+    def api_data(request: Request) -> JSONResponse:
+        ds_id = request.query_params.get("dataset") or default_dataset
+        ds = lookup().get(ds_id)
+        if ds is None:
+            raise ApiError(f"unknown dataset {ds_id!r}; available: {', '.join(lookup())}.", "dataset", 404)
+        return JSONResponse(ds.display_data())
+
+    def api_descend(request: Request) -> JSONResponse:
+        state = parse_state(request.query_params, lookup(), limits, default_dataset)
+        _, body = compute(state)
+        return JSONResponse(body)
+
+    def api_export(request: Request) -> Response:
+        fmt = request.query_params.get("format", "csv")
+        if fmt not in ("csv", "json"):
+            raise ApiError(f"format must be 'csv' or 'json', got {fmt!r}.", "format")
+        state = parse_state(request.query_params, lookup(), limits, default_dataset)
+        results, body = compute(state)
+        ds = state["dataset"]
+        if fmt == "csv":
+            import pandas as pd
+
+            frames = []
+            for spec, res, label in zip(state["runs"], results, "AB"):
+                frame = res.trajectory.to_frame()
+                if ds.kind != "mean":
+                    frame = frame.rename(columns={f"w{j}": f"w[{name}]" for j, name in enumerate(ds.feature_names)})
+                frame.insert(0, "learning_rate_setting", spec.learning_rate)
+                frame.insert(0, "optimizer", spec.optimizer)
+                frame.insert(0, "run", label)
+                frames.append(frame)
+            text = pd.concat(frames, ignore_index=True).to_csv(index=False)
+            return Response(text, media_type="text/csv",
+                            headers={"Content-Disposition": f'attachment; filename="gdlab-{ds.id}-trajectory.csv"'})
+        import json
+
+        payload = {
+            "dataset": {k: body["dataset"][k] for k in ("id", "title", "n_rows", "n_features", "feature_names",
+                                                        "target_name", "param_names", "curvature", "optimum")},
+            "settings": {"iterations": state["iterations"], "batch_size": state["batch_size"], "seed": state["seed"],
+                         "start": body["start"]},
+            "runs": [{"label": run["label"], "optimizer": spec.optimizer, "learning_rate": spec.learning_rate,
+                      "hyperparameters": spec.params, "verdict": run["verdict"], "result": res.to_dict()}
+                     for spec, res, run in zip(state["runs"], results, body["runs"])],
+        }
+        return Response(json.dumps(payload, indent=1), media_type="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="gdlab-{ds.id}-trajectory.json"'})
+
+    async def api_upload(request: Request) -> JSONResponse:
+        q = request.query_params
+        unknown = sorted(set(q) - {"name", "target"})
+        if unknown:
+            raise ApiError(f"unknown parameter {unknown[0]!r}; the upload takes name and target.", unknown[0])
+        name = (q.get("name") or "upload.csv")[:120]
+        target = q.get("target") or None
+        limit = limits.max_upload_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise ApiError(f"the file is {int(declared) / 1e6:.1f} MB; the upload limit is {limit / 1e6:.1f} MB. Use a "
+                           "smaller sample, or pass the file on the command line: gdlab explore FILE --target COL.",
+                           "file", 413)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(f"the file is larger than the upload limit of {limit / 1e6:.1f} MB. Use a smaller "
+                               "sample, or pass the file on the command line: gdlab explore FILE --target COL.",
+                               "file", 413)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        try:
+            frame = read_csv_bytes(raw, name)
+            ds_id = upload_id(raw, target)
+            ds = dataset_from_frame(frame, target, None, dataset_id=ds_id, title=f"{name}",
+                                    max_features=limits.max_features)
+        except ValueError as exc:
+            raise ApiError(str(exc), "target" if target and "target" in str(exc) else "file") from None
+        with lock:
+            uploads[ds_id] = ds
+            uploads.move_to_end(ds_id)
+            while len(uploads) > limits.max_uploads:
+                uploads.popitem(last=False)
+        return JSONResponse({"dataset": ds.info()})
+
+    def _wrap(fn):
+        # sync endpoints: turn ApiError into its JSON answer (exception handlers see it too, this keeps it local)
+        def endpoint(request: Request) -> Response:
+            try:
+                return fn(request)
+            except ApiError as exc:
+                return error(exc)
+        return endpoint
+
+    async def _security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    routes = [
+        Route("/", index),
+        Route("/vendor/plotly.min.js", plotly_js),
+        Route("/api/datasets", _wrap(api_datasets)),
+        Route("/api/data", _wrap(api_data)),
+        Route("/api/descend", _wrap(api_descend)),
+        Route("/api/export", _wrap(api_export)),
+        Route("/api/upload", api_upload, methods=["POST"]),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    hosts = allowed_hosts if allowed_hosts is not None else LOOPBACK_HOSTS
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+                    Middleware(BaseHTTPMiddleware, dispatch=_security_headers)],
+        exception_handlers={ApiError: api_error, HTTPException: http_error},
+    )
+    app.state.registry = registry
+    app.state.uploads = uploads
+    app.state.limits = limits
+    return app
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
+def _hosts_for(host: str) -> list[str]:
+    return LOOPBACK_HOSTS if host in ("127.0.0.1", "localhost", "::1") else ["*"]
+
+
+@contextlib.contextmanager
+def running(app: Any = None, host: str = "127.0.0.1", port: int = 0, timeout: float = 20.0) -> Iterator[str]:
+    """Serve ``app`` (default: ``create_app()``) with uvicorn in a background thread; yields its URL.
+
+    port=0 takes a free port. Used by the end-to-end tests and the benchmark.
+    """
+    import uvicorn
+
+    app = app if app is not None else create_app()
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="gdlab-explorer", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the explorer server did not start on {host}:{port}.")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield _url(host, bound)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def serve(data: Any = None, target: str | None = None, features: Any = None, host: str = "127.0.0.1",
+          port: int = 8765, open_browser: bool = True) -> None:
+    """Serve the explorer until interrupted (Ctrl-C), opening the page in the browser unless told not to.
+
+    Listens on 127.0.0.1 unless ``host`` says otherwise (another host makes the page reachable from the network:
+    the explorer has no login). Raises ValueError for bad data or a bad port before anything is served.
+    """
+    import uvicorn
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be an integer between 0 and 65535, got {port!r}.")
+    app = create_app(data, target, features, allowed_hosts=_hosts_for(host))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    if open_browser:
+        def _open() -> None:
+            import webbrowser
+
+            deadline = time.monotonic() + 30
+            while not server.started and time.monotonic() < deadline and not server.should_exit:
+                time.sleep(0.05)
+            if server.started:
+                bound = server.servers[0].sockets[0].getsockname()[1]
+                webbrowser.open(_url(host, bound))
+
+        threading.Thread(target=_open, daemon=True).start()
+    server.run()
