@@ -1,0 +1,639 @@
+"""The ``gdlab`` command: the workshop, fits, predictions, sweeps, comparisons and the explorer, from a terminal.
+
+Each command parses its options, calls one library function, and renders the result (a rich table for people,
+``--format json`` for scripts: the JSON is the library result's ``to_dict()``). A mistake in the input becomes one
+line on stderr saying what is wrong and how to fix it, and exit code 2; nothing is left half-written (files go to
+a temporary name and are renamed into place). A fit that diverges exits with code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+__all__ = ["app", "main"]
+
+FORMATS = ("table", "json")
+SOLVERS = ("gd", "closed-form")
+
+app = typer.Typer(
+    name="gdlab",
+    help="gdlab: a gradient-descent lab for linear models. Start with [bold]gdlab workshop[/bold].",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class UserError(Exception):
+    """A mistake in the command line or its input: reported as one line, exit code 2."""
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # piped output (a file, a test) gets room for wide tables instead of rich's 80 columns
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 120
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}.")
+    return fmt
+
+
+def _split(text: Optional[str]) -> Optional[list[str]]:
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise UserError("--features is empty; give column names separated by commas, e.g. --features a,b.")
+    return names
+
+
+def _check_writable_file(path: Optional[Path], option: str) -> None:
+    if path is None:
+        return
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder; give a file name, e.g. {option} {path / 'model.json'}.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: the folder {parent} does not exist; create it or choose another path.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: the folder {parent} is not writable; choose another path.")
+
+
+def _check_report_dir(path: Optional[Path], option: str) -> None:
+    if path is None:
+        return
+    from gdlab.report import _check_destination
+
+    try:
+        _check_destination(path)
+    except ValueError as exc:
+        raise UserError(f"{option}: {exc}") from None
+
+
+def _parse_lr(text: str) -> Any:
+    if text == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"--lr must be a positive number or 'auto', got {text!r}; e.g. --lr 0.1.") from None
+    if not math.isfinite(value) or value <= 0:
+        raise UserError(f"--lr must be > 0 (the learning rate eta), got {text}; e.g. --lr 0.1, or --lr auto.")
+    return value
+
+
+def _positive_int(value: Optional[int], option: str, example: str) -> None:
+    if value is not None and value <= 0:
+        raise UserError(f"{option} must be a positive integer, got {value}; e.g. {option} {example}.")
+
+
+def _load(data: Path, target: Optional[str], features: Optional[str]) -> Any:
+    from gdlab.io import load_table
+
+    if target is None:
+        raise UserError("--target is missing: name the column to predict, e.g. --target y.")
+    return load_table(data, target, _split(features))
+
+
+class _ProgressCallback:
+    """A rich progress bar on stderr that appears only once a fit has run for about a second."""
+
+    def __init__(self, total: int, label: str, enabled: bool):
+        self.total = total
+        self.label = label
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __call__(self, info: Any) -> None:
+        if not self.enabled:
+            return None
+        if self.progress is None:
+            if time.perf_counter() - self.t0 < 1.0:
+                return None
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
+                                     console=_console(stderr=True), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task(self.label, total=self.total, loss="")
+        self.progress.update(self.task, completed=info.iteration, loss=f"{info.loss:.6g}")
+        return None
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _standardize(X: Any) -> tuple[Any, Any, Any]:
+    import numpy as np
+
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale == 0] = 1.0
+    return (X - mean) / scale, mean, scale
+
+
+def _unstandardize(result: Any, mean: Any, scale: Any) -> Any:
+    """The result of a fit on standardized features, in the units of the original features."""
+    import dataclasses
+
+    import numpy as np
+
+    coef = np.asarray(result.coef) / scale
+    intercept = float(result.intercept - np.dot(np.asarray(result.coef) / scale, mean))
+    traj = result.trajectory
+    if traj is not None:
+        tc = traj.coef / scale
+        traj = dataclasses.replace(traj, coef=tc, intercept=traj.intercept - tc @ mean)
+    extra = {**result.extra, "standardized": {"mean": mean.tolist(), "scale": scale.tolist()}}
+    return dataclasses.replace(result, coef=coef, intercept=intercept, trajectory=traj, extra=extra)
+
+
+def _fit_table(result: Any, names: list[str], target: str, data: str) -> Any:
+    from rich.table import Table
+
+    t = Table(title=f"gdlab fit: {target} ~ {', '.join(names[:6])}{', ...' if len(names) > 6 else ''}",
+              show_header=True, header_style="bold")
+    t.add_column("term")
+    t.add_column("value", justify="right")
+    t.add_row("intercept", f"{float(result.intercept):.8g}")
+    for n, c in zip(names, [float(v) for v in result.coef]):
+        t.add_row(n, f"{c:.8g}")
+    t.add_section()
+    status = "[red]diverged[/red]" if result.diverged else ("yes" if result.converged else "[yellow]no[/yellow]")
+    t.add_row("loss (MSE)", f"{result.loss:.8g}" if math.isfinite(result.loss) else str(result.loss))
+    t.add_row("iterations", str(result.n_iter))
+    t.add_row("converged", status)
+    curv = result.curvature
+    if curv is not None:
+        t.add_row("stable bound 2/L", f"{curv.stable_step:.6g}")
+        t.add_row("learning rate used", f"{result.learning_rate:.6g}" if math.isfinite(result.learning_rate)
+                  else "–")
+    if result.gap is not None and math.isfinite(result.gap):
+        t.add_row("gap to the minimum", f"{result.gap:.3g}")
+    t.add_row("source", result.source)
+    return t
+
+
+def frame_records(frame: Any) -> list[dict[str, Any]]:
+    """A DataFrame as JSON-ready records at full precision (NaN/inf as null, NumPy scalars as Python ones)."""
+    out = []
+    for row in frame.to_dict(orient="records"):
+        rec = {}
+        for k, v in row.items():
+            if hasattr(v, "item"):
+                v = v.item()
+            if isinstance(v, float) and not math.isfinite(v):
+                v = None
+            rec[str(k)] = v
+        out.append(rec)
+    return out
+
+
+# ---- commands --------------------------------------------------------------------------------------------------
+
+def _version(value: bool) -> None:
+    if value:
+        from gdlab import __version__
+
+        typer.echo(f"gdlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", "-V", help="Print gdlab's version and exit.",
+                                          callback=_version, is_eager=True)] = False,
+) -> None:
+    """gdlab: a gradient-descent lab for linear models. Start with [bold]gdlab workshop[/bold]."""
+
+
+@app.command(epilog="Example: [bold]gdlab workshop --out gdlab-report[/bold], then open gdlab-report/index.html.")
+def workshop(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the report (replaced if it holds an earlier "
+                                      "gdlab report).")] = Path("gdlab-report"),
+    gif: Annotated[bool, typer.Option("--gif/--no-gif", help="Write the animated GIF of the descent.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the report's path.")] = False,
+) -> None:
+    """Reproduce every figure of the workshop, answer its tasks, and write a self-contained HTML report."""
+    from gdlab.report import write_workshop_report
+    from gdlab.workshop import run_workshop
+
+    _check_report_dir(out, "--out")
+    t0 = time.perf_counter()
+    console = _console()
+    if quiet:
+        ws = run_workshop()
+        report = write_workshop_report(ws, out, gif=gif)
+    else:
+        with console.status("Running the workshop: fits, sweep, figures..."):
+            ws = run_workshop()
+            report = write_workshop_report(ws, out, gif=gif)
+    seconds = time.perf_counter() - t0
+    path = report.index.resolve()
+    if quiet:
+        typer.echo(str(path))
+        return
+    from rich.table import Table
+
+    ln = ws.line
+    w, wn = ln.descent.params, ln.closed.params
+    curv = ln.curvature
+    t = Table(title="The workshop, answered", show_header=True, header_style="bold")
+    t.add_column("question")
+    t.add_column("answer")
+    t.add_row("mean of the 1000 points (minimum of the error curve)", f"{ws.mean.mean:.4f}")
+    t.add_row("w after 10 iterations at eta = 0.1", f"[{w[0]:.4f}, {w[1]:.4f}]")
+    t.add_row("w from the Normal Equation", f"[{wn[0]:.4f}, {wn[1]:.4f}]")
+    t.add_row("stable bound 2/L (larger steps diverge)", f"{curv.stable_step:.4f}")
+    t.add_row("best constant step 2/(L+mu)", f"{curv.best_step:.4f}")
+    best_label = next(k for k in ws.iterations.runs if "2/(L+mu)" in k)
+    t.add_row("iterations to shrink the gap 1e8-fold at the best step",
+              f"{ws.iterations.actual_iterations[best_label]:.0f} "
+              f"(predicted {ws.iterations.predicted_iterations[best_label]:.0f})")
+    console.print(t)
+    console.print(f"{len(report.files)} files written in {seconds:.1f} s (figures, descent.gif, index.html).")
+    console.print(f"Report: {path}", soft_wrap=True)
+
+
+@app.command(epilog="Example: [bold]gdlab fit data.csv --target price --features area,rooms --lr 0.1 --iters 500 "
+                    "--save model.json[/bold]")
+def fit(
+    data: Annotated[Path, typer.Argument(help="CSV, Parquet, .npy or .npz file (a folder of Parquet/CSV files "
+                                         "is streamed).", show_default=False)],
+    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Column to predict.")] = None,
+    features: Annotated[Optional[str], typer.Option("--features", "-f", help="Feature columns, comma-separated "
+                                                    "(default: all but the target).")] = None,
+    optimizer: Annotated[str, typer.Option(help="gd, momentum, nesterov, adagrad, rmsprop or adam.")] = "gd",
+    lr: Annotated[str, typer.Option("--lr", help="Learning rate eta (> 0), or 'auto' (2/(L+mu) for gd).")] = "auto",
+    iters: Annotated[int, typer.Option("--iters", help="Maximum number of iterations (epochs).")] = 1000,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Rows per mini-batch (default: full "
+                                                      "batch).")] = None,
+    loss: Annotated[str, typer.Option(help="squared_error, huber, epsilon_insensitive or "
+                                      "squared_epsilon_insensitive.")] = "squared_error",
+    penalty: Annotated[str, typer.Option(help="none, l2, l1 or elasticnet.")] = "none",
+    alpha: Annotated[float, typer.Option(help="Penalty strength (scikit-learn's alpha).")] = 0.0001,
+    l1_ratio: Annotated[float, typer.Option("--l1-ratio", help="Elastic-net mixing (scikit-learn's).")] = 0.15,
+    tol: Annotated[float, typer.Option(help="Stop when the loss changes by less than tol (relative) for 5 "
+                                       "iterations.")] = 1e-10,
+    standardize: Annotated[bool, typer.Option("--standardize", help="Scale features to mean 0, sd 1 for the "
+                                              "descent (coefficients are reported in the original units).")
+                           ] = False,
+    solver: Annotated[str, typer.Option(help="gd (gradient descent) or closed-form (the Normal Equation).")] = "gd",
+    fit_intercept: Annotated[bool, typer.Option("--intercept/--no-intercept", help="Fit an intercept.")] = True,
+    random_state: Annotated[Optional[int], typer.Option("--random-state", help="Seed for mini-batch "
+                                                        "shuffling.")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write an HTML report to this folder.")] = None,
+    save: Annotated[Optional[Path], typer.Option("--save", help="Save the model (coefficients, settings, "
+                                                 "trajectory) as JSON.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    stream: Annotated[bool, typer.Option("--stream", help="Stream the data from disk in row batches (bounded "
+                                         "memory).")] = False,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Address of a Dask scheduler to compute "
+                                                     "on (implies streaming).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; print only the result.")] = False,
+) -> None:
+    """Fit a linear model to a data file by gradient descent (or the closed form), and print what happened."""
+    from gdlab.objectives import LOSSES, PENALTIES
+    from gdlab.optimizers import OPTIMIZERS
+
+    _check_format(fmt)
+    if solver not in SOLVERS:
+        raise UserError(f"--solver must be one of {', '.join(SOLVERS)}, got {solver!r}.")
+    if optimizer not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer {optimizer!r}; --optimizer must be one of {', '.join(OPTIMIZERS)}.")
+    if loss not in LOSSES:
+        raise UserError(f"unknown loss {loss!r}; --loss must be one of {', '.join(LOSSES)}.")
+    pen = None if penalty.lower() == "none" else penalty
+    if pen not in PENALTIES:
+        raise UserError(f"unknown penalty {penalty!r}; --penalty must be one of none, l2, l1, elasticnet.")
+    learning_rate = _parse_lr(lr)
+    _positive_int(iters, "--iters", "1000")
+    _positive_int(batch_size, "--batch-size", "32")
+    if alpha < 0 or not math.isfinite(alpha):
+        raise UserError(f"--alpha must be >= 0, got {alpha}.")
+    if tol < 0 or not math.isfinite(tol):
+        raise UserError(f"--tol must be >= 0, got {tol}.")
+    _check_writable_file(save, "--save")
+    _check_report_dir(report, "--report")
+    if target is None:
+        raise UserError("--target is missing: name the column to predict, e.g. --target y.")
+
+    streaming = stream or scheduler is not None or data.is_dir()
+    X = y = None
+    names: list[str]
+    descend_kw: dict[str, Any] = dict(
+        optimizer=optimizer, learning_rate=learning_rate, max_iter=iters, tol=tol, batch_size=batch_size,
+        loss=loss, penalty=pen, alpha=alpha, l1_ratio=l1_ratio, random_state=random_state, warn=False)
+    import gdlab
+
+    progress = _ProgressCallback(iters, f"{optimizer} on {data.name}", enabled=not quiet and fmt == "table")
+    try:
+        if streaming:
+            if standardize:
+                raise UserError("--standardize is not available with streaming yet; standardize the files first, "
+                                "or drop --stream.")
+            try:
+                from gdlab.scale import closed_form as scale_closed_form
+                from gdlab.scale import open_source
+            except ImportError:
+                raise UserError("streaming (--stream, --scheduler, or a folder of files) needs gdlab.scale, which "
+                                "this installation lacks; give a single file without --stream.") from None
+            if not data.exists():
+                raise UserError(f"{data}: no such file or folder; check the path.")
+            source = open_source(str(data), target, features=_split(features), fit_intercept=fit_intercept,
+                                 scheduler=scheduler, loss=loss)
+            names = list(getattr(source, "feature_names", None) or
+                         [f"x{j}" for j in range(source.n_features)])
+            if solver == "closed-form":
+                result = scale_closed_form(source)
+            else:
+                result = gdlab.descend(source, None, callback=progress, **descend_kw)
+        else:
+            table = _load(data, target, features)
+            X, y, names = table.X, table.y, table.feature_names
+            if X.shape[1] == 0 and not fit_intercept:
+                raise UserError("there are no feature columns and --no-intercept: nothing to fit; add features.")
+            Xfit, mean, scale = _standardize(X) if standardize else (X, None, None)
+            if solver == "closed-form":
+                result = gdlab.closed_form(Xfit, y, fit_intercept=fit_intercept)
+            else:
+                result = gdlab.descend(Xfit, y, callback=progress, fit_intercept=fit_intercept, **descend_kw)
+            if standardize:
+                result = _unstandardize(result, mean, scale)
+    finally:
+        progress.close()
+
+    if save is not None:
+        from gdlab._io import atomic_write_text
+
+        model = {
+            "format": "gdlab-model", "version": 1, "target": target, "features": names,
+            "coef": [float(v) for v in result.coef], "intercept": float(result.intercept),
+            "settings": {"data": str(data), "solver": solver, "optimizer": optimizer, "learning_rate": lr,
+                         "max_iter": iters, "batch_size": batch_size, "loss": loss, "penalty": pen, "alpha": alpha,
+                         "l1_ratio": l1_ratio, "tol": tol, "standardize": standardize,
+                         "fit_intercept": fit_intercept, "random_state": random_state},
+            "result": result.to_dict(trajectory=True),
+        }
+        atomic_write_text(save, json.dumps(model, indent=1))
+    if report is not None:
+        from gdlab.report import write_fit_report
+
+        write_fit_report(result, report, X=X, y=y, feature_names=names, target_name=target, data_name=str(data))
+
+    if fmt == "json":
+        typer.echo(json.dumps(result.to_dict(trajectory=False)))
+    else:
+        console = _console()
+        console.print(_fit_table(result, names, target, str(data)))
+        style = "red" if result.diverged else ("green" if result.converged else "yellow")
+        console.print(f"[{style}]{result.message}[/{style}]", soft_wrap=True)
+        if save is not None and not quiet:
+            console.print(f"Model saved to {save}")
+        if report is not None and not quiet:
+            console.print(f"Report: {(report / 'index.html').resolve()}", soft_wrap=True)
+    if result.diverged:
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example: [bold]gdlab predict model.json new.csv --out predictions.csv[/bold]")
+def predict(
+    model: Annotated[Path, typer.Argument(help="A model saved by gdlab fit --save.", show_default=False)],
+    data: Annotated[Path, typer.Argument(help="CSV, Parquet, .npy or .npz file with the model's feature "
+                                         "columns.", show_default=False)],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the predictions to this CSV file "
+                                                "(default: print them).")] = None,
+) -> None:
+    """Predict with a saved model: one value per row of DATA."""
+    import numpy as np
+
+    from gdlab._io import atomic_write_text
+    from gdlab.io import load_columns
+
+    _check_writable_file(out, "--out")
+    if not model.is_file():
+        raise UserError(f"{model}: no such model file; save one with gdlab fit DATA --target COL --save {model}.")
+    try:
+        spec = json.loads(model.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{model} is not a gdlab model (not valid JSON: {exc}); save one with gdlab fit --save.") \
+            from None
+    if not isinstance(spec, dict) or spec.get("format") != "gdlab-model" or not {"coef", "intercept",
+                                                                                  "features"} <= set(spec):
+        raise UserError(f"{model} is not a gdlab model (it lacks format/coef/intercept/features); save one with "
+                        "gdlab fit --save.")
+    X, _ = load_columns(data, [str(f) for f in spec["features"]])
+    pred = X @ np.asarray(spec["coef"], dtype=float) + float(spec["intercept"])
+    name = f"{spec.get('target') or 'y'}_predicted"
+    text = name + "\n" + "\n".join(repr(float(v)) for v in pred) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(out, text)
+
+
+@app.command(epilog="Example: [bold]gdlab sweep data.csv --target y --lr 1e-3:1:20 --iters 10,100,1000 "
+                    "--plot sweep.png[/bold]")
+def sweep(
+    data: Annotated[Path, typer.Argument(help="CSV, Parquet, .npy or .npz file.", show_default=False)],
+    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Column to predict.")] = None,
+    features: Annotated[Optional[str], typer.Option("--features", "-f", help="Feature columns, comma-separated "
+                                                    "(default: all but the target).")] = None,
+    lr: Annotated[str, typer.Option("--lr", help="START:STOP:COUNT (log-spaced) or a list a,b,c.")] = "1e-3:1:20",
+    iters: Annotated[str, typer.Option("--iters", help="Iteration counts, comma-separated.")] = "10,100,1000",
+    optimizer: Annotated[str, typer.Option(help="gd, momentum, nesterov, adagrad, rmsprop or adam.")] = "gd",
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the heatmap to this PNG file.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")] = False,
+) -> None:
+    """Final loss of gradient descent over a grid of learning rates and iteration counts, with 2/L marked."""
+    from gdlab.optimizers import OPTIMIZERS
+    from gdlab.sweep import parse_iterations, parse_learning_rates
+    from gdlab.sweep import sweep as run_sweep
+
+    _check_format(fmt)
+    if optimizer not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer {optimizer!r}; --optimizer must be one of {', '.join(OPTIMIZERS)}.")
+    try:
+        lrs = parse_learning_rates(lr)
+    except ValueError as exc:
+        raise UserError(f"--lr: {exc}") from None
+    try:
+        its = parse_iterations(iters)
+    except ValueError as exc:
+        raise UserError(f"--iters: {exc}") from None
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UserError(f"--plot {plot}: give a .png, .svg or .pdf file name.")
+    _check_writable_file(plot, "--plot")
+    table = _load(data, target, features)
+    console = _console()
+    if quiet or fmt == "json":
+        res = run_sweep(table.X, table.y, lrs, its, optimizer=optimizer)
+    else:
+        with _console(stderr=True).status(f"{len(lrs)} runs of up to {int(its.max())} iterations..."):
+            res = run_sweep(table.X, table.y, lrs, its, optimizer=optimizer)
+    if plot is not None:
+        from gdlab.plots import save_figure, sweep_heatmap_figure
+
+        save_figure(sweep_heatmap_figure(res), plot)
+    if fmt == "json":
+        typer.echo(json.dumps(res.to_dict()))
+        return
+    from rich.table import Table
+
+    t = Table(title=f"Final MSE of {optimizer} on {data.name} ({table.target_name})", header_style="bold")
+    t.add_column("learning rate")
+    for n in res.iterations:
+        t.add_column(f"{n} iter.", justify="right")
+    stable = res.stable_step
+    marked = False
+    for i, eta in enumerate(res.learning_rates):
+        if not marked and eta >= stable:
+            t.add_section()
+            marked = True
+        cells = []
+        for j in range(len(res.iterations)):
+            v = res.final_loss[i, j]
+            cells.append("[red]diverged[/red]" if res.diverged[i, j] else (f"{v:.5g}" if math.isfinite(v) else "–"))
+        t.add_row(f"{eta:.4g}", *cells)
+    console.print(t)
+    console.print(f"2/L = {stable:.4g}: steps at or above it diverge (the line across the table); best constant "
+                  f"step 2/(L+mu) = {res.best_step:.4g}" + (f"; minimum MSE {res.optimum_loss:.6g}."
+                                                            if res.optimum_loss is not None else "."), soft_wrap=True)
+    if plot is not None and not quiet:
+        console.print(f"Heatmap: {plot.resolve()}", soft_wrap=True)
+
+
+@app.command(epilog="Example: [bold]gdlab compare data.csv --target y[/bold]")
+def compare(
+    data: Annotated[Path, typer.Argument(help="CSV, Parquet, .npy or .npz file.", show_default=False)],
+    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Column to predict.")] = None,
+    features: Annotated[Optional[str], typer.Option("--features", "-f", help="Feature columns, comma-separated "
+                                                    "(default: all but the target).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """gdlab's gradient descent beside the Normal Equation and scikit-learn, on your data."""
+    _check_format(fmt)
+    table = _load(data, target, features)
+    from gdlab.workshop import compare_function
+
+    compare_fn = compare_function()
+    if compare_fn is None:
+        from gdlab.workshop import comparison_table
+
+        obj, frame, _ = comparison_table(table.X, table.y)
+        renderable = None
+    else:
+        obj = compare_fn(table.X, table.y)
+        frame = obj.to_frame()
+        renderable = obj
+    if fmt == "json":
+        typer.echo(json.dumps(frame_records(frame)))
+        return
+    console = _console()
+    if renderable is not None and hasattr(renderable, "__rich__"):
+        console.print(renderable)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{table.target_name} ~ {', '.join(table.feature_names)}", header_style="bold")
+    for c in frame.columns:
+        t.add_column(str(c), justify="left" if c == "method" else "right")
+    for row in frame.itertuples(index=False):
+        t.add_row(*[f"{v:.6g}" if isinstance(v, float) else str(v) for v in row])
+    console.print(t)
+
+
+@app.command(epilog="Example: [bold]gdlab explore data.csv --target y --port 8765[/bold] (or just "
+                    "[bold]gdlab explore[/bold] for the workshop's data)")
+def explore(
+    data: Annotated[Optional[Path], typer.Argument(help="Optional data file (default: the workshop's line "
+                                                   "data).", show_default=False)] = None,
+    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Column to predict.")] = None,
+    features: Annotated[Optional[str], typer.Option("--features", "-f", help="Feature columns, "
+                                                    "comma-separated.")] = None,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8765,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
+) -> None:
+    """Open the explorer: gradient descent you can play with, in the browser."""
+    if not 0 < port < 65536:
+        raise UserError(f"--port must be between 1 and 65535, got {port}.")
+    if data is not None and target is None:
+        raise UserError("--target is missing: name the column to predict, e.g. --target y.")
+    try:
+        from gdlab.explorer.server import serve
+    except ImportError as exc:
+        raise UserError(f"the explorer is not available in this installation ({exc}); install gdlab[explorer].") \
+            from None
+    try:
+        serve(data=None if data is None else str(data), target=target, features=_split(features), host=host,
+              port=port, open_browser=not no_browser)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+# ---- entry point -----------------------------------------------------------------------------------------------
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run the gdlab command line (the ``gdlab`` entry point); returns the exit code when it does not exit."""
+    try:  # typer >= 0.25 vendors click as typer._click
+        from typer._click import exceptions as click_exceptions
+    except ImportError:  # pragma: no cover
+        from click import exceptions as click_exceptions
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in args if not a.startswith("-")), "")
+    prefix = f"gdlab {command}".strip() if command in {c.name for c in app.registered_commands} or \
+        command in {getattr(c.callback, "__name__", "") for c in app.registered_commands} else "gdlab"
+    try:
+        code = app(args=args, prog_name="gdlab", standalone_mode=False)
+    except click_exceptions.UsageError as exc:
+        if not exc.format_message().strip():  # bare `gdlab`: the help was shown
+            return 0
+        hint = f" (see {prefix} --help)"
+        typer.echo(f"{prefix}: error: {_one_line(exc.format_message())}{hint}", err=True)
+        sys.exit(2)
+    except (UserError, ValueError) as exc:
+        typer.echo(f"{prefix}: error: {_one_line(str(exc))}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        typer.echo(f"{prefix}: error:{where} {_one_line(exc.strerror or str(exc))}; check the path and its "
+                   "permissions.", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo(f"{prefix}: interrupted", err=True)
+        sys.exit(130)
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

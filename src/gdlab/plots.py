@@ -1,0 +1,475 @@
+"""Figures of gradient descent (matplotlib, drawn on the Agg canvas: no window, no pyplot global state).
+
+Every function returns a :class:`matplotlib.figure.Figure` built with the object API, so that figures never leak
+into (or depend on) pyplot's current-figure state; ``save_figure`` writes one atomically (temporary name, then
+rename), and ``descent_animation`` writes an animated GIF with Pillow.
+
+The figures of the workshop take the parts of :class:`gdlab.workshop.Workshop`; the others take a
+:class:`~gdlab.result.Result` or a :class:`~gdlab.sweep.SweepResult`.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from gdlab.result import Result
+    from gdlab.sweep import SweepResult
+    from gdlab.workshop import ContourPart, IterationsPart, LearningRatePart, LinePart, MeanPart
+
+__all__ = [
+    "new_figure", "save_figure", "figure_png", "mean_data_figure", "error_curve_figure", "line_iterations_figure",
+    "learning_rate_figure", "learning_rate_panels_figure", "iterations_figure", "contour_figure",
+    "sweep_heatmap_figure", "loss_curve_figure", "fit_line_figure", "descent_animation", "mse_surface",
+]
+
+OPTIMIZER_COLOURS = {"gd": "#1f77b4", "momentum": "#ff7f0e", "nesterov": "#2ca02c", "adam": "#9467bd",
+                     "adagrad": "#8c564b", "rmsprop": "#e377c2"}
+_STYLE = {
+    "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8.5, "xtick.labelsize": 9,
+    "ytick.labelsize": 9, "axes.grid": True, "grid.alpha": 0.25, "axes.spines.top": False,
+    "axes.spines.right": False, "figure.dpi": 100, "savefig.dpi": 110,
+}
+
+
+def new_figure(width: float = 7.0, height: float = 4.2, nrows: int = 1, ncols: int = 1, **kwargs: Any
+               ) -> tuple[Figure, Any]:
+    """A Figure on its own Agg canvas, and its axes (one Axes, or an array for a grid), in gdlab's style."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(nrows, ncols, squeeze=True, **kwargs)
+    return fig, axes
+
+
+def _styled(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Draw inside gdlab's rc settings (read when each artist is made), leaving the global ones untouched."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import matplotlib
+
+        with matplotlib.rc_context(_STYLE):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def figure_png(fig: Figure, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def save_figure(fig: Figure, path: Any, dpi: int = 110) -> Path:
+    """Write the figure (format from the extension) to a temporary name, then rename it into place."""
+    from gdlab._io import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi)
+    return path
+
+
+def _colormaps() -> Any:
+    import matplotlib
+
+    return matplotlib.colormaps
+
+
+# ---- the MSE surface over (intercept, slope) ------------------------------------------------------------------
+
+def mse_surface(X: np.ndarray, y: np.ndarray, intercepts: np.ndarray, slopes: np.ndarray) -> np.ndarray:
+    """MSE(b, w) = (1/m) sum (b + w x_i - y_i)^2 on a grid: (len(slopes), len(intercepts)), single feature.
+
+    Computed from the five sums of the quadratic, so a fine grid costs nothing whatever m is.
+    """
+    x = np.asarray(X, dtype=float).reshape(len(X), -1)[:, 0]
+    y = np.asarray(y, dtype=float)
+    B, W = np.meshgrid(intercepts, slopes)
+    mx, my, mxx, mxy, myy = x.mean(), y.mean(), (x * x).mean(), (x * y).mean(), (y * y).mean()
+    return B * B + W * W * mxx + myy + 2 * B * W * mx - 2 * B * my - 2 * W * mxy
+
+
+def _contour(ax: Axes, X: np.ndarray, y: np.ndarray, optimum: np.ndarray, extent: tuple[float, float, float, float],
+             n_levels: int = 14, labels: bool = False) -> None:
+    b0, b1, w0, w1 = extent
+    bs = np.linspace(b0, b1, 200)
+    ws = np.linspace(w0, w1, 200)
+    Z = mse_surface(X, y, bs, ws)
+    zmin = float(mse_surface(X, y, np.array([optimum[0]]), np.array([optimum[1]]))[0, 0])
+    # levels spaced evenly in log(MSE - min): the ellipses near the minimum stay visible
+    span = max(float(Z.max()) - zmin, 1e-12)
+    levels = zmin + np.geomspace(span * 1e-3, span, n_levels)
+    cs = ax.contour(bs, ws, Z, levels=levels, colors="0.55", linewidths=0.7)
+    if labels:
+        ax.clabel(cs, cs.levels[::3], fmt=lambda v: f"{v:.3g}", fontsize=7, inline=True)
+    ax.set_xlim(b0, b1)
+    ax.set_ylim(w0, w1)
+    ax.set_xlabel("intercept  w[0]")
+    ax.set_ylabel("slope  w[1]")
+
+
+def _line_extent(X: np.ndarray, y: np.ndarray, points: list[np.ndarray]) -> tuple[float, float, float, float]:
+    pts = np.vstack([np.atleast_2d(p) for p in points])
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pad = 0.15 * np.maximum(hi - lo, 1.0)
+    return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
+
+
+def _draw_path(ax: Axes, params: np.ndarray, colour: str, label: str, marker_size: float = 3.5) -> None:
+    ax.plot(params[:, 0], params[:, 1], "-o", color=colour, lw=1.4, ms=marker_size, label=label, zorder=3)
+
+
+# ---- the workshop's figures ------------------------------------------------------------------------------------
+
+@_styled
+def mean_data_figure(part: MeanPart) -> Figure:
+    """Figure 1: the 1000 points around 2.0 (random vertical jitter), candidate lines 1.5 and 2.5, the best 2.0."""
+    d = part.data
+    fig, ax = new_figure(7.0, 3.8)
+    ax.plot(d.X[:, 0], d.jitter, "x", color="#1f77b4", ms=4, alpha=0.6, label="data: 1000 draws of N(2, 0.3²)")
+    for i, m in enumerate(d.lines):
+        ax.plot([m, m], [0, 1], "k--", lw=1.3, label="candidate estimates 1.5 and 2.5" if i == 0 else None)
+    ax.plot([d.best, d.best], [0, 1], "r--", lw=2, label="the best estimate, 2.0")
+    ax.set_xlabel("value x")
+    ax.set_ylabel("random height (jitter, no meaning)")
+    ax.set_title("Data around 2.0 and three candidate estimates of its centre")
+    ax.set_ylim(0, 1.25)
+    ax.legend(loc="upper center", ncols=2, frameon=False)
+    return fig
+
+
+@_styled
+def error_curve_figure(part: MeanPart) -> Figure:
+    """Figure 2: MSE over 40 candidate means in [1, 3], the minimum at the mean, and GD's steps down the curve."""
+    d = part.data
+    fig, ax = new_figure(7.0, 4.2)
+    ax.plot(d.candidates, part.errors, "-", color="#1f77b4", lw=2, label="MSE(c) over 40 candidates c in [1, 3]")
+    ax.plot(d.candidates, part.errors, ".", color="#1f77b4", ms=4)
+    steps = part.steps
+    err = d.mse(steps)
+    ax.plot(steps, err, "-", color="#d62728", lw=1, alpha=0.6)
+    ax.scatter(steps, err, s=28, color="#d62728", zorder=4,
+               label=f"gradient descent steps (eta = {part.learning_rate:g}, start c = {part.start:g})")
+    for t in (0, 1, 2):
+        ax.annotate(f"step {t}", (steps[t], err[t]), textcoords="offset points", xytext=(8, 4), fontsize=8,
+                    color="#d62728")
+    best = float(d.mse(part.mean))
+    ax.axvline(part.mean, color="k", ls=":", lw=1)
+    ax.plot([part.mean], [best], "k*", ms=12, zorder=5, label=f"minimum at the mean, c = {part.mean:.4f}")
+    ax.set_xlabel("candidate estimate c")
+    ax.set_ylabel("MSE(c) = mean of (c - x)²")
+    ax.set_title("The error curve: gradient descent rolls down to the mean")
+    ax.legend(loc="upper center", frameon=False)
+    ax.set_ylim(bottom=0)
+    return fig
+
+
+@_styled
+def line_iterations_figure(part: LinePart) -> Figure:
+    """Figure 3: the 50 points and the fitted line after each of the 10 iterations (axes [0, 2, 8, 22])."""
+    d = part.data
+    W = part.weights
+    fig, ax = new_figure(7.0, 4.6)
+    ax.scatter(d.X[:, 0], d.y, color="red", marker="o", s=18, label="raw data (50 points)", zorder=4)
+    x_new = np.array([0.0, 2.0])
+    colours = [_colormaps()["Blues"](v) for v in np.linspace(0.35, 1.0, len(W) - 1)]
+    for i, (w, c) in enumerate(zip(W[1:], colours), start=1):
+        ax.plot(x_new, w[0] + w[1] * x_new, "-", color=c, lw=1.3,
+                label="GD iterations 1 to 10 (darker = later)" if i == len(W) - 1 else None)
+        if i in (1, 2, 3, len(W) - 1):
+            ax.annotate(f"{i}", (2.0, w[0] + 2 * w[1]), textcoords="offset points", xytext=(4, 0), fontsize=8,
+                        color=c, ha="left", va="center", annotation_clip=False)
+    cf = part.closed.params
+    ax.plot(x_new, cf[0] + cf[1] * x_new, "--", color="k", lw=1.6, label="Normal Equation (the exact minimum)")
+    ax.axis(d.axis)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(f"{d.n_iterations} iterations of gradient descent at eta = {d.eta:g}")
+    w = part.descent.params
+    text = (f"{'after ' + str(d.n_iterations) + ' iterations:':<22}w = [{w[0]:.3f}, {w[1]:.3f}]\n"
+            f"{'Normal Equation:':<22}w = [{cf[0]:.3f}, {cf[1]:.3f}]\n"
+            "w = [intercept, slope]; the data: y = 8 + 6x + noise")
+    ax.text(0.98, 0.03, text, transform=ax.transAxes, ha="right", va="bottom", multialignment="left",
+            family="monospace", fontsize=8,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"})
+    ax.legend(loc="upper left", frameon=True, framealpha=0.9)
+    return fig
+
+
+@_styled
+def learning_rate_figure(part: LearningRatePart) -> Figure:
+    """Task 1: final loss against the learning rate (log axes), one line per iteration budget, 2/L and 2/(L+mu)."""
+    sw = part.sweep
+    return _loss_vs_eta(sw, "What happens when you alter the learning rate?")
+
+
+def _loss_vs_eta(sw: SweepResult, title: str) -> Figure:
+    fig, ax = new_figure(9.0, 4.4)
+    cmap = _colormaps()["viridis"]
+    start = sw.initial_loss if math.isfinite(sw.initial_loss) else np.nanmax(sw.final_loss)
+    ceiling = 10.0 * start  # runs above ten times the starting loss are drawn as crosses at the top
+    for j, n in enumerate(sw.iterations):
+        c = cmap(0.85 * j / max(1, len(sw.iterations) - 1))
+        loss = sw.final_loss[:, j]
+        ok = ~sw.diverged[:, j] & np.isfinite(loss) & (loss <= ceiling)
+        ax.plot(sw.learning_rates[ok], loss[ok], "-o", ms=3, color=c, label=f"after {n} iterations")
+        bad = ~ok
+        if bad.any():
+            ax.plot(sw.learning_rates[bad], np.full(int(bad.sum()), ceiling), "x", color=c, ms=8, mew=2)
+    if (~np.isfinite(sw.final_loss) | sw.diverged | (sw.final_loss > ceiling)).any():
+        ax.plot([], [], "x", color="0.3", ms=8, mew=2, ls="none",
+                label="diverged (drawn at 10x the starting loss)")
+    ax.axhline(start, color="0.5", lw=1, ls="-.", label=f"the starting loss {start:.4g}")
+    if sw.optimum_loss is not None:
+        ax.axhline(sw.optimum_loss, color="k", lw=1, ls=":", label=f"the minimum MSE {sw.optimum_loss:.4g}")
+    if math.isfinite(sw.stable_step):
+        ax.axvline(sw.stable_step, color="#d62728", lw=1.6, label=f"2/L = {sw.stable_step:.3g}: stability limit")
+        ax.axvline(sw.best_step, color="#2ca02c", lw=1.6, ls="--",
+                   label=f"2/(L+mu) = {sw.best_step:.3g}: best constant step")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(top=ceiling * 2.5)
+    ax.set_xlabel("learning rate eta (log scale)")
+    ax.set_ylabel("MSE after the run (log scale)")
+    ax.set_title(title)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return fig
+
+
+@_styled
+def learning_rate_panels_figure(part: LearningRatePart, line: LinePart) -> Figure:
+    """Task 1, four panels: a slow, a fast, an oscillating and a diverging run on the contour of the MSE."""
+    d = line.data
+    opt = line.closed.params
+    fig, axes = new_figure(9.0, 7.6, 2, 2)
+    colours = ["#1f77b4", "#2ca02c", "#ff7f0e", "#d62728"]
+    extent_pts = [opt, d.w_init]
+    for r in part.runs.values():
+        if not r.diverged:
+            extent_pts.append(r.trajectory.params)
+    extent = _line_extent(d.X, d.y, extent_pts)
+    for ax, (label, r), c in zip(axes.ravel(), part.runs.items(), colours):
+        _contour(ax, d.X, d.y, opt, extent, labels=False)
+        P = r.trajectory.params
+        _draw_path(ax, P, c, None, marker_size=3)
+        ax.plot(*P[0], "ks", ms=6, zorder=4)
+        ax.plot(*opt, "*", color="gold", mec="k", ms=14, zorder=5)
+        kind, _, eta = label.partition(": ")
+        status = (f"diverged at iteration {r.n_iter}" if r.diverged else f"after {r.n_iter} iterations: MSE "
+                  f"{r.loss:.3g}")
+        ax.set_title(f"{kind.capitalize()} ({eta})\n{status}", fontsize=10)
+    axes[0, 0].plot([], [], "ks", label="start (the workshop's random w)")
+    axes[0, 0].plot([], [], "*", color="gold", mec="k", ms=10, label="minimum (Normal Equation)")
+    axes[0, 0].legend(loc="upper left", fontsize=8, framealpha=0.9)
+    fig.suptitle("Four learning rates, 30 iterations each, on the contour of the MSE", fontsize=12)
+    return fig
+
+
+@_styled
+def iterations_figure(part: IterationsPart, line: LinePart) -> Figure:
+    """Task 2: the gap MSE - min against iteration (log scale), measured and predicted (rate^(2t))."""
+    curv = line.curvature
+    fig, ax = new_figure(7.0, 4.4)
+    cmap = _colormaps()["tab10"]
+    for i, (label, r) in enumerate(part.runs.items()):
+        tr = r.trajectory
+        gap = np.maximum(tr.gap, 1e-300)
+        keep = tr.gap > 0
+        eta = float(tr.learning_rate[0])
+        rate = curv.rate(eta)
+        ax.plot(tr.iteration[keep], gap[keep], "-", color=cmap(i), lw=2, label=f"{label}: measured")
+        t = np.arange(0, int(tr.iteration[-1]) + 1)
+        ax.plot(t, gap[0] * rate ** (2 * t), "--", color=cmap(i), lw=1,
+                label=f"predicted: gap x {rate:.3f}² per iteration")
+    ax.set_yscale("log")
+    ax.set_xlim(0, max(int(r.trajectory.iteration[-1]) for r in part.runs.values()) * 0.75)
+    ax.set_ylim(bottom=1e-14)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("MSE - minimum MSE (log scale)")
+    ax.set_title("What happens when you alter the number of iterations?")
+    ax.legend(loc="upper right", frameon=True, framealpha=0.9, ncols=1)
+    return fig
+
+
+@_styled
+def contour_figure(part: ContourPart, line: LinePart) -> Figure:
+    """Figure 5: the MSE contour over (intercept, slope) with each optimizer's path and the closed form."""
+    d = line.data
+    opt = part.closed.params
+    pts = [opt, d.w_init] + [r.trajectory.params for r in part.paths.values() if not r.diverged]
+    extent = _line_extent(d.X, d.y, pts)
+    fig, ax = new_figure(8.0, 6.0)
+    _contour(ax, d.X, d.y, opt, extent)
+    ax.plot([], [], "-", color="0.55", lw=0.7, label="contours: weights of equal MSE")
+    for name, r in part.paths.items():
+        P = r.trajectory.params
+        _draw_path(ax, P, OPTIMIZER_COLOURS.get(name, None), f"{name}: {part.settings.get(name, '')}",
+                   marker_size=2.5)
+    ax.plot(*d.w_init, "ks", ms=7, zorder=5, label=f"start w = [{d.w_init[0]:.2f}, {d.w_init[1]:.2f}]")
+    ax.plot(*opt, "*", color="gold", mec="k", ms=16, zorder=6,
+            label=f"closed form (Normal Equation) w = [{opt[0]:.3f}, {opt[1]:.3f}]")
+    n = len(next(iter(part.paths.values())).trajectory.iteration) - 1
+    ax.set_title(f"The MSE over (intercept, slope): {n} iterations of four optimizers")
+    ax.legend(loc="lower right", frameon=True, framealpha=0.92, fontsize=8)
+    return fig
+
+
+# ---- figures of the command line -----------------------------------------------------------------------------
+
+@_styled
+def sweep_heatmap_figure(sw: SweepResult) -> Figure:
+    """Heatmap of log10(final MSE) over (learning rate, iterations); diverged cells crossed; 2/L drawn."""
+    from matplotlib.colors import LogNorm
+
+    a, b = sw.final_loss.shape
+    lr = sw.learning_rates
+    if a > 1:
+        mid = np.sqrt(lr[:-1] * lr[1:])
+        x_edges = np.concatenate([[lr[0] ** 2 / mid[0]], mid, [lr[-1] ** 2 / mid[-1]]])
+    else:
+        x_edges = np.array([lr[0] / 1.5, lr[0] * 1.5])
+    fig, ax = new_figure(max(7.0, 0.3 * a + 3), max(3.6, 0.45 * b + 2.6))
+    Z = np.where(sw.diverged | ~np.isfinite(sw.final_loss), np.nan, sw.final_loss).T
+    finite = Z[np.isfinite(Z) & (Z > 0)]
+    norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size and finite.max() > finite.min() else None
+    y_edges = np.arange(b + 1) - 0.5
+    cmap = _colormaps()["viridis_r"].with_extremes(bad="0.88")
+    mesh = ax.pcolormesh(x_edges, y_edges, Z, cmap=cmap, norm=norm, shading="flat")
+    fig.colorbar(mesh, ax=ax, label="MSE after the run (log colour scale)")
+    for i in range(a):
+        for j in range(b):
+            if sw.diverged[i, j]:
+                ax.plot(lr[i], j, "x", color="#d62728", ms=8, mew=2)
+    ax.plot([], [], "x", color="#d62728", ms=8, mew=2, ls="none", label="diverged (grey cell)")
+    if math.isfinite(sw.stable_step):
+        ax.axvline(sw.stable_step, color="#d62728", lw=2, label=f"2/L = {sw.stable_step:.3g}: larger steps diverge")
+        ax.axvline(sw.best_step, color="k", lw=1.5, ls="--", label=f"2/(L+mu) = {sw.best_step:.3g}: best step")
+    ax.set_xscale("log")
+    ax.set_xlim(x_edges[0], x_edges[-1])
+    ax.set_yticks(np.arange(b), [str(n) for n in sw.iterations])
+    ax.set_xlabel("learning rate eta (log scale)")
+    ax.set_ylabel("iterations")
+    ax.set_title(f"Final MSE of {sw.optimizer} over learning rate and iterations")
+    ax.grid(False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, frameon=False, fontsize=8.5)
+    return fig
+
+
+@_styled
+def loss_curve_figure(result: Result, title: str | None = None) -> Figure:
+    """Loss (and gap to the optimum, when known) against iteration, log scale."""
+    tr = result.trajectory
+    if tr is None:
+        raise ValueError("this result has no trajectory to draw; fit with gdlab.descend (the closed form has none).")
+    fig, ax = new_figure(7.0, 4.0)
+    loss = np.where(np.isfinite(tr.loss), tr.loss, np.nan)
+    if tr.gap is not None and np.any(tr.gap > 0):
+        g = np.where(tr.gap > 0, tr.gap, np.nan)
+        ax.plot(tr.iteration, g, "-", lw=2, label="MSE - minimum MSE (gap)")
+        ax.set_ylabel("gap to the minimum (log scale)")
+    else:
+        ax.plot(tr.iteration, loss, "-", lw=2, label="loss")
+        ax.set_ylabel("loss (log scale)")
+    if result.curvature is not None and tr.gap is not None and np.isfinite(tr.learning_rate[0]) \
+            and result.method == "gd" and np.allclose(tr.learning_rate[:-1], tr.learning_rate[0]) \
+            and tr.gap[0] > 0:
+        rate = result.curvature.rate(float(tr.learning_rate[0]))
+        if rate < 1:
+            ax.plot(tr.iteration, tr.gap[0] * rate ** (2.0 * tr.iteration), "--", color="0.4", lw=1,
+                    label=f"predicted: x {rate:.4f}² per iteration")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_title(title or f"{result.method}: {result.message}"[:90])
+    ax.legend(loc="upper right", frameon=False)
+    return fig
+
+
+@_styled
+def fit_line_figure(X: np.ndarray, y: np.ndarray, result: Result, feature: str = "x", target: str = "y") -> Figure:
+    """The data (one feature) and the fitted line."""
+    x = np.asarray(X, dtype=float).reshape(len(X), -1)[:, 0]
+    fig, ax = new_figure(7.0, 4.2)
+    step = max(1, len(x) // 5000)  # draw at most ~5000 points
+    ax.scatter(x[::step], np.asarray(y)[::step], s=10, alpha=0.5, color="#d62728", label="data")
+    xs = np.array([x.min(), x.max()])
+    coef = float(np.ravel(result.coef)[0])
+    ax.plot(xs, result.intercept + coef * xs, "-", color="#1f77b4", lw=2,
+            label=f"fit: {target} = {result.intercept:.4g} + {coef:.4g} {feature}")
+    ax.set_xlabel(feature)
+    ax.set_ylabel(target)
+    ax.set_title("The data and the fitted line")
+    ax.legend(loc="best", frameon=False)
+    return fig
+
+
+# ---- the animation ---------------------------------------------------------------------------------------------
+
+@_styled
+def descent_animation(line: LinePart, path: Any, *, result: Result | None = None, frame_ms: int = 350,
+                      dpi: int = 80) -> Path:
+    """Animated GIF of gradient descent on the line data: the line (left) and the path on the contour (right).
+
+    One frame per recorded iteration of ``result`` (default: the workshop's 10 iterations at eta = 0.1), the last
+    one held longer. Written to a temporary name and renamed.
+    """
+    from PIL import Image
+
+    from gdlab._io import atomic_path
+
+    r = result if result is not None else line.descent
+    d = line.data
+    P = r.trajectory.params
+    opt = line.closed.params
+    extent = _line_extent(d.X, d.y, [opt, d.w_init, P])
+    fig, (ax_l, ax_r) = new_figure(9.0, 3.8, 1, 2)
+    x_new = np.array([0.0, 2.0])
+    ax_l.scatter(d.X[:, 0], d.y, color="red", s=12, zorder=3, label="data")
+    ax_l.plot(x_new, opt[0] + opt[1] * x_new, "k--", lw=1.2, label="Normal Equation")
+    (fit_line,) = ax_l.plot(x_new, P[0, 0] + P[0, 1] * x_new, "-", color="#1f77b4", lw=2.2, label="GD line")
+    ax_l.axis(d.axis)
+    ax_l.set_xlabel("x")
+    ax_l.set_ylabel("y")
+    ax_l.legend(loc="upper left", fontsize=8, frameon=False)
+    _contour(ax_r, d.X, d.y, opt, extent, labels=False)
+    ax_r.plot(*opt, "*", color="gold", mec="k", ms=13, zorder=5, label="minimum (Normal Equation)")
+    ax_r.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    (trail,) = ax_r.plot(P[:1, 0], P[:1, 1], "-o", color="#1f77b4", ms=3.5, lw=1.4, zorder=4)
+    title = fig.suptitle("", fontsize=11)
+    eta = float(r.trajectory.learning_rate[0])
+    frames: list[Any] = []
+    palette = None
+    for t in range(len(P)):
+        fit_line.set_ydata(P[t, 0] + P[t, 1] * x_new)
+        trail.set_data(P[: t + 1, 0], P[: t + 1, 1])
+        title.set_text(f"gradient descent, eta = {eta:g}: iteration {int(r.trajectory.iteration[t])}   "
+                       f"MSE = {r.trajectory.loss[t]:.3f}   w = [{P[t, 0]:.2f}, {P[t, 1]:.2f}]")
+        fig.canvas.draw()
+        rgba = np.asarray(fig.canvas.buffer_rgba())
+        rgb = Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
+        if palette is None:  # one palette for every frame: colours stay put and the file stays small
+            palette = rgb.quantize(colors=128, method=Image.Quantize.FASTOCTREE)
+        frames.append(rgb.quantize(palette=palette, dither=Image.Dither.NONE))
+    durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 6]
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0,
+                       optimize=False)
+    return path

@@ -1,0 +1,383 @@
+"""Self-contained HTML reports: every image embedded (base64), styles inline, no network needed to view them.
+
+``write_workshop_report(workshop, out_dir)`` writes the workshop's report: ``index.html``, one PNG per figure and
+``descent.gif``. ``write_fit_report(result, out_dir, ...)`` writes the report of one fit (``gdlab fit --report``).
+
+A report folder is built under a temporary name beside its destination and renamed into place only when complete,
+so a failure never leaves a half-written report. An existing folder is replaced only when it is empty or holds an
+earlier gdlab report (it has the ``.gdlab-report`` marker); any other folder is left alone and an error says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from gdlab.result import Result
+    from gdlab.workshop import Workshop
+
+__all__ = ["Report", "write_workshop_report", "write_fit_report", "render_html", "report_folder"]
+
+MARKER = ".gdlab-report"
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #222;
+       max-width: 980px; margin: 0 auto; padding: 24px 28px 60px; line-height: 1.55; background: #fff; }
+h1 { font-size: 1.9em; margin-bottom: 0.1em; }
+h2 { font-size: 1.35em; margin-top: 2.2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+.subtitle { color: #555; margin-top: 0; }
+figure { margin: 1.2em 0; text-align: center; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.92em; margin-top: 0.3em; }
+code, pre { font-family: "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.9em; background: #f6f8fa; }
+code { padding: 1px 4px; border-radius: 3px; }
+pre { padding: 10px 14px; border-radius: 6px; overflow-x: auto; line-height: 1.4; text-align: left; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 4px 9px; text-align: right; }
+th { background: #f3f4f6; }
+td:first-child, th:first-child { text-align: left; }
+.answer { background: #eef6ee; border-left: 4px solid #2ca02c; padding: 8px 14px; margin: 1em 0; }
+.note { background: #fff8e6; border-left: 4px solid #e0a800; padding: 8px 14px; margin: 1em 0; }
+nav ul { columns: 2; list-style: none; padding-left: 1em; }
+footer { margin-top: 3em; color: #777; font-size: 0.85em; }
+"""
+
+
+@dataclass(frozen=True)
+class Report:
+    """A written report: its folder, the HTML page and every file in it (relative names)."""
+
+    folder: Path
+    index: Path
+    files: list[str]
+
+
+def _data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text))
+
+
+def render_html(title: str, subtitle: str, sections: list[tuple[str, str, str]]) -> str:
+    """One page: ``sections`` are (anchor id, heading, inner HTML)."""
+    toc = "".join(f'<li><a href="#{a}">{_esc(h)}</a></li>' for a, h, _ in sections)
+    body = "".join(f'<section id="{a}"><h2>{_esc(h)}</h2>{inner}</section>' for a, h, inner in sections)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    from gdlab import __version__
+
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta name="generator" content="gdlab {__version__}"><title>{_esc(title)}</title>'
+            f"<style>{_CSS}</style></head><body><h1>{_esc(title)}</h1><p class=\"subtitle\">{subtitle}</p>"
+            f"<nav><ul>{toc}</ul></nav>{body}<footer>Made by gdlab {__version__} on {stamp}. Self-contained: "
+            "the images are embedded in this page and the PNG files beside it.</footer></body></html>")
+
+
+def _figure_html(png: bytes, alt: str, caption: str) -> str:
+    return (f'<figure><img src="{_data_uri(png, "image/png")}" alt="{_esc(alt)}">'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _frame_html(frame: pd.DataFrame, digits: int = 6) -> str:
+    def fmt(v: Any) -> str:
+        if isinstance(v, (float, np.floating)):
+            if not math.isfinite(v):
+                return "–"
+            return f"{v:.{digits}g}"
+        return _esc(v)
+
+    head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+# ---- writing a folder atomically --------------------------------------------------------------------------------
+
+def _check_destination(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is a file; choose another --out folder or remove the file.")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise ValueError(f"{out} exists and holds files that are not a gdlab report; gdlab will not overwrite "
+                         "them. Choose another --out folder or empty that one.")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.exists():
+        raise ValueError(f"cannot write the report to {out}: the folder {parent} does not exist; create it or "
+                         "choose another --out.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write the report to {out}: the folder {parent} is not writable; choose "
+                         "another --out.")
+
+
+class report_folder:
+    """Context manager: a temporary folder beside ``out``, moved onto ``out`` only when the block succeeds."""
+
+    def __init__(self, out: Any):
+        self.out = Path(out)
+
+    def __enter__(self) -> Path:
+        _check_destination(self.out)
+        parent = self.out.parent if str(self.out.parent) else Path(".")
+        try:
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=parent))
+        except OSError as exc:
+            raise ValueError(f"cannot write the report to {self.out}: {exc.strerror}; choose another --out.") \
+                from None
+        (self.tmp / MARKER).write_text("written by gdlab; this folder may be replaced by the next report\n")
+        return self.tmp
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        old = None
+        if self.out.exists():
+            old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
+            os.replace(self.out, old)
+        try:
+            os.replace(self.tmp, self.out)
+        except BaseException:
+            if old is not None:
+                os.replace(old, self.out)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+        mask = _umask()
+        os.chmod(self.out, 0o777 & ~mask)
+        for f in self.out.iterdir():  # mkstemp makes private files; a report is for reading
+            os.chmod(f, 0o666 & ~mask)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ---- the workshop report ----------------------------------------------------------------------------------------
+
+def _workshop_sections(ws: Workshop, add_png: Callable[[str, Any, str, str], str], gif_html: str
+                       ) -> list[tuple[str, str, str]]:
+    from gdlab import plots
+
+    m, ln, lr, it, ct = ws.mean, ws.line, ws.learning_rate, ws.iterations, ws.contour
+    curv = ln.curvature
+    answers = ws.answers()
+    w10, wne = ln.descent.params, ln.closed.params
+    sections = []
+
+    sections.append(("data", "1. Data around 2.0, and three guesses at its centre", (
+        "<p>The workshop starts with 1000 numbers drawn around 2.0 (a normal distribution with standard deviation "
+        "0.3; <code>np.random.seed(42)</code>, exactly the workshop's numbers). Each point is drawn at a random "
+        "height only so that they do not sit on top of each other. The dashed black lines are two guesses at the "
+        "centre, 1.5 and 2.5; the red line is the best one, 2.0. The best guess is the mean, but imagine we "
+        "could not compute it: how would we find it?</p>"
+        + add_png("01_data.png", plots.mean_data_figure(m), "1000 points and candidate lines",
+                  "The workshop's first figure: the data and candidate estimates 1.5, 2.0 and 2.5."))))
+
+    sections.append(("error-curve", "2. The error curve, and gradient descent rolling down it", (
+        f"<p>Slide a candidate c across the data and compute the mean squared error at each of 40 candidates "
+        f"between 1 and 3: the blue curve. It is a parabola whose lowest point is the mean of the data, "
+        f"c = {m.mean:.4f} (the best of the 40 grid candidates is {m.best_candidate:.4f}). Gradient descent does "
+        f"not need the curve: from a start (c = {m.start:g}) it computes the slope of the error there, "
+        f"2 (c - mean), and steps downhill by the learning rate times that slope (eta = {m.learning_rate:g}). "
+        f"The red dots are its first {len(m.steps) - 1} steps: big where the curve is steep, smaller and smaller "
+        f"as the slope flattens near the bottom (it ends at c = {m.steps[-1]:.4f}).</p>"
+        + add_png("02_error_curve.png", plots.error_curve_figure(m), "MSE curve with gradient descent steps",
+                  "MSE over the candidates, its minimum at the mean (star), and the gradient descent steps."))))
+
+    w_rows = "".join(f"<tr><td>{t}</td><td>{w[0]:.4f}</td><td>{w[1]:.4f}</td><td>{loss:.4f}</td></tr>"
+                     for t, w, loss in zip(ln.descent.trajectory.iteration, ln.weights, ln.descent.trajectory.loss))
+    sections.append(("line", "3. Gradient descent fits a line: 10 iterations at eta = 0.1", (
+        "<p>Now a straight line through 50 points made as <code>y = 8 + 6x + noise</code>. The weights are "
+        "<code>w = [intercept, slope]</code>, started at random, and each iteration moves them against the "
+        "gradient of the MSE, <code>2/m X_bᵀ (X_b w − y)</code>, times eta = 0.1. Each blue line is the fit after "
+        "one iteration (darker is later); the dashed black line is the exact answer from the Normal Equation.</p>"
+        '<div class="note"><b>Two slips in the workshop\'s code are fixed here.</b> Its gradient line lost its '
+        "middle (<code>gradients = 2/m * - y)</code>); it is <code>gradients = 2/m * X_b.T.dot(X_b.dot(w) - y)"
+        "</code>. And <code>w_old</code> was never filled, so the plot of \"GD iterations\" drew nothing; the loop "
+        "must keep <code>w_old.append(w.copy())</code> after each update.</div>"
+        + add_png("03_line_iterations.png", plots.line_iterations_figure(ln), "fitted lines after each iteration",
+                  "The fitted line after each of the 10 iterations (axes [0, 2, 8, 22] as in the workshop).")
+        + f'<div class="answer">{_esc(answers["weights"])}</div>'
+        + "<details><summary>The weights after each iteration</summary><table><thead><tr><th>iteration</th>"
+          "<th>intercept w[0]</th><th>slope w[1]</th><th>MSE</th></tr></thead><tbody>"
+        + w_rows + f"<tr><td>Normal Equation</td><td>{wne[0]:.4f}</td><td>{wne[1]:.4f}</td>"
+        f"<td>{ln.closed.loss:.4f}</td></tr></tbody></table></details>")))
+
+    sw = lr.sweep
+    sections.append(("learning-rate", "4. Task: what happens when you alter the learning rate?", (
+        f"<p>Run the same descent at many learning rates and look at the error after 10, 100 and 1000 iterations "
+        f"(both axes logarithmic). Small steps are safe but slow: after 10 iterations the error has barely moved. "
+        f"Larger steps get further, up to a limit set by the curvature of the error surface: L = {curv.L:.4f}, "
+        f"the largest eigenvalue of the Hessian <code>(2/m) X_bᵀ X_b</code>. Above <b>2/L = "
+        f"{curv.stable_step:.4f}</b> (red line) every run diverges: the error grows at every step (crosses at "
+        f"the top). The green dashed line is the best constant step, <b>2/(L+mu) = {curv.best_step:.4f}</b>, "
+        f"where mu = {curv.mu:.4f} is the smallest eigenvalue.</p>"
+        + add_png("04a_learning_rate.png", plots.learning_rate_figure(lr), "final loss against learning rate",
+                  "MSE after 10, 100 and 1000 iterations for each learning rate, with 2/L and 2/(L+mu).")
+        + "<p>The four panels show what the weights do on the map of the error (the contour lines join weights "
+          "of equal MSE; the star is the minimum). Too small a step crawls along the valley. The best constant "
+          "step zig-zags across the steep direction too, but every zig-zag is shorter than the last by the same "
+          "factor as the progress along the valley, and after 30 iterations it has arrived. Just under 2/L the "
+          "zig-zags across the valley barely shrink (the MSE is still high after 30 iterations); just over 2/L "
+          "each one is wider than the last and the run flies off the map.</p>"
+        + add_png("04b_learning_rate_panels.png", plots.learning_rate_panels_figure(lr, ln),
+                  "slow, fast, oscillating and diverging runs",
+                  "Slow, fast, oscillating and diverging gradient descent on the contour of the MSE.")
+        + f'<div class="answer">{_esc(answers["learning_rate"])}</div>')))
+
+    sections.append(("iterations", "5. Task: what happens when you alter the number of iterations?", (
+        f"<p>More iterations bring a stable run closer to the minimum, and the theory says how fast: at a constant "
+        f"step eta each iteration multiplies the gap (MSE minus its minimum) by at most r², with "
+        f"r = max |1 − eta λ| over the eigenvalues λ of the Hessian. On a log scale the gap falls along a straight "
+        f"line (solid: measured; dashed: predicted). The prediction is a guarantee for the slowest direction, "
+        f"so measured runs are never above it. At the best step r = (κ − 1)/(κ + 1) = {curv.best_rate:.4f} with "
+        f"the condition number κ = L/mu = {curv.condition_number:.2f}: the more elongated the valley, the more "
+        f"iterations it takes.</p>"
+        + add_png("05_iterations.png", plots.iterations_figure(it, ln), "loss gap against iteration",
+                  "Gap to the minimum against iteration (log scale), measured and predicted.")
+        + f'<div class="answer">{_esc(answers["iterations"])}</div>')))
+
+    settings = "".join(f"<li><b>{_esc(k)}</b>: {_esc(v)} — MSE {ct.paths[k].loss:.5f} after "
+                       f"{ct.paths[k].n_iter} iterations</li>" for k, v in ct.settings.items())
+    sections.append(("optimizers", "6. The error surface and four optimizers", (
+        "<p>The MSE of a line is a bowl over (intercept, slope); its contour lines are ellipses, long and thin "
+        "because the intercept and the slope pull against each other. Plain gradient descent (at the workshop's "
+        "eta = 0.1) always steps straight downhill, across the ellipses, and then creeps along the floor of the "
+        "valley. Momentum and Nesterov's method, at the same eta, keep 80% of their previous step (beta = 0.8): "
+        "they overshoot a little but build up speed along the valley and get there far sooner. Adam divides each "
+        "coordinate's step by its own running size of the gradient, so it moves at a nearly constant speed and "
+        "circles in towards the minimum. All four start "
+        "at the workshop's random weights (square); the star is the closed form, the Normal Equation.</p>"
+        + add_png("06_contour.png", plots.contour_figure(ct, ln), "optimizer paths on the MSE contour",
+                  "Paths of gd, momentum, nesterov and adam on the contour of the MSE; the star is the Normal "
+                  "Equation.")
+        + f"<ul>{settings}</ul>")))
+
+    comparison = _frame_html(ws.comparison_frame)
+    sections.append(("comparison", "7. The same answer, four ways", (
+        "<p>The workshop ends: <i>this is already implemented in sklearn under SGDRegressor; feel free to check "
+        "that this produces the same result</i>. Here is the check, on the 50 points: gdlab's gradient descent, "
+        "the Normal Equation, and scikit-learn's SGDRegressor and LinearRegression. MSE is the workshop's "
+        "(mean of the squared residuals); the gap is the MSE above the exact minimum. (SGDRegressor steps one "
+        "sample at a time with a decaying step and, by default, a small L2 penalty, so it stops near the "
+        "minimum rather than at it.)</p>" + comparison
+        + f"<p style=\"font-size:0.85em;color:#666\">Table made by {_esc(ws.comparison_source)}.</p>")))
+
+    sections.append(("animation", "8. The descent, animated", (
+        "<p>The 10 iterations of section 3 once more, one frame per iteration: the line swinging towards the "
+        "data (left) and the weights walking down the error surface (right). The file "
+        "<code>descent.gif</code> beside this page can go straight into slides.</p>" + gif_html)))
+    return sections
+
+
+def write_workshop_report(ws: Workshop, out_dir: Any = "gdlab-report", *, gif: bool = True) -> Report:
+    """Write the workshop's report (index.html, PNGs and descent.gif) to ``out_dir``.
+
+    Parameters
+    ----------
+    ws : the output of :func:`gdlab.workshop.run_workshop`.
+    out_dir : the report folder; replaced if it holds an earlier gdlab report, refused if it holds other files.
+    gif : write the animated GIF (a couple of seconds).
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    ValueError
+        When the folder cannot be written (the message says why and what to do); nothing is left behind.
+    """
+    from gdlab import plots
+
+    out = Path(out_dir)
+    files: list[str] = []
+    with report_folder(out) as tmp:
+        def add_png(name: str, fig: Any, alt: str, caption: str) -> str:
+            png = plots.figure_png(fig)
+            fig.clear()
+            (tmp / name).write_bytes(png)
+            files.append(name)
+            return _figure_html(png, alt, caption)
+
+        gif_html = ""
+        if gif:
+            plots.descent_animation(ws.line, tmp / "descent.gif")
+            files.append("descent.gif")
+            gif_html = (f'<figure><img src="{_data_uri((tmp / "descent.gif").read_bytes(), "image/gif")}" '
+                        'alt="animated gradient descent"><figcaption>Gradient descent, one frame per iteration.'
+                        "</figcaption></figure>")
+        sections = _workshop_sections(ws, add_png, gif_html)
+        page = render_html("Introduction to Gradient Descent — the workshop, answered",
+                           "Every figure of the workshop, reproduced with <b>gdlab</b> on its own data, and its "
+                           "tasks answered with the numbers.", sections)
+        (tmp / "index.html").write_text(page, encoding="utf-8")
+        files.append("index.html")
+    return Report(folder=out, index=out / "index.html", files=files)
+
+
+# ---- the report of one fit --------------------------------------------------------------------------------------
+
+def write_fit_report(result: Result, out_dir: Any, *, X: Any = None, y: Any = None,
+                     feature_names: list[str] | None = None, target_name: str = "y", data_name: str = "") -> Report:
+    """Write the report of one fit: its summary, coefficients, the loss curve and (one feature) the fitted line."""
+    from gdlab import plots
+
+    out = Path(out_dir)
+    files: list[str] = []
+    coef = np.ravel(result.coef)
+    names = feature_names or [f"x{j}" for j in range(coef.size)]
+    with report_folder(out) as tmp:
+        def add_png(name: str, fig: Any, alt: str, caption: str) -> str:
+            png = plots.figure_png(fig)
+            (tmp / name).write_bytes(png)
+            files.append(name)
+            return _figure_html(png, alt, caption)
+
+        curv = result.curvature
+        facts = [("method", result.method), ("status", result.message), ("loss (MSE)", f"{result.loss:.6g}"),
+                 ("iterations", result.n_iter), ("converged", result.converged),
+                 ("source", f"{result.source} ({result.source_reason})")]
+        if curv is not None:
+            facts += [("stable bound 2/L", f"{curv.stable_step:.6g}"), ("best step 2/(L+mu)", f"{curv.best_step:.6g}"),
+                      ("condition number L/mu", f"{curv.condition_number:.6g}")]
+        if result.gap is not None:
+            facts.append(("gap to the minimum", f"{result.gap:.3g}"))
+        fact_rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in facts)
+        coef_rows = f"<tr><td>intercept</td><td>{float(np.ravel(result.intercept)[0]):.8g}</td></tr>" + "".join(
+            f"<tr><td>{_esc(n)}</td><td>{c:.8g}</td></tr>" for n, c in zip(names, coef))
+        sections = [("summary", "Summary", f"<table>{fact_rows}</table>"),
+                    ("coefficients", "Coefficients",
+                     f"<table><thead><tr><th>term</th><th>value</th></tr></thead>{coef_rows}</table>")]
+        if result.trajectory is not None and len(result.trajectory) > 1:
+            sections.append(("loss", "Loss against iteration", add_png(
+                "loss.png", plots.loss_curve_figure(result), "loss curve",
+                "The loss (or its gap to the minimum) at each recorded iteration, log scale.")))
+        if X is not None and y is not None and coef.size == 1:
+            sections.append(("fit", "The fitted line", add_png(
+                "fit.png", plots.fit_line_figure(X, y, result, names[0], target_name), "data and fitted line",
+                "The data and the fitted line.")))
+        page = render_html(f"gdlab fit: {data_name or 'report'}", f"target <code>{_esc(target_name)}</code>, "
+                           f"{coef.size} feature(s)", sections)
+        (tmp / "index.html").write_text(page, encoding="utf-8")
+        files.append("index.html")
+    return Report(folder=out, index=out / "index.html", files=files)

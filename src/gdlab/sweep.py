@@ -1,0 +1,246 @@
+"""Learning rate x iterations experiments: the workshop's two tasks ("what happens when you alter the learning rate?
+... the number of iterations?") answered on a grid.
+
+One run per learning rate, of max(iterations) steps of full-batch descent with a constant step; the loss after each
+requested number of iterations is read off that run (the first n steps of a longer run are exactly the run of n
+steps), so the grid costs len(learning_rates) runs, not len(learning_rates) x len(iterations).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from gdlab.curvature import Curvature
+
+__all__ = ["sweep", "SweepResult", "parse_learning_rates", "parse_iterations"]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """The final loss of gradient descent over a grid of (learning rate, iterations).
+
+    Attributes
+    ----------
+    learning_rates : (a,) the constant steps eta tried, ascending.
+    iterations : (b,) the iteration counts, ascending.
+    final_loss : (a, b) the loss after iterations[j] steps at learning_rates[i]; NaN where the run had diverged
+        and was stopped before that many steps.
+    diverged : (a, b) bool: the run at learning_rates[i] had diverged by iterations[j] steps (non-finite or
+        exploding loss, as ``gdlab.descend`` detects it).
+    diverged_at : (a,) the iteration at which each run was stopped for divergence (0 when it never diverged).
+    initial_loss : the loss at the starting point (the same for every run).
+    optimum_loss : the loss at the exact minimiser (the Normal Equation), or None when it is unknown.
+    curvature : L, mu, stable step 2/L, best step 2/(L+mu) of the problem.
+    optimizer : the optimizer used.
+    """
+
+    learning_rates: np.ndarray
+    iterations: np.ndarray
+    final_loss: np.ndarray
+    diverged: np.ndarray
+    diverged_at: np.ndarray
+    initial_loss: float
+    optimum_loss: float | None
+    curvature: Curvature | None
+    optimizer: str = "gd"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stable_step(self) -> float:
+        """2 / L: constant steps at or above it diverge."""
+        return self.curvature.stable_step if self.curvature is not None else math.inf
+
+    @property
+    def best_step(self) -> float:
+        """2 / (L + mu): the constant step with the fastest worst-case rate."""
+        return self.curvature.best_step if self.curvature is not None else math.inf
+
+    @property
+    def gap(self) -> np.ndarray:
+        """(a, b) final_loss - optimum_loss (NaN when the optimum is unknown)."""
+        if self.optimum_loss is None:
+            return np.full_like(self.final_loss, np.nan)
+        return self.final_loss - self.optimum_loss
+
+    def best(self) -> tuple[float, int, float]:
+        """(learning rate, iterations, loss) of the lowest finite loss on the grid."""
+        loss = np.where(np.isfinite(self.final_loss) & ~self.diverged, self.final_loss, np.inf)
+        i, j = np.unravel_index(int(np.argmin(loss)), loss.shape)
+        return float(self.learning_rates[i]), int(self.iterations[j]), float(loss[i, j])
+
+    def best_at(self, iterations: int) -> tuple[float, float]:
+        """(learning rate, loss) of the lowest loss after the given number of iterations (one of ``iterations``)."""
+        hits = np.nonzero(self.iterations == int(iterations))[0]
+        if not hits.size:
+            raise ValueError(f"iterations={iterations} is not on the grid; choose one of {self.iterations.tolist()}.")
+        col = self.final_loss[:, hits[0]]
+        col = np.where(np.isfinite(col) & ~self.diverged[:, hits[0]], col, np.inf)
+        i = int(np.argmin(col))
+        return float(self.learning_rates[i]), float(col[i])
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long format: one row per cell, columns learning_rate, iterations, final_loss, gap, diverged."""
+        import pandas as pd
+
+        a, b = self.final_loss.shape
+        return pd.DataFrame({
+            "learning_rate": np.repeat(self.learning_rates, b),
+            "iterations": np.tile(self.iterations, a),
+            "final_loss": self.final_loss.ravel(),
+            "gap": self.gap.ravel(),
+            "diverged": self.diverged.ravel(),
+        })
+
+    def to_dict(self) -> dict[str, Any]:
+        def f(v: float | None) -> float | None:
+            return None if v is None or not math.isfinite(v) else float(v)
+
+        return {
+            "learning_rates": [float(v) for v in self.learning_rates],
+            "iterations": [int(v) for v in self.iterations],
+            "final_loss": [[f(v) for v in row] for row in self.final_loss],
+            "diverged": self.diverged.tolist(),
+            "diverged_at": [int(v) for v in self.diverged_at],
+            "initial_loss": f(self.initial_loss),
+            "optimum_loss": f(self.optimum_loss),
+            "stable_step": f(self.stable_step),
+            "best_step": f(self.best_step),
+            "optimizer": self.optimizer,
+        }
+
+
+def _as_grid(name: str, values: Any, integer: bool) -> np.ndarray:
+    try:
+        arr = np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of numbers, got {values!r}.") from None
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty list of numbers, got {values!r}.")
+    bad = ~np.isfinite(arr) | (arr <= 0)
+    if integer:
+        bad |= arr != np.round(arr)
+    if bad.any():
+        rule = "positive integers" if integer else "positive numbers"
+        raise ValueError(f"{name} must be {rule}, got {arr[bad][0]!r}.")
+    return np.unique(arr.astype(np.int64) if integer else arr)
+
+
+def sweep(X: Any, y: Any, learning_rates: Any, iterations: Any, *, optimizer: str = "gd",
+          fit_intercept: bool = True, coef_init: Any = None, intercept_init: Any = None, **descend_params: Any
+          ) -> SweepResult:
+    """Final loss of constant-step gradient descent over a grid of learning rates and iteration counts.
+
+    Parameters
+    ----------
+    X : (m, d) array-like; y : (m,) targets.
+    learning_rates : positive constant steps eta (sorted and de-duplicated).
+    iterations : positive iteration counts (sorted and de-duplicated).
+    optimizer : any optimizer ``gdlab.descend`` knows (default "gd", the workshop's update).
+    fit_intercept, coef_init, intercept_init : the model and its starting point (default zeros).
+    **descend_params : further settings for ``gdlab.descend`` (e.g. ``source``, ``beta``); stopping rules are
+        switched off, so every run makes max(iterations) steps unless it diverges.
+
+    Returns
+    -------
+    SweepResult
+    """
+    from gdlab.descent import descend
+
+    lrs = _as_grid("learning_rates", learning_rates, integer=False)
+    its = _as_grid("iterations", iterations, integer=True)
+    for key in ("learning_rate", "max_iter", "tol", "gtol", "callback", "warn", "record_every", "max_records"):
+        if key in descend_params:
+            raise ValueError(f"sweep sets {key!r} itself; leave it out of the keyword arguments.")
+    n_max = int(its[-1])
+    wanted = {int(n): j for j, n in enumerate(its)}
+    loss = np.full((lrs.size, its.size), np.nan)
+    diverged = np.zeros((lrs.size, its.size), dtype=bool)
+    diverged_at = np.zeros(lrs.size, dtype=np.int64)
+    curv = None
+    optimum = None
+    initial = math.nan
+    for i, eta in enumerate(lrs):
+        row = loss[i]
+
+        def record(info: Any, row: np.ndarray = row) -> None:
+            j = wanted.get(info.iteration)
+            if j is not None:
+                row[j] = info.loss
+
+        with np.errstate(all="ignore"):
+            r = descend(X, y, optimizer=optimizer, learning_rate=float(eta), max_iter=n_max, tol=None, gtol=None,
+                        fit_intercept=fit_intercept, coef_init=coef_init, intercept_init=intercept_init,
+                        callback=record, warn=False, record_every=n_max, max_records=2, **descend_params)
+        if r.diverged:
+            diverged_at[i] = r.n_iter
+            # the callback is not called on the iteration that diverged; everything from there on is diverged
+            diverged[i] = its >= r.n_iter
+            row[diverged[i]] = np.nan
+            if r.n_iter in wanted:
+                row[wanted[r.n_iter]] = r.loss if math.isfinite(r.loss) else np.nan
+        row[~np.isfinite(row)] = np.nan
+        curv = curv or r.curvature
+        optimum = r.optimum_loss if optimum is None else optimum
+        initial = float(r.trajectory.loss[0]) if r.trajectory is not None else initial
+    return SweepResult(learning_rates=lrs, iterations=its, final_loss=loss, diverged=diverged,
+                       diverged_at=diverged_at, initial_loss=initial, optimum_loss=optimum, curvature=curv,
+                       optimizer=optimizer if isinstance(optimizer, str) else getattr(optimizer, "name", "custom"),
+                       settings={"fit_intercept": fit_intercept, **{k: v for k, v in descend_params.items()}})
+
+
+def parse_learning_rates(text: str) -> np.ndarray:
+    """``"1e-3:1:20"`` -> 20 log-spaced steps from 1e-3 to 1; ``"0.01,0.1,0.5"`` -> those steps."""
+    text = text.strip()
+    try:
+        if ":" in text:
+            parts = text.split(":")
+            if len(parts) != 3:
+                raise ValueError
+            lo, hi, n = float(parts[0]), float(parts[1]), int(parts[2])
+            if lo <= 0 or hi <= 0 or n <= 0 or not (math.isfinite(lo) and math.isfinite(hi)):
+                raise ValueError(f"learning rates must be > 0 and the count > 0, got {text!r}; "
+                                 "e.g. --lr 1e-3:1:20.")
+            return np.geomspace(lo, hi, n) if n > 1 else np.array([lo])
+        values = np.array([float(v) for v in text.split(",") if v.strip()])
+    except ValueError as exc:
+        if str(exc):
+            raise
+        raise ValueError(f"cannot read learning rates {text!r}; write START:STOP:COUNT (log-spaced, e.g. "
+                         "1e-3:1:20) or a list such as 0.01,0.1,0.5.") from None
+    if values.size == 0 or np.any(~np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(f"learning rates must be positive numbers, got {text!r}; e.g. --lr 1e-3:1:20.")
+    return values
+
+
+def parse_iterations(text: str) -> np.ndarray:
+    """``"10,100,1000"`` -> those iteration counts (positive integers)."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"cannot read iteration counts {text!r}; write positive integers separated by commas, "
+                         "e.g. --iters 10,100,1000.") from None
+    if not values or min(values) <= 0:
+        raise ValueError(f"iteration counts must be positive integers, got {text!r}; e.g. --iters 10,100,1000.")
+    return np.array(values, dtype=np.int64)
+
+
+class _CallableModule(types.ModuleType):
+    """``gdlab.sweep`` names both this module and its function: importing the submodule rebinds the package's
+    attribute to the module, so the module forwards calls to :func:`sweep` and ``gdlab.sweep(X, y, ...)`` works
+    either way."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SweepResult:
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

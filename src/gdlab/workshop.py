@@ -1,0 +1,322 @@
+"""The workshop "Introduction to Gradient Descent", computed: every figure's numbers and every task's answer.
+
+``run_workshop()`` does the computing and returns a :class:`Workshop` (data, fits, trajectories, the sweep, the
+comparison); it draws nothing and prints nothing. ``gdlab.report.write_workshop_report`` turns it into figures and
+an HTML page, and ``gdlab workshop`` on the command line does both.
+
+The workshop's two code slips are fixed here (see ``shared/seed/NOTES.md``): the gradient is
+``2/m * X_b.T.dot(X_b.dot(w) - y)``, and the weights after each iteration are kept (``w_old.append(w.copy())``) so
+that the figure of "GD iterations" shows them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gdlab.closed_form import closed_form
+from gdlab.curvature import Curvature, curvature
+from gdlab.datasets import WorkshopLine, WorkshopMean, workshop_line, workshop_mean
+from gdlab.descent import descend
+from gdlab.result import Result
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from gdlab.sweep import SweepResult
+
+__all__ = ["Workshop", "MeanPart", "LinePart", "LearningRatePart", "IterationsPart", "ContourPart", "run_workshop",
+           "comparison_table", "compare_function"]
+
+
+@dataclass(frozen=True)
+class MeanPart:
+    """Figures 1 and 2: the 1000 points around 2.0, the MSE over 40 candidate means, and GD walking down it.
+
+    data : the workshop's data; errors : (40,) MSE at each candidate; best_candidate : the candidate of least MSE;
+    mean : the sample mean (the exact minimiser); descent : intercept-only GD from ``start`` at ``learning_rate``.
+    """
+
+    data: WorkshopMean
+    errors: np.ndarray
+    best_candidate: float
+    mean: float
+    descent: Result
+    start: float
+    learning_rate: float
+
+    @property
+    def steps(self) -> np.ndarray:
+        """(n,) the candidate mean c_t after each GD step (c_0 = start)."""
+        return self.descent.trajectory.intercept
+
+
+@dataclass(frozen=True)
+class LinePart:
+    """Figure 3: 10 iterations of GD at eta = 0.1 on the 50-point line data, against the Normal Equation.
+
+    weights : (11, 2) the workshop's w = [intercept, slope] at the start and after each iteration.
+    """
+
+    data: WorkshopLine
+    descent: Result
+    closed: Result
+    curvature: Curvature
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.descent.trajectory.params
+
+
+@dataclass(frozen=True)
+class LearningRatePart:
+    """Task 1, "what happens when you alter the learning rate?": a sweep and four telling runs.
+
+    sweep : final loss over (eta, iterations); runs : label -> Result for the slow, fast, oscillating and
+    diverging runs drawn on the contour (label order is the order of the panels).
+    """
+
+    sweep: SweepResult
+    runs: dict[str, Result]
+
+
+@dataclass(frozen=True)
+class IterationsPart:
+    """Task 2, "what happens when you alter the number of iterations?": the loss gap against iteration.
+
+    runs : label -> Result (long runs at a few constant steps); predicted_iterations : label -> iterations the
+    theory predicts to shrink the gap by ``reduction``; actual_iterations : label -> iterations it took.
+    """
+
+    runs: dict[str, Result]
+    reduction: float
+    predicted_iterations: dict[str, float]
+    actual_iterations: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ContourPart:
+    """Figure 5: the MSE over (intercept, slope) and the paths of several optimizers from the workshop's start."""
+
+    paths: dict[str, Result]
+    settings: dict[str, str]
+    closed: Result
+
+
+@dataclass(frozen=True)
+class Workshop:
+    """Everything the workshop shows and answers (see the module docstring)."""
+
+    mean: MeanPart
+    line: LinePart
+    learning_rate: LearningRatePart
+    iterations: IterationsPart
+    contour: ContourPart
+    comparison: Any
+    comparison_frame: pd.DataFrame
+    comparison_source: str
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def answers(self) -> dict[str, str]:
+        """The workshop's questions answered in one or two plain sentences each, with the numbers."""
+        line, curv = self.line, self.line.curvature
+        sw = self.learning_rate.sweep
+        w = line.descent.params
+        w_ne = line.closed.params
+        it = self.iterations
+        eta_text = ", ".join(f"eta = {k.split('=')[-1].strip()}: predicted {it.predicted_iterations[k]:.0f}, "
+                             f"took {it.actual_iterations[k]:.0f}" for k in it.runs)
+        return {
+            "weights": (f"After {line.descent.n_iter} iterations at eta = {line.data.eta:g} gradient descent has "
+                        f"w = [{w[0]:.4f}, {w[1]:.4f}] (intercept, slope); the Normal Equation gives "
+                        f"[{w_ne[0]:.4f}, {w_ne[1]:.4f}]. Ten steps are not enough to get there: the MSE is "
+                        f"{line.descent.loss:.4f} against the minimum {line.closed.loss:.4f}."),
+            "learning_rate": (f"Too small a learning rate crawls; the best constant one is 2/(L+mu) = "
+                              f"{curv.best_step:.4f}; just below 2/L = {curv.stable_step:.4f} the weights overshoot "
+                              f"and oscillate; at 2/L and above every run diverges (here L = {curv.L:.4f}, the "
+                              f"largest eigenvalue of the Hessian (2/m) X_b^T X_b). With the workshop's 10 iterations "
+                              f"the lowest loss of the sweep, {sw.best_at(10)[1]:.4f}, came from eta = "
+                              f"{sw.best_at(10)[0]:.3g}."),
+            "iterations": (f"With a stable learning rate each iteration shrinks the gap to the minimum by a constant "
+                           f"factor, so the loss gap falls along a straight line on a log scale. To shrink it by "
+                           f"{it.reduction:g}: {eta_text} iterations. More iterations never hurt a stable run; "
+                           "they cannot save an unstable one."),
+        }
+
+
+def _quiet_descend(*args: Any, **kwargs: Any) -> Result:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            return descend(*args, warn=False, **kwargs)
+
+
+def compare_function() -> Any:
+    """``gdlab.compare`` when it is available, else None.
+
+    Resolved through the package's lazy export (not ``from gdlab.compare import compare``), which leaves
+    ``gdlab.compare`` bound to the function rather than to its module of the same name.
+    """
+    import gdlab
+
+    try:
+        fn = gdlab.__getattr__("compare")
+    except (ImportError, AttributeError):
+        return None
+    return fn if callable(fn) else None
+
+
+def comparison_table(X: Any, y: Any) -> tuple[Any, pd.DataFrame, str]:
+    """The comparison table (gdlab GD vs the Normal Equation vs scikit-learn), as (object, frame, provenance).
+
+    Uses ``gdlab.compare`` when it is available; otherwise builds the same table from ``gdlab.descend``,
+    ``gdlab.closed_form`` and scikit-learn's SGDRegressor and LinearRegression directly.
+    """
+    compare = compare_function()
+    if compare is not None:
+        table = compare(X, y)
+        return table, table.to_frame(), "gdlab.compare"
+    frame = _fallback_comparison(X, y)
+    return frame, frame, "built in gdlab.workshop (gdlab.compare was not available)"
+
+
+def _fallback_comparison(X: Any, y: Any) -> pd.DataFrame:
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression, SGDRegressor
+
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    cf = closed_form(X, y)
+    rows = []
+
+    def add(method: str, intercept: float, coef: np.ndarray, n_iter: Any, seconds: float) -> None:
+        pred = X @ np.asarray(coef, dtype=float) + intercept
+        mse = float(np.mean((pred - y) ** 2))
+        r2 = 1.0 - float(np.sum((pred - y) ** 2)) / float(np.sum((y - y.mean()) ** 2))
+        rows.append({"method": method, "intercept": float(intercept),
+                     **{f"coef[{j}]": float(c) for j, c in enumerate(np.ravel(coef))},
+                     "mse": mse, "r2": r2, "gap": mse - cf.loss, "n_iter": n_iter, "seconds": seconds})
+
+    for label, kw in [("gdlab gd (auto step)", {}), ("gdlab momentum (auto)", {"optimizer": "momentum"})]:
+        t0 = time.perf_counter()
+        r = _quiet_descend(X, y, **kw)
+        add(label, r.intercept, r.coef, r.n_iter, time.perf_counter() - t0)
+    add("Normal Equation (gdlab.closed_form)", cf.intercept, cf.coef, 0, cf.extra.get("seconds", math.nan))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        sgd = SGDRegressor(random_state=0).fit(X, y)
+        t_sgd = time.perf_counter() - t0
+    add("scikit-learn SGDRegressor", float(sgd.intercept_[0]), sgd.coef_, int(sgd.n_iter_), t_sgd)
+    t0 = time.perf_counter()
+    lr = LinearRegression().fit(X, y)
+    add("scikit-learn LinearRegression", float(lr.intercept_), lr.coef_, 0, time.perf_counter() - t0)
+    return pd.DataFrame(rows)
+
+
+def run_workshop(*, sweep_points: int = 25, contour_iterations: int = 60) -> Workshop:
+    """Compute every figure and answer of the workshop on its own data (a few seconds).
+
+    Parameters
+    ----------
+    sweep_points : learning rates in the learning-rate sweep (log-spaced from 1e-3 to 1.2 x 2/L).
+    contour_iterations : iterations of each optimizer drawn on the contour.
+
+    Returns
+    -------
+    Workshop
+    """
+    from gdlab.sweep import sweep
+
+    t_all = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    # 1-2. the mean: MSE over the candidates, and GD on the intercept-only model (Hessian 2: 2/L = 1)
+    t0 = time.perf_counter()
+    dm = workshop_mean()
+    errors = dm.mse(dm.candidates)
+    start, eta_mean = 1.1, 0.15
+    mean_descent = _quiet_descend(dm.features, dm.y, learning_rate=eta_mean, max_iter=12, tol=None, gtol=None,
+                                  intercept_init=start)
+    mean = MeanPart(data=dm, errors=errors, best_candidate=float(dm.candidates[np.argmin(errors)]),
+                    mean=float(dm.X.mean()), descent=mean_descent, start=start, learning_rate=eta_mean)
+    timings["mean"] = time.perf_counter() - t0
+
+    # 3. the line: the workshop's loop (eta 0.1, 10 iterations, its random start) against the Normal Equation
+    t0 = time.perf_counter()
+    dl = workshop_line()
+    start_kw = {"coef_init": dl.coef_init, "intercept_init": dl.intercept_init}
+    line_descent = _quiet_descend(dl.X, dl.y, learning_rate=dl.eta, max_iter=dl.n_iterations, tol=None, gtol=None,
+                                  **start_kw)
+    closed = closed_form(dl.X, dl.y)
+    curv = curvature(dl.X)
+    line = LinePart(data=dl, descent=line_descent, closed=closed, curvature=curv)
+    timings["line"] = time.perf_counter() - t0
+
+    # 4a. learning rate: sweep, and four runs on the contour
+    t0 = time.perf_counter()
+    lrs = np.geomspace(1e-3, 1.5 * curv.stable_step, sweep_points)
+    near = curv.stable_step * np.array([0.9, 0.97, 1.03, 1.1])
+    lrs = np.unique(np.concatenate([lrs, near, [dl.eta, curv.best_step]]))
+    sw = sweep(dl.X, dl.y, lrs, [10, 100, 1000], **start_kw)
+    panel_steps = {
+        f"slow: eta = {0.02:g}": 0.02,
+        f"fast: eta = 2/(L+mu) = {curv.best_step:.3f}": curv.best_step,
+        f"oscillating: eta = {0.97 * curv.stable_step:.3f}": 0.97 * curv.stable_step,
+        f"diverging: eta = {1.04 * curv.stable_step:.3f}": 1.04 * curv.stable_step,
+    }
+    runs = {label: _quiet_descend(dl.X, dl.y, learning_rate=eta, max_iter=30, tol=None, gtol=None, **start_kw)
+            for label, eta in panel_steps.items()}
+    lr_part = LearningRatePart(sweep=sw, runs=runs)
+    timings["learning_rate"] = time.perf_counter() - t0
+
+    # 4b. iterations: the gap falls by the predicted rate per iteration
+    t0 = time.perf_counter()
+    reduction = 1e-8
+    it_steps = {f"eta = {0.05:g}": 0.05, f"eta = {dl.eta:g}": dl.eta, f"eta = 2/(L+mu) = {curv.best_step:.3f}":
+                curv.best_step}
+    it_runs, predicted, actual = {}, {}, {}
+    for label, eta in it_steps.items():
+        r = _quiet_descend(dl.X, dl.y, learning_rate=eta, max_iter=2000, tol=None, gtol=1e-13, **start_kw)
+        it_runs[label] = r
+        predicted[label] = curv.iterations_to(reduction, eta)
+        gap = r.trajectory.gap
+        hit = np.nonzero(gap <= reduction * gap[0])[0]
+        actual[label] = float(r.trajectory.iteration[hit[0]]) if hit.size else math.inf
+    iterations = IterationsPart(runs=it_runs, reduction=reduction, predicted_iterations=predicted,
+                                actual_iterations=actual)
+    timings["iterations"] = time.perf_counter() - t0
+
+    # 5. the contour: gd, momentum, nesterov and adam from the same start
+    t0 = time.perf_counter()
+    beta = 0.8
+    settings = {
+        "gd": f"eta = {dl.eta:g} (the workshop's)",
+        "momentum": f"eta = {dl.eta:g}, beta = {beta:g}",
+        "nesterov": f"eta = {dl.eta:g}, beta = {beta:g}",
+        "adam": "eta = 0.5",
+    }
+    common = {"max_iter": contour_iterations, "tol": None, "gtol": None, **start_kw}
+    paths = {
+        "gd": _quiet_descend(dl.X, dl.y, learning_rate=dl.eta, **common),
+        "momentum": _quiet_descend(dl.X, dl.y, optimizer="momentum", learning_rate=dl.eta, beta=beta, **common),
+        "nesterov": _quiet_descend(dl.X, dl.y, optimizer="nesterov", learning_rate=dl.eta, beta=beta, **common),
+        "adam": _quiet_descend(dl.X, dl.y, optimizer="adam", learning_rate=0.5, **common),
+    }
+    contour = ContourPart(paths=paths, settings=settings, closed=closed)
+    timings["contour"] = time.perf_counter() - t0
+
+    # 6. the comparison table
+    t0 = time.perf_counter()
+    table, frame, provenance = comparison_table(dl.X, dl.y)
+    timings["comparison"] = time.perf_counter() - t0
+
+    return Workshop(mean=mean, line=line, learning_rate=lr_part, iterations=iterations, contour=contour,
+                    comparison=table, comparison_frame=frame, comparison_source=provenance,
+                    seconds=time.perf_counter() - t_all, timings=timings)
