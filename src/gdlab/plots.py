@@ -133,6 +133,13 @@ def _line_extent(X: np.ndarray, y: np.ndarray, points: list[np.ndarray]) -> tupl
     return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
 
 
+def _first_step(trajectory: Any) -> float:
+    """The first learning rate recorded (the trajectory holds NaN where no step applies)."""
+    steps = np.asarray(trajectory.learning_rate, dtype=float)
+    steps = steps[np.isfinite(steps)]
+    return float(steps[0]) if steps.size else math.nan
+
+
 def _draw_path(ax: Axes, params: np.ndarray, colour: str, label: str, marker_size: float = 3.5) -> None:
     ax.plot(params[:, 0], params[:, 1], "-o", color=colour, lw=1.4, ms=marker_size, label=label, zorder=3)
 
@@ -293,7 +300,7 @@ def iterations_figure(part: IterationsPart, line: LinePart) -> Figure:
         tr = r.trajectory
         gap = np.maximum(tr.gap, 1e-300)
         keep = tr.gap > 0
-        eta = float(tr.learning_rate[0])
+        eta = _first_step(tr)
         rate = curv.rate(eta)
         ax.plot(tr.iteration[keep], gap[keep], "-", color=cmap(i), lw=2, label=f"{label}: measured")
         t = np.arange(0, int(tr.iteration[-1]) + 1)
@@ -388,10 +395,10 @@ def loss_curve_figure(result: Result, title: str | None = None) -> Figure:
     else:
         ax.plot(tr.iteration, loss, "-", lw=2, label="loss")
         ax.set_ylabel("loss (log scale)")
-    if result.curvature is not None and tr.gap is not None and np.isfinite(tr.learning_rate[0]) \
-            and result.method == "gd" and np.allclose(tr.learning_rate[:-1], tr.learning_rate[0]) \
-            and tr.gap[0] > 0:
-        rate = result.curvature.rate(float(tr.learning_rate[0]))
+    steps = tr.learning_rate[np.isfinite(tr.learning_rate)]
+    if result.curvature is not None and tr.gap is not None and steps.size and result.method == "gd" \
+            and np.allclose(steps, steps[0]) and tr.gap[0] > 0:
+        rate = result.curvature.rate(float(steps[0]))
         if rate < 1:
             ax.plot(tr.iteration, tr.gap[0] * rate ** (2.0 * tr.iteration), "--", color="0.4", lw=1,
                     label=f"predicted: x {rate:.4f}² per iteration")
@@ -453,7 +460,7 @@ def descent_animation(line: LinePart, path: Any, *, result: Result | None = None
     ax_r.legend(loc="lower right", fontsize=8, framealpha=0.9)
     (trail,) = ax_r.plot(P[:1, 0], P[:1, 1], "-o", color="#1f77b4", ms=3.5, lw=1.4, zorder=4)
     title = fig.suptitle("", fontsize=11)
-    eta = float(r.trajectory.learning_rate[0])
+    eta = _first_step(r.trajectory)
     frames: list[Any] = []
     palette = None
     for t in range(len(P)):
