@@ -1,0 +1,380 @@
+"""Side by side: gdlab's gradient descent, the closed form, and scikit-learn, on the same data, in one call.
+
+The workshop ends with "feel free to check that this produces the same result": ``gdlab.compare(X, y)`` does it::
+
+    >>> import gdlab
+    >>> ds = gdlab.datasets.workshop_line()
+    >>> table = gdlab.compare(ds.X, ds.y)
+    >>> table.to_frame()[["method", "intercept", "w0", "mse", "gap"]]   # doctest: +SKIP
+
+Every row fits the same unpenalised least-squares problem (the workshop's MSE), so all of them should land on the
+closed form's optimum: ``gap`` is each row's MSE minus the optimum's, the honest measure of "the same result".
+A :class:`Comparison` renders as a rich table in a terminal (``rich.print(table)``), as HTML in a notebook, and
+converts to a pandas DataFrame or a plain dict for scripts.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gdlab._validation import as_matrix, as_sample_weight, as_target, check_choice
+
+__all__ = ["compare", "Comparison", "ComparisonRow", "METHODS"]
+
+#: what ``compare`` can run, by name
+METHODS = ("closed_form", "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "LinearRegression",
+           "SGDRegressor")
+_GDLAB_OPTIMIZERS = ("gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+_DEFAULT_METHODS = ("closed_form", "gd", "momentum", "adam", "LinearRegression", "SGDRegressor")
+_MAX_COEF_COLUMNS = 3  # in the text, rich and HTML tables; to_frame() keeps them all
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One method's fit.
+
+    Attributes
+    ----------
+    method : str — the name shown ("closed form", "gdlab gd", "scikit-learn SGDRegressor", ...).
+    library : str — "gdlab" or "scikit-learn".
+    coef : (d,) or (d, k) array; intercept : float or (k,) array.
+    mse : float — the workshop's mean squared error (1/n) sum s_i r_i^2 on the data given.
+    r2 : float — the coefficient of determination (scikit-learn's ``r2_score``, outputs averaged).
+    gap : float — mse minus the closed form's mse (>= 0 up to rounding: 0 means the optimum).
+    n_iter : int or None — iterations (epochs) run; None for direct solvers.
+    seconds : float — wall time of the fit.
+    converged : bool — the method's own stop rule was met (direct solvers: True).
+    note : str — how the fit ended, or why it was skipped.
+    skipped : bool — the method does not apply here (e.g. SGDRegressor on several outputs).
+    """
+
+    method: str
+    library: str
+    coef: np.ndarray
+    intercept: Any
+    mse: float
+    r2: float
+    gap: float
+    n_iter: int | None
+    seconds: float
+    converged: bool
+    note: str = ""
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The side-by-side table :func:`compare` returns.
+
+    Attributes
+    ----------
+    rows : list of :class:`ComparisonRow`, in the order run (the closed form first when included).
+    feature_names : the coefficient labels (w0, w1, ... or the DataFrame's column names).
+    n_samples, n_features, n_outputs : the data's shape.
+    optimum_mse : the closed form's MSE (the reference of ``gap``).
+    """
+
+    rows: list[ComparisonRow]
+    feature_names: list[str]
+    n_samples: int
+    n_features: int
+    n_outputs: int
+    optimum_mse: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, method: str) -> ComparisonRow:
+        """A row by its method name ("gdlab gd") or its short name ("gd", "SGDRegressor", "closed_form")."""
+        for row in self.rows:
+            if method in (row.method, _short(row.method)):
+                return row
+        names = ", ".join(repr(r.method) for r in self.rows)
+        raise KeyError(f"no row {method!r}; the rows are {names}.")
+
+    # ---- data ---------------------------------------------------------------------------------------------
+    def _coef_columns(self) -> list[str]:
+        if self.n_outputs == 1:
+            return list(self.feature_names)
+        return [f"{name}[{o}]" for o in range(self.n_outputs) for name in self.feature_names]
+
+    def _intercept_columns(self) -> list[str]:
+        return ["intercept"] if self.n_outputs == 1 else [f"intercept[{o}]" for o in range(self.n_outputs)]
+
+    def _flat(self, row: ComparisonRow) -> tuple[list[float], list[float]]:
+        coef = np.asarray(row.coef, dtype=float)
+        b = np.atleast_1d(np.asarray(row.intercept, dtype=float))
+        if self.n_outputs > 1:
+            coef = coef.T  # (k, d): all of output 0's weights, then output 1's
+        return b.ravel().tolist(), coef.ravel().tolist()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values (JSON-ready; NaN becomes None)."""
+        def num(x: Any) -> Any:
+            return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+
+        rows = []
+        for r in self.rows:
+            b, w = self._flat(r)
+            rows.append({
+                "method": r.method, "library": r.library, "intercept": [num(v) for v in b],
+                "coef": [num(v) for v in w], "mse": num(r.mse), "r2": num(r.r2), "gap": num(r.gap),
+                "n_iter": r.n_iter, "seconds": r.seconds, "converged": r.converged, "note": r.note,
+                "skipped": r.skipped,
+            })
+        return {"n_samples": self.n_samples, "n_features": self.n_features, "n_outputs": self.n_outputs,
+                "feature_names": list(self.feature_names), "optimum_mse": num(self.optimum_mse),
+                "settings": dict(self.settings), "rows": rows}
+
+    def to_frame(self):
+        """One row per method: method, library, intercept, one column per coefficient, mse, r2, gap, n_iter,
+        seconds, converged, note (a pandas DataFrame)."""
+        import pandas as pd
+
+        records = []
+        for r in self.rows:
+            b, w = self._flat(r)
+            rec: dict[str, Any] = {"method": r.method, "library": r.library}
+            rec.update(dict(zip(self._intercept_columns(), b)))
+            rec.update(dict(zip(self._coef_columns(), w)))
+            rec.update({"mse": r.mse, "r2": r.r2, "gap": r.gap, "n_iter": r.n_iter, "seconds": r.seconds,
+                        "converged": r.converged, "note": r.note})
+            records.append(rec)
+        frame = pd.DataFrame.from_records(records)
+        frame["n_iter"] = frame["n_iter"].astype("Int64")
+        return frame
+
+    # ---- rendering -------------------------------------------------------------------------------------------
+    def _display(self, max_coefs: int = _MAX_COEF_COLUMNS) -> tuple[list[str], list[list[str]], str]:
+        """Header, formatted cells and a caption, shared by the text, rich and HTML renderings (short method
+        names, 5 significant digits, at most ``max_coefs`` coefficients)."""
+        coef_cols = self._coef_columns()
+        shown = coef_cols[:max_coefs]
+        b_cols = self._intercept_columns()[:1]
+        header = ["method", *b_cols, *shown, "MSE", "R²", "gap", "iter", "time"]
+        cells = []
+        for r in self.rows:
+            label = _short(r.method).replace("_", " ")
+            if r.skipped:
+                cells.append([label] + ["—"] * (len(header) - 1))
+                continue
+            b, w = self._flat(r)
+            cells.append([
+                label, *[_fmt(v) for v in b[:1]], *[_fmt(v) for v in w[: len(shown)]], _fmt(r.mse), _fmt(r.r2),
+                _fmt_gap(r.gap), "—" if r.n_iter is None else f"{r.n_iter}", _fmt_time(r.seconds),
+            ])
+        libraries = sorted({r.library for r in self.rows})
+        by_lib = "; ".join(f"{lib}: " + ", ".join(_short(r.method).replace("_", " ") for r in self.rows
+                                                    if r.library == lib) for lib in libraries)
+        caption = (f"{self.n_samples} samples, {self.n_features} feature(s)"
+                   + (f", {self.n_outputs} outputs" if self.n_outputs > 1 else "")
+                   + f". {by_lib}. MSE is the workshop's (1/m) Σ r²; gap = MSE − the closed form's MSE"
+                   + f" ({self.optimum_mse:.6g}).")
+        hidden = len(coef_cols) - len(shown) + (self.n_outputs - 1)
+        if hidden > 0:
+            caption += f" {hidden} more coefficient/intercept column(s) in to_frame()."
+        notes = [f"{_short(r.method).replace('_', ' ')}: {r.note}." for r in self.rows
+                 if r.note and (r.skipped or not r.converged)]
+        if notes:
+            caption += " Not converged or skipped — " + " ".join(notes)
+        return header, cells, caption
+
+    def __str__(self) -> str:
+        header, cells, caption = self._display()
+        widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(header)]
+        line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+        body = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+        return "\n".join([line, "-" * len(line), *body, "", caption])
+
+    def __repr__(self) -> str:
+        methods = ", ".join(r.method for r in self.rows)
+        return (f"Comparison({self.n_samples} samples x {self.n_features} features; optimum MSE "
+                f"{self.optimum_mse:.6g}; rows: {methods})")
+
+    def __rich__(self, width: int | None = None):
+        """A rich Table, for ``rich.print(comparison)`` or a rich Console. Numbers are never cut: coefficient
+        columns are left out (to_frame() has them all) until the table fits ``width`` (default: the width of
+        rich's console)."""
+        from rich import get_console
+        from rich.table import Table
+
+        width = get_console().width if width is None else int(width)
+        for max_coefs in range(_MAX_COEF_COLUMNS, -1, -1):
+            header, cells, caption = self._display(max_coefs)
+            widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(header)]
+            if sum(widths) + 2 * (len(widths) - 1) <= width:
+                break
+        table = Table(title="gdlab.compare: one least-squares problem, several solvers", caption=caption,
+                      caption_justify="left", box=None, pad_edge=False, header_style="bold underline")
+        for i, h in enumerate(header):
+            table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True, min_width=widths[i])
+        for r, row in zip(self.rows, cells):
+            style = "dim" if r.skipped else ("yellow" if not r.converged else None)
+            table.add_row(*row, style=style)
+        return table
+
+    def _repr_html_(self) -> str:
+        """A self-contained HTML table for notebooks."""
+        header, cells, caption = self._display()
+        th = "".join(f"<th style='text-align:{'left' if i == 0 else 'right'}'>{html.escape(h)}</th>"
+                     for i, h in enumerate(header))
+        body = []
+        for r, row in zip(self.rows, cells):
+            style = " style='color:#888'" if r.skipped else (" style='background:#fff6d5'" if not r.converged else "")
+            tds = "".join(f"<td style='text-align:{'left' if i == 0 else 'right'}'>{html.escape(c)}</td>"
+                          for i, c in enumerate(row))
+            body.append(f"<tr{style} title='{html.escape(r.note, quote=True)}'>{tds}</tr>")
+        return (f"<table class='gdlab-comparison'><caption style='caption-side:bottom;text-align:left'>"
+                f"{html.escape(caption)}</caption><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody>"
+                "</table>")
+
+
+def _short(method: str) -> str:
+    return method.split(" ", 1)[1] if method.startswith(("gdlab ", "scikit-learn ")) else method.replace(" ", "_")
+
+
+def _fmt(v: float, digits: int = 5) -> str:
+    if v is None or not math.isfinite(v):
+        return "nan" if v is None or math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return f"{v:.{digits}g}"
+
+
+def _fmt_gap(v: float) -> str:
+    if not math.isfinite(v):
+        return _fmt(v)
+    return "0" if abs(v) < 5e-16 else f"{v:.1e}"
+
+
+def _fmt_time(s: float) -> str:
+    return f"{s * 1e3:.2g} ms" if s < 1 else f"{s:.3g} s"
+
+
+def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_rate: Any = "auto",
+            max_iter: int = 1000, tol: float | None = 1e-10, fit_intercept: bool = True, sample_weight: Any = None,
+            random_state: int | None = 0, feature_names: Sequence[str] | None = None) -> Comparison:
+    """Fit the same unpenalised least-squares problem several ways and put the results side by side.
+
+    Parameters
+    ----------
+    X : (m, d) array-like or DataFrame; y : (m,) or (m, k).
+    methods : names from :data:`METHODS`; default: the closed form, gdlab's gd, momentum and adam, scikit-learn's
+        LinearRegression and SGDRegressor.
+    learning_rate : the gdlab optimizers' step ("auto": from the curvature, see :func:`gdlab.descend`).
+    max_iter, tol : the gdlab optimizers' limits (SGDRegressor keeps its own defaults: max_iter=1000, tol=1e-3,
+        with penalty=None so that its objective is the same).
+    fit_intercept, sample_weight : the model, for every method.
+    random_state : seeds SGDRegressor's shuffling.
+    feature_names : coefficient labels (default: the DataFrame's columns, else w0, w1, ...).
+
+    Returns
+    -------
+    Comparison
+    """
+    from sklearn.metrics import r2_score
+
+    import gdlab
+
+    if methods is None:
+        methods = _DEFAULT_METHODS
+    methods = list(methods)
+    for name in methods:
+        check_choice("method", name, METHODS)
+    if feature_names is None and hasattr(X, "columns"):
+        feature_names = [str(c) for c in X.columns]
+    Xa = as_matrix(X)
+    ya = as_target(y, Xa.shape[0])
+    sw = as_sample_weight(sample_weight, Xa.shape[0])
+    m, d = Xa.shape
+    k = 1 if ya.ndim == 1 else ya.shape[1]
+    if feature_names is None:
+        feature_names = [f"w{j}" for j in range(d)]
+    feature_names = [str(f) for f in feature_names]
+    if len(feature_names) != d:
+        raise ValueError(f"feature_names has {len(feature_names)} names but X has {d} columns; give one per column.")
+    weights = np.ones(m) if sw is None else sw
+
+    def mse_of(coef: Any, intercept: Any) -> tuple[float, float]:
+        pred = Xa @ np.asarray(coef, dtype=float) + np.asarray(intercept, dtype=float)
+        r = pred - ya
+        sq = r * r if r.ndim == 1 else (r * r).sum(axis=1)
+        return float(np.dot(weights, sq) / weights.sum()), float(r2_score(ya, pred, sample_weight=sw))
+
+    rows: list[ComparisonRow] = []
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gdlab.RankDeficiencyWarning)
+        exact = gdlab.closed_form(Xa, ya, fit_intercept=fit_intercept, sample_weight=sw)
+    exact_seconds = time.perf_counter() - t0
+    opt_mse, _ = mse_of(exact.coef, exact.intercept)
+
+    def add(method: str, library: str, coef: Any, intercept: Any, n_iter: int | None, seconds: float,
+            converged: bool, note: str = "") -> None:
+        mse, r2 = mse_of(coef, intercept)
+        rows.append(ComparisonRow(method, library, np.asarray(coef, dtype=float), intercept, mse, r2, mse - opt_mse,
+                                  n_iter, seconds, converged, note))
+
+    for name in methods:
+        if name == "closed_form":
+            add("closed form", "gdlab", exact.coef, exact.intercept, None, exact_seconds, True, exact.message)
+        elif name in _GDLAB_OPTIMIZERS:
+            t0 = time.perf_counter()
+            res = gdlab.descend(Xa, ya, optimizer=name, learning_rate=learning_rate, max_iter=max_iter, tol=tol,
+                                fit_intercept=fit_intercept, sample_weight=sw, warn=False, record_every=max_iter,
+                                track_gap=False)
+            add(f"gdlab {name}", "gdlab", res.coef, res.intercept, res.n_iter, time.perf_counter() - t0,
+                res.converged, res.message)
+        elif name == "LinearRegression":
+            from sklearn.linear_model import LinearRegression
+
+            t0 = time.perf_counter()
+            lr = LinearRegression(fit_intercept=fit_intercept).fit(Xa, ya, sample_weight=sw)
+            coef = lr.coef_ if k == 1 else lr.coef_.T
+            add("scikit-learn LinearRegression", "scikit-learn", coef, lr.intercept_, None,
+                time.perf_counter() - t0, True, "scipy.linalg.lstsq")
+        else:  # SGDRegressor
+            from sklearn.exceptions import ConvergenceWarning
+            from sklearn.linear_model import SGDRegressor
+
+            if k > 1:
+                rows.append(ComparisonRow("scikit-learn SGDRegressor", "scikit-learn", np.full((d, k), np.nan),
+                                          np.full(k, np.nan), math.nan, math.nan, math.nan, None, 0.0, False,
+                                          "skipped: SGDRegressor fits one output only", skipped=True))
+                continue
+            t0 = time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                sgd = SGDRegressor(penalty=None, fit_intercept=fit_intercept, random_state=random_state)
+                sgd.fit(Xa, ya, sample_weight=sw)
+            seconds = time.perf_counter() - t0
+            unconverged = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+            note = ("max_iter reached (ConvergenceWarning)" if unconverged
+                    else "stopped by its tol=1e-3 rule on the running loss")
+            add("scikit-learn SGDRegressor", "scikit-learn", sgd.coef_, float(sgd.intercept_[0]), int(sgd.n_iter_),
+                seconds, not unconverged, note)
+
+    return Comparison(rows=rows, feature_names=feature_names, n_samples=m, n_features=d, n_outputs=k,
+                      optimum_mse=opt_mse,
+                      settings={"learning_rate": learning_rate if isinstance(learning_rate, (str, int, float))
+                                else repr(learning_rate), "max_iter": max_iter, "tol": tol,
+                                "fit_intercept": fit_intercept, "weighted": sw is not None})
+
+
+class _CallableModule(type(sys.modules[__name__])):  # type: ignore[misc]
+    """``gdlab.compare`` is both this module and its function: importing the module (``from gdlab.compare import
+    Comparison``) makes the attribute ``gdlab.compare`` the module, so the module calls the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,862 @@
+"""GDRegressor: gdlab as a scikit-learn estimator, a drop-in for SGDRegressor that shows its work.
+
+Switch by changing one import::
+
+    from gdlab import GDRegressor            # instead of: from sklearn.linear_model import SGDRegressor
+    model = GDRegressor().fit(X, y)
+    model.trajectory_.to_frame()              # loss, weights, gradient norm and step per iteration
+    model.curvature_.stable_step              # 2/L: the largest constant step that converges
+
+Scale conventions (see docs/estimator.md)
+-----------------------------------------
+gdlab's squared error is the workshop's MSE, (1/m) sum r_i^2; scikit-learn's SGDRegressor uses half of it. For
+``loss="squared_error"`` GDRegressor therefore minimises MSE + 2 alpha R(w), twice SGDRegressor's objective
+(1/2m) sum r_i^2 + alpha R(w): the same minimiser for the same ``alpha``. Its gradient is twice
+scikit-learn's, so a step ``eta0`` here moves the weights as far as ``2 * eta0`` does in SGDRegressor: to replay
+an SGDRegressor run, halve its eta0 (the 'optimal' schedule is converted for you). Huber and both
+epsilon-insensitive losses have the same scale in both libraries: alpha and eta0 carry over unchanged.
+
+Where a fit runs
+----------------
+* ``batch_size=None`` (full batch, the default), any optimizer: :func:`gdlab.descend` (memory or gram source,
+  chosen by its cost model), which supplies the trajectory, the curvature and the divergence diagnosis.
+* ``batch_size`` from 1 to :data:`KERNEL_MAX_BATCH` with optimizer gd, momentum or nesterov (any loss, penalty
+  and schedule): the compiled epoch of :mod:`gdlab._sgd_kernel` (numba), no Python call per update.
+* other mini-batch fits (adagrad, rmsprop, adam, batches above KERNEL_MAX_BATCH, or numba missing):
+  ``gdlab.descend``'s NumPy mini-batch loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from gdlab import _sgd_kernel
+from gdlab.curvature import Curvature, curvature_from_stats
+from gdlab.descent import _divergence_text, _scale_advice, descend
+from gdlab.exceptions import ConvergenceWarning, DivergenceWarning
+from gdlab.objectives import LOSSES, get_loss, make_penalty
+from gdlab.optimizers import GradientTransformation, Optimizer, make_optimizer
+from gdlab.result import Trajectory, TrajectoryRecorder
+from gdlab.schedules import adaptive, constant, invscaling, optimal
+from gdlab.sources.gram import GramStats
+
+__all__ = ["GDRegressor", "KERNEL_MAX_BATCH", "sklearn_optimal_t0"]
+
+logger = logging.getLogger("gdlab")
+
+#: Mini-batches up to this size run in the compiled kernel (gd, momentum, nesterov); larger ones are NumPy
+#: products in ``gdlab.descend``, where one vectorised batch amortises the Python step.
+KERNEL_MAX_BATCH = 256
+_KERNEL_OPTIMIZERS = ("gd", "momentum", "nesterov")
+_OPTIMIZERS = ("gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+_ADAPTIVE_FALLBACK = {"adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01}
+
+
+def sklearn_optimal_t0(alpha: float) -> float:
+    """t0 of scikit-learn's 'optimal' schedule for its regression losses: 1 / (typw alpha), typw = alpha^(-1/4).
+
+    scikit-learn picks t0 so that the first step is typw / max(1, |loss'(-typw, 1)|); for its regression losses
+    that maximum is 1 (gdlab's core default uses the hinge loss's 1 + typw, the classifier's choice).
+    """
+    typw = math.sqrt(1.0 / math.sqrt(alpha))
+    return 1.0 / (typw * alpha)
+
+
+@dataclass(frozen=True)
+class _ContinuedSchedule:
+    """schedule(t + offset) * scale: a schedule that goes on from where an earlier call left it (picklable)."""
+
+    schedule: Any
+    offset: int = 0
+    scale: float = 1.0
+
+    def __call__(self, t: int) -> float:
+        return self.schedule(t + self.offset) * self.scale
+
+
+def _quick_stats(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None) -> GramStats:
+    """Second-order statistics of z = [x, y] from raw BLAS products (one syrk-like pass, no m-sized copy).
+
+    Raw moments lose digits when a column's mean dwarfs its spread; they are used here only for the curvature
+    (step sizes and divergence advice), never for the closed form.
+    """
+    Xw = X if sw is None else X * sw[:, None]
+    Yw = Y if sw is None else Y * sw[:, None]
+    n = float(X.shape[0]) if sw is None else float(sw.sum())
+    d, k = X.shape[1], Y.shape[1]
+    sx = Xw.sum(axis=0, dtype=np.float64)
+    sy = Yw.sum(axis=0, dtype=np.float64)
+    mean = np.concatenate([sx, sy]) / n
+    raw = np.empty((d + k, d + k))
+    raw[:d, :d] = (X.T @ Xw).astype(np.float64, copy=False)
+    raw[:d, d:] = (X.T @ Yw).astype(np.float64, copy=False)
+    raw[d:, :d] = raw[:d, d:].T
+    raw[d:, d:] = Y.T @ Yw
+    comoment = raw - n * np.outer(mean, mean)
+    return GramStats(n=n, n_rows=int(X.shape[0]), mean=mean, comoment=comoment, n_features=d)
+
+
+class GDRegressor(RegressorMixin, BaseEstimator):
+    """Linear regression by gradient descent, with scikit-learn's SGDRegressor interface and the whole story.
+
+    Minimises ``(1/n) sum_i s_i loss(x_i . w + b - y_i) + alpha' R(w)`` (``R`` as in scikit-learn: l2 = |w|^2 / 2,
+    l1 = |w|_1, elasticnet = l1_ratio |w|_1 + (1 - l1_ratio) |w|^2 / 2; the intercept is never penalised) with
+    ``alpha' = 2 alpha`` for ``loss="squared_error"`` (gdlab's MSE is twice scikit-learn's half squared error, so
+    the minimiser is SGDRegressor's) and ``alpha' = alpha`` for the other losses. L1 parts are applied by their
+    proximal step (soft thresholding), so exact zeros appear.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"}, default="squared_error"
+        The loss of the residual r = prediction - target. "squared_error" is the workshop's r^2.
+    penalty : {"l2", "l1", "elasticnet"} or None, default="l2"
+    alpha : float >= 0, default=0.0001
+        Regularisation strength, in SGDRegressor's units (see above).
+    l1_ratio : float in [0, 1], default=0.15
+        The L1 share of the elastic net.
+    fit_intercept : bool, default=True
+    max_iter : int >= 1, default=1000
+        Iterations, i.e. epochs (passes over the data); a full-batch epoch is one update.
+    tol : float >= 0 or None, default=1e-6
+        Stop when the objective changes by at most ``tol`` (relative) for ``n_iter_no_change`` epochs in a row
+        (with ``early_stopping``: when the validation R^2 fails to beat its best by ``tol`` that often). None runs
+        all ``max_iter`` epochs. SGDRegressor's 1e-3 is an absolute change of its running loss; full-batch
+        descent can afford a tighter rule. For noisy stochastic fits, 1e-3 to 1e-4 is a sensible choice.
+    shuffle : bool, default=True
+        Reshuffle the rows each epoch (mini-batch and stochastic fits).
+    verbose : int, default=0
+        > 0: log the progress of each epoch through the ``logging`` module (logger ``"gdlab"``, level INFO).
+    epsilon : float >= 0, default=0.1
+        The Huber threshold, or the width of the epsilon-insensitive zone.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the row shuffling and the validation split.
+    learning_rate : {"auto", "constant", "optimal", "invscaling", "adaptive"}, default="auto"
+        "auto": full batch, the step from the curvature (2/(L+mu) for gd; Polyak's heavy ball for momentum;
+        1/L and (sqrt k - 1)/(sqrt k + 1) for nesterov; 0.1 for adagrad, 0.01 for rmsprop and adam);
+        mini-batches, scikit-learn's "adaptive" schedule started at 1 / (2 L_B), with L_B the expected
+        smoothness of a batch (Gower et al., 2019: between L for the full batch and max_i loss'' |x_i|^2 for
+        one row), times (1 - beta) with momentum; for the non-smooth epsilon-insensitive loss, "invscaling"
+        with power 1/2 from the same scale. "constant": eta0. "invscaling": eta0 / (t + 1)^power_t.
+        "optimal": 1 / (alpha' (t0 + t)) with scikit-learn's t0. "adaptive": eta0, divided by 5 each time the
+        loss stalls for ``n_iter_no_change`` epochs. (t counts updates from 0.)
+    eta0 : float > 0, default=0.01
+        The initial step for "constant", "invscaling" and "adaptive", in gdlab's scale: an SGDRegressor eta0
+        of e is eta0 = e / 2 here for the squared error (same for the other losses).
+    power_t : float >= 0, default=0.25
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when their R^2 stops improving.
+    validation_fraction : float in (0, 1), default=0.1
+    n_iter_no_change : int >= 1, default=5
+    warm_start : bool, default=False
+        ``fit`` starts from the previous solution (the schedule starts again, as in scikit-learn).
+    average : bool or int > 0, default=False
+        Averaged SGD: ``coef_`` is the mean of the iterates after ``average`` updates (True = 1).
+    optimizer : {"gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}, default="gd"
+        Not in SGDRegressor: the update rule (see ``gdlab.optimizers``).
+    batch_size : int >= 1 or None, default=None
+        None: full batch (every update sees all rows). k: mini-batches of k rows. 1: stochastic.
+    beta : float in [0, 1) or None, default=None
+        Momentum for "momentum" and "nesterov" (None: 0.9, or the curvature's choice with learning_rate="auto").
+    beta1, beta2 : float in [0, 1), default=0.9, 0.999
+        Adam's moment decays.
+    decay : float in [0, 1), default=0.9
+        RMSProp's decay of the running mean square.
+    eps : float > 0 or None, default=None
+        The optimizer's denominator guard (None: its default: 1e-10 adagrad, 1e-8 rmsprop and adam).
+    record_every : int >= 1, default=1
+        Keep every k-th iterate in ``trajectory_``.
+    max_records : int >= 2, default=10000
+        Bound on the iterates kept (beyond it the kept ones are thinned, evenly).
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
+    intercept_ : ndarray of shape (1,) or (n_outputs,)
+    n_iter_ : int — epochs run by the last fit (or partial_fit).
+    t_ : int — weight updates made, plus one (scikit-learn's convention: n_iter_ * batches + 1 after ``fit``).
+    n_features_in_ : int;  feature_names_in_ : ndarray of str (when X had string column names).
+    trajectory_ : gdlab.Trajectory — iteration, coef, intercept, loss, grad_norm, learning_rate (and gap to the
+        optimum for squared loss without L1) per recorded epoch of the last fit.
+    curvature_ : gdlab.Curvature or None — L, mu, condition number, stable_step = 2/L of the objective
+        (None for the non-smooth epsilon-insensitive loss).
+    loss_ : float — the objective at the returned weights (in gdlab's scale).
+    converged_ : bool;  diverged_ : bool — the descent blew up; the weights returned are those of the lowest loss
+        recorded, and a DivergenceWarning says why (2/L, feature scales).
+    message_ : str — how the last fit ended.
+    solver_ : str — where the fit ran: "descend (memory source)", "descend (gram source)" or "numba kernel".
+
+    Examples
+    --------
+    >>> import gdlab
+    >>> ds = gdlab.datasets.workshop_line()
+    >>> model = gdlab.GDRegressor(penalty=None, tol=None, max_iter=10, learning_rate="constant", eta0=0.1)
+    >>> model = model.fit(ds.X, ds.y, coef_init=ds.coef_init, intercept_init=ds.intercept_init)
+    >>> model.trajectory_.params.shape   # the workshop's w = [intercept, slope] at iterations 0..10
+    (11, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "loss": [StrOptions(set(LOSSES))],
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "fit_intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "shuffle": ["boolean"],
+        "verbose": ["verbose"],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "learning_rate": [StrOptions({"auto", "constant", "optimal", "invscaling", "adaptive"})],
+        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
+        "optimizer": [StrOptions(set(_OPTIMIZERS))],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "beta": [Interval(Real, 0, 1, closed="left"), None],
+        "beta1": [Interval(Real, 0, 1, closed="left")],
+        "beta2": [Interval(Real, 0, 1, closed="left")],
+        "decay": [Interval(Real, 0, 1, closed="left")],
+        "eps": [Interval(Real, 0, None, closed="neither"), None],
+        "record_every": [Interval(Integral, 1, None, closed="left")],
+        "max_records": [Interval(Integral, 2, None, closed="left")],
+    }
+
+    def __init__(self, loss="squared_error", *, penalty="l2", alpha=0.0001, l1_ratio=0.15, fit_intercept=True,
+                 max_iter=1000, tol=1e-6, shuffle=True, verbose=0, epsilon=0.1, random_state=None,
+                 learning_rate="auto", eta0=0.01, power_t=0.25, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, warm_start=False, average=False, optimizer="gd", batch_size=None, beta=None,
+                 beta1=0.9, beta2=0.999, decay=0.9, eps=None, record_every=1, max_records=10000):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.average = average
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.beta = beta
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.decay = decay
+        self.eps = eps
+        self.record_every = record_every
+        self.max_records = max_records
+
+    # ---- scikit-learn plumbing ------------------------------------------------------------------------------
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    def _validate_xy(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
+        return validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], multi_output=True,
+                             y_numeric=True, order="C")
+
+    # ---- the objective in gdlab's terms ---------------------------------------------------------------------
+    @property
+    def _objective_alpha(self) -> float:
+        """alpha' of gdlab's objective: 2 alpha for the squared error (MSE = 2 x half squared error)."""
+        return 2.0 * float(self.alpha) if self.loss == "squared_error" else float(self.alpha)
+
+    def _check_settings(self) -> None:
+        if self.learning_rate == "optimal" and self.alpha == 0:
+            raise ValueError("learning_rate='optimal' needs alpha > 0 (its step is 1 / (alpha (t0 + t))); "
+                             "got alpha=0. Set alpha > 0 or choose another learning_rate.")
+
+    def _optimizer_params(self, auto_beta: float | None = None) -> dict[str, float]:
+        name = self.optimizer
+        if name in ("momentum", "nesterov"):
+            beta = self.beta if self.beta is not None else auto_beta
+            return {} if beta is None else {"beta": float(beta)}
+        params: dict[str, float] = {}
+        if name == "adam":
+            params = {"beta1": float(self.beta1), "beta2": float(self.beta2)}
+        elif name == "rmsprop":
+            params = {"decay": float(self.decay)}
+        if self.eps is not None and name in ("adagrad", "rmsprop", "adam"):
+            params["eps"] = float(self.eps)
+        return params
+
+    def _named_schedule(self) -> Any:
+        """The schedule for an explicit ``learning_rate`` (not "auto"), in gdlab's scale."""
+        if self.learning_rate == "constant":
+            return constant(float(self.eta0))
+        if self.learning_rate == "invscaling":
+            return invscaling(float(self.eta0), float(self.power_t))
+        if self.learning_rate == "adaptive":
+            return adaptive(float(self.eta0))
+        # 'optimal': scikit-learn's step 1 / (alpha (t0 + t)) on its objective is 1 / (alpha' (t0 + t)) on
+        # gdlab's, whose gradient is alpha'/alpha times larger: the same move of the weights.
+        return optimal(self._objective_alpha, sklearn_optimal_t0(float(self.alpha)))
+
+    def _auto_schedule(self, stats: GramStats, X: np.ndarray, sw: np.ndarray | None, full_batch: bool,
+                       batch_size: int) -> tuple[Any, dict[str, float]]:
+        """learning_rate='auto' resolved to a schedule and optimizer parameters (see the class docstring)."""
+        loss = get_loss(self.loss, self.epsilon)
+        pen = make_penalty(self.penalty, self._objective_alpha, self.l1_ratio)
+        name = self.optimizer
+        smooth = loss.curvature is not None
+        c = loss.curvature if smooth else 1.0
+        curv = curvature_from_stats(stats, self.fit_intercept, c, pen.l2)
+        L = curv.L if curv.L > 0 else 1.0
+        if name in _ADAPTIVE_FALLBACK:
+            return constant(_ADAPTIVE_FALLBACK[name]), self._optimizer_params()
+        if full_batch:
+            if name == "gd":
+                step = curv.best_step if smooth else 1.0 / L
+                beta = None
+            elif name == "momentum":
+                hb = curv.heavy_ball
+                step, beta = hb["learning_rate"], hb["beta"]
+            else:
+                k = curv.condition_number
+                sk = math.sqrt(k) if math.isfinite(k) else math.inf
+                step, beta = 1.0 / L, (0.0 if sk == 1 else ((sk - 1) / (sk + 1) if math.isfinite(sk) else 0.99))
+            if not math.isfinite(step):
+                step = 1.0
+            params = self._optimizer_params(auto_beta=beta)
+            if smooth:
+                return constant(step), params
+            return invscaling(step, 0.5), params
+        # mini-batches: the expected smoothness L_B of a batch of B rows drawn without replacement
+        m = X.shape[0]
+        row_sq = np.einsum("ij,ij->i", X, X, dtype=np.float64) + (1.0 if self.fit_intercept else 0.0)
+        if sw is not None:
+            row_sq = row_sq * (sw / sw.mean())
+        L_max = c * float(row_sq.max()) + pen.l2
+        B = min(batch_size, m)
+        L_B = L if m == 1 else (m * (B - 1)) / (B * (m - 1)) * L + (m - B) / (B * (m - 1)) * L_max
+        step = 1.0 / (2.0 * max(L_B, np.finfo(float).tiny))
+        params = self._optimizer_params(auto_beta=0.9 if name != "gd" else None)
+        if name != "gd":
+            step *= 1.0 - params.get("beta", 0.9)
+        if smooth:
+            return adaptive(step), params
+        return invscaling(step, 0.5), params
+
+    # ---- public API -------------------------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Fit the model by gradient descent.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        coef_init : array-like of shape (n_features,) or (n_outputs, n_features), optional
+            The starting weights (default: zeros, or the previous solution with ``warm_start``).
+        intercept_init : float or array-like of shape (n_outputs,), optional
+        sample_weight : array-like of shape (n_samples,), optional
+            The objective is the weighted mean sum_i s_i loss_i / sum_i s_i.
+
+        Returns
+        -------
+        self
+        """
+        self._check_settings()
+        X, y = self._validate_xy(X, y, reset=True)
+        warm = self.warm_start and hasattr(self, "coef_")
+        start = self._starting_point(X.shape[1], y, coef_init, intercept_init,
+                                     previous=self._theta if warm else None)
+        self._reset_progress()
+        self._run(X, y, sample_weight, start, max_iter=self.max_iter, partial=False, stacklevel=5)
+        return self
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), continuing from the current weights, schedule and optimizer state.
+
+        Unlike SGDRegressor's, the learning-rate schedule (and momentum or Adam's moments) carries on across
+        calls: calling ``partial_fit`` on the chunks of a data set is one long stochastic descent. With
+        ``batch_size=None`` each call is one full-batch step on the chunk given.
+
+        Returns
+        -------
+        self
+        """
+        first = not hasattr(self, "coef_")
+        if first:
+            self._validate_params()
+            self._check_settings()
+        X, y = self._validate_xy(X, y, reset=first)
+        if first:
+            start = self._starting_point(X.shape[1], y, None, None, previous=None)
+            self._reset_progress()
+        else:
+            k_prev = self._theta.shape[1]
+            k_now = 1 if y.ndim == 1 else y.shape[1]
+            if k_now != k_prev or (y.ndim == 1) != self._single_output:
+                raise ValueError(f"y has {k_now} output(s) in this partial_fit call but the model was fitted with "
+                                 f"{k_prev}; pass targets of the same shape each time.")
+            start = self._theta.copy()
+        self._run(X, y, sample_weight, start, max_iter=1, partial=True, stacklevel=4)
+        return self
+
+    def predict(self, X):
+        """Predictions X w + b, of shape (n_samples,) or (n_samples, n_outputs)."""
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        if self.coef_.ndim == 1:
+            return np.asarray(X @ self.coef_.astype(X.dtype, copy=False), dtype=np.float64) + self.intercept_[0]
+        return np.asarray(X @ self.coef_.T.astype(X.dtype, copy=False), dtype=np.float64) + self.intercept_
+
+    # ---- state --------------------------------------------------------------------------------------------------
+    def _reset_progress(self) -> None:
+        self.t_ = 1
+        self._opt_state = None
+        self._eta_scale = 1.0
+        self._best_loss = math.inf
+        self._no_improve = 0
+        self._avg_theta = None
+        self._n_averaged = 0
+        self._schedule = None
+        self._schedule_params: dict[str, float] = {}
+        self._rng = np.random.default_rng(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _starting_point(self, d: int, y: np.ndarray, coef_init: Any, intercept_init: Any,
+                        previous: np.ndarray | None) -> np.ndarray:
+        """theta (p, k): row 0 the intercept when fitted, then the coefficients."""
+        k = 1 if y.ndim == 1 else y.shape[1]
+        p = d + (1 if self.fit_intercept else 0)
+        off = p - d
+        if previous is not None and previous.shape == (p, k):
+            theta = previous.copy()
+        else:
+            theta = np.zeros((p, k))
+        if coef_init is not None:
+            ci = np.asarray(coef_init, dtype=np.float64)
+            if ci.size != d * k or (k > 1 and ci.ndim == 2 and ci.shape != (k, d)):
+                want = f"({d},)" if k == 1 else f"({k}, {d}) (n_outputs, n_features)"
+                raise ValueError(f"coef_init has shape {ci.shape}; expected {want}, the shape of coef_.")
+            theta[off:] = ci.reshape(k, d).T if k > 1 else ci.reshape(d, 1)
+        if intercept_init is not None:
+            if not self.fit_intercept:
+                raise ValueError("intercept_init was given but fit_intercept=False; drop one of them.")
+            ii = np.asarray(intercept_init, dtype=np.float64).ravel()
+            if ii.size != k:
+                raise ValueError(f"intercept_init has {ii.size} values; expected {k} (one per output).")
+            theta[0] = ii
+        return theta
+
+    # ---- the fit ---------------------------------------------------------------------------------------------
+    def _run(self, X: np.ndarray, y: np.ndarray, sample_weight: Any, theta0: np.ndarray, *, max_iter: int,
+             partial: bool, stacklevel: int) -> None:
+        t_start = time.perf_counter()
+        single = y.ndim == 1
+        Y = y.reshape(-1, 1) if single else y
+        m = X.shape[0]
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if sw is not None and sw.sum() <= 0:
+            raise ValueError("sample_weight sums to zero; at least one row must have a positive weight.")
+
+        # hold out the validation rows (early_stopping): scikit-learn's ShuffleSplit, seeded by random_state
+        val = None
+        if self.early_stopping and not partial:
+            from sklearn.model_selection import ShuffleSplit
+
+            n_val = int(math.ceil(self.validation_fraction * m))
+            if n_val < 1 or m - n_val < 1:
+                raise ValueError(f"early_stopping with validation_fraction={self.validation_fraction} leaves an "
+                                 f"empty training or validation set for {m} samples; use more samples or "
+                                 "another validation_fraction.")
+            split = ShuffleSplit(n_splits=1, test_size=n_val, random_state=self.random_state)
+            train_idx, val_idx = next(split.split(X))
+            val = (X[val_idx], Y[val_idx], None if sw is None else sw[val_idx])
+            X, Y = X[train_idx], Y[train_idx]
+            sw = None if sw is None else sw[train_idx]
+            m = X.shape[0]
+
+        bs = self.batch_size
+        full_batch = bs is None or bs >= m
+        use_kernel = (not full_batch and self.optimizer in _KERNEL_OPTIMIZERS and _sgd_kernel.HAVE_NUMBA
+                      and bs <= KERNEL_MAX_BATCH)
+        average_start = -1
+        if self.average:
+            average_start = int(self.average) - 1  # scikit-learn: average from update number `average` on
+        state = _RunState(theta=theta0, single=single)
+
+        if use_kernel:
+            out = self._run_kernel(X, Y, sw, state, max_iter=max_iter, partial=partial, val=val,
+                                   average_start=average_start)
+        else:
+            out = self._run_descend(X, Y if not single else Y[:, 0], sw, state, max_iter=max_iter, partial=partial,
+                                    val=val, full_batch=full_batch, average_start=average_start)
+        out.partial_call = partial
+        self._finish(out, single, time.perf_counter() - t_start, stacklevel)
+
+    def _validation_score(self, theta: np.ndarray, val: tuple) -> float:
+        from sklearn.metrics import r2_score
+
+        Xv, Yv, swv = val
+        off = 1 if self.fit_intercept else 0
+        pred = Xv @ theta[off:].astype(Xv.dtype, copy=False) + (theta[0] if off else 0.0)
+        return float(r2_score(Yv, pred, sample_weight=swv))
+
+    def _early_stop_step(self, theta: np.ndarray, val: tuple) -> bool:
+        """scikit-learn's rule: no improvement of the validation score by tol for n_iter_no_change epochs."""
+        score = self._validation_score(theta, val)
+        tol = 0.0 if self.tol is None else float(self.tol)
+        if score < self._best_val + tol:
+            self._val_no_improve += 1
+        else:
+            self._val_no_improve = 0
+        self._best_val = max(self._best_val, score)
+        return self._val_no_improve >= self.n_iter_no_change
+
+    def _log(self, it: int, loss: float, grad_norm: float, eta: float) -> None:
+        if self.verbose:
+            logger.info("GDRegressor epoch %d: loss %.6g, |grad| %.3g, learning rate %.4g", it, loss, grad_norm,
+                        eta)
+
+    def _run_descend(self, X, y, sw, state: "_RunState", *, max_iter: int, partial: bool, val, full_batch: bool,
+                     average_start: int) -> "_RunOutput":
+        d = X.shape[1]
+        k = 1 if y.ndim == 1 else y.shape[1]
+        off = 1 if self.fit_intercept else 0
+        batch_size = None if full_batch else self.batch_size
+        updates_per_epoch = 1 if full_batch else -(-X.shape[0] // batch_size)
+        stats = None
+        if partial or not full_batch or self.learning_rate != "auto" or get_loss(self.loss).curvature is None:
+            if self._schedule is None:
+                if self.learning_rate == "auto":
+                    stats = _quick_stats(X, y.reshape(X.shape[0], -1), sw)
+                    self._schedule, self._schedule_params = self._auto_schedule(
+                        stats, X, sw, full_batch, batch_size or X.shape[0])
+                else:
+                    self._schedule, self._schedule_params = self._named_schedule(), self._optimizer_params()
+            schedule = self._schedule
+            if isinstance(schedule, adaptive) and partial:
+                # across partial_fit calls the division by 5 is done here (descend sees one epoch at a time)
+                schedule = constant(schedule.eta0)
+            lr = _ContinuedSchedule(schedule, self.t_ - 1, self._eta_scale if partial else 1.0)
+            if not partial and self.t_ == 1 and self._eta_scale == 1.0:
+                lr = schedule  # keep the schedule's type: descend divides 'adaptive' itself within a fit
+            opt = make_optimizer(self.optimizer, lr, **self._schedule_params)
+            if partial:
+                opt = _with_saved_state(opt, self)
+            opt_arg: Any = opt
+            lr_arg: Any = "auto"
+            opt_params: dict[str, float] = {}
+        else:
+            opt_arg, lr_arg, opt_params = self.optimizer, "auto", self._optimizer_params()
+
+        avg = {"theta": None, "n": 0, "t": self.t_ - 1}
+
+        def callback(info) -> bool:
+            theta = _pack(info.coef, info.intercept, self.fit_intercept, k)
+            avg["t"] += updates_per_epoch
+            if average_start >= 0 and avg["t"] > average_start:
+                avg["n"] += 1
+                if avg["theta"] is None:
+                    avg["theta"] = theta.copy()
+                else:
+                    avg["theta"] += (theta - avg["theta"]) / avg["n"]
+            self._log(info.iteration, info.loss, info.grad_norm, info.learning_rate)
+            if val is not None:
+                return self._early_stop_step(theta, val)
+            return False
+
+        if val is not None:
+            self._best_val, self._val_no_improve = -math.inf, 0
+        if average_start >= 0 and self._avg_theta is not None:
+            avg["theta"], avg["n"] = self._avg_theta.copy(), self._n_averaged
+        res = descend(
+            X, y, optimizer=opt_arg, learning_rate=lr_arg, max_iter=max_iter,
+            tol=None if partial else self.tol, n_iter_no_change=self.n_iter_no_change,
+            gtol=None if (partial or self.tol is None) else 1e-9, batch_size=batch_size, shuffle=self.shuffle,
+            random_state=self._rng, fit_intercept=self.fit_intercept, coef_init=state.theta[off:],
+            intercept_init=state.theta[0] if self.fit_intercept else None, sample_weight=sw, loss=self.loss,
+            epsilon=self.epsilon, penalty=self.penalty, alpha=self._objective_alpha, l1_ratio=self.l1_ratio,
+            record_every=self.record_every, max_records=self.max_records, callback=callback, warn=False,
+            **opt_params,
+        )
+        if not partial and lr_arg == "auto" and not isinstance(opt_arg, Optimizer):
+            used = res.extra["optimizer"]
+            self._schedule, self._schedule_params = used.learning_rate, dict(used.hyperparameters)
+        theta = _pack(res.coef, res.intercept, self.fit_intercept, k)
+        traj = res.trajectory
+        status = res.status
+        message = res.message
+        if status == 3 and val is not None:
+            status, message = 0, (f"early stopping: the validation R^2 did not improve by tol={self.tol} for "
+                                  f"{self.n_iter_no_change} epochs")
+        if partial:
+            self._adaptive_after_epoch(res.loss)
+        return _RunOutput(theta=theta, trajectory=traj, curvature=res.curvature, loss=res.loss, n_iter=res.n_iter,
+                          n_updates=res.n_updates, status=status, message=message, diverged=res.diverged,
+                          avg_theta=avg["theta"], n_averaged=avg["n"],
+                          solver=f"descend ({res.source} source)", learning_rate=res.learning_rate)
+
+    def _adaptive_after_epoch(self, loss: float) -> None:
+        """'adaptive' across partial_fit calls: divide the step by 5 after n_iter_no_change stalled epochs."""
+        if not isinstance(self._schedule, adaptive) or self.tol is None:
+            return
+        if loss > self._best_loss - self.tol * abs(self._best_loss):
+            self._no_improve += 1
+        else:
+            self._no_improve = 0
+        self._best_loss = min(self._best_loss, loss)
+        if self._no_improve >= self.n_iter_no_change and self._schedule.eta0 * self._eta_scale > 1e-6:
+            self._eta_scale /= 5.0
+            self._no_improve = 0
+
+    def _run_kernel(self, X, Y, sw, state: "_RunState", *, max_iter: int, partial: bool, val,
+                    average_start: int) -> "_RunOutput":
+        m, d = X.shape
+        k = Y.shape[1]
+        Xk = np.ascontiguousarray(X, dtype=np.float64)
+        Yk = np.ascontiguousarray(Y, dtype=np.float64)
+        swk = np.zeros(0) if sw is None else np.ascontiguousarray(sw, dtype=np.float64)
+        mean_weight = 1.0 if sw is None else float(sw.mean())
+        loss_obj = get_loss(self.loss, self.epsilon)
+        pen = make_penalty(self.penalty, self._objective_alpha, self.l1_ratio)
+        stats = _quick_stats(Xk, Yk, sw)
+        curv = None
+        if loss_obj.curvature is not None:
+            curv = curvature_from_stats(stats, self.fit_intercept, loss_obj.curvature, pen.l2)
+        if self._schedule is None:
+            if self.learning_rate == "auto":
+                self._schedule, self._schedule_params = self._auto_schedule(stats, Xk, sw, False, self.batch_size)
+            else:
+                self._schedule, self._schedule_params = self._named_schedule(), self._optimizer_params()
+        sched = self._schedule
+        beta = float(self._schedule_params.get("beta", 0.9)) if self.optimizer != "gd" else 0.0
+        if isinstance(sched, optimal):
+            code, eta0, power_t, oa, ot0 = 2, 0.0, 0.0, float(sched.alpha), float(sched._t0())
+        elif isinstance(sched, invscaling):
+            code, eta0, power_t, oa, ot0 = 1, float(sched.eta0), float(sched.power_t), 1.0, 1.0
+        else:
+            code, eta0, power_t, oa, ot0 = 0, float(sched.eta0), 0.0, 1.0, 1.0
+        is_adaptive = isinstance(sched, adaptive)
+
+        theta = np.ascontiguousarray(state.theta, dtype=np.float64)
+        velocity = np.zeros_like(theta)
+        if partial and self._opt_state is not None and isinstance(self._opt_state, np.ndarray) \
+                and self._opt_state.shape == theta.shape:
+            velocity = self._opt_state.copy()
+        average = np.zeros_like(theta) if self._avg_theta is None else self._avg_theta.copy()
+        counters = np.array([self.t_ - 1, self._n_averaged], dtype=np.int64)
+        grad = np.zeros_like(theta)
+        off = 1 if self.fit_intercept else 0
+
+        def objective(th: np.ndarray) -> tuple[float, float]:
+            f = _sgd_kernel.value_and_grad(Xk, Yk, swk, th, self.fit_intercept, _sgd_kernel.LOSS_CODES[self.loss],
+                                           float(self.epsilon), grad)
+            if pen.active:
+                f += pen.value(th[off:])
+                if pen.l2:
+                    grad[off:] += pen.l2 * th[off:]
+            return float(f), float(np.linalg.norm(grad)) if np.all(np.isfinite(grad)) else math.inf
+
+        recorder = TrajectoryRecorder(self.record_every, self.max_records)
+        f, g_norm = objective(theta)
+        f0 = f
+        eta_scale = self._eta_scale if partial else 1.0
+        recorder.add(0, theta, f, g_norm, sched(int(counters[0])) * eta_scale)
+        best_theta, best_it = theta.copy(), 0
+        best = f_prev = f
+        no_improve = rising = 0
+        status, message, diverged = 1, f"max_iter={max_iter} reached", False
+        explode_at = 1e8 * (f0 if f0 > 0 else 1.0)
+        tol = None if partial else self.tol
+        if val is not None:
+            self._best_val, self._val_no_improve = -math.inf, 0
+        eta = eta0
+        n_iter = 0
+        opt_code = _sgd_kernel.OPTIMIZER_CODES[self.optimizer]
+        for it in range(1, max_iter + 1):
+            n_iter = it
+            order = self._rng.permutation(m) if self.shuffle else np.arange(m)
+            with np.errstate(over="ignore", invalid="ignore"):
+                eta = _sgd_kernel.sgd_epoch(
+                    Xk, Yk, swk, order.astype(np.int64, copy=False), int(self.batch_size), theta, velocity, average,
+                    counters, bool(self.fit_intercept), _sgd_kernel.LOSS_CODES[self.loss], float(self.epsilon),
+                    float(pen.l1), float(pen.l2), code, eta0, power_t, oa, ot0, float(eta_scale), opt_code, beta,
+                    int(average_start), mean_weight)
+                f, g_norm = objective(theta)
+            recorder.add(it, theta, f, g_norm, sched(int(counters[0])) * eta_scale)
+            self._log(it, f, g_norm, eta)
+            rising = rising + 1 if f > best else 0
+            if not math.isfinite(f) or f > explode_at or (rising >= 10 and f > 10 * f0 and f > 0):
+                diverged, status = True, 2
+                message = _divergence_text(it, f, eta, curv, self.optimizer, _scale_advice(stats))
+                break
+            if f < best:
+                best_theta, best_it = theta.copy(), it
+            if val is not None and self._early_stop_step(theta, val):
+                status, message = 0, (f"early stopping: the validation R^2 did not improve by tol={self.tol} for "
+                                      f"{self.n_iter_no_change} epochs")
+                break
+            if tol is not None:
+                # the core's rules (gdlab.descend): 'adaptive' counts epochs that fail to beat the best loss by
+                # tol; the others need the loss to have settled
+                if is_adaptive:
+                    stalled = f > best - tol * abs(best)
+                else:
+                    stalled = abs(f_prev - f) <= tol * abs(f_prev) or f == f_prev
+                no_improve = no_improve + 1 if stalled else 0
+                if no_improve >= self.n_iter_no_change:
+                    if is_adaptive and sched(int(counters[0])) * eta_scale > 1e-6:
+                        eta_scale /= 5.0
+                        no_improve = 0
+                    else:
+                        status = 0
+                        message = (f"converged: the loss decreased by less than tol={tol:g} (relative) for "
+                                   f"{self.n_iter_no_change} epochs")
+                        break
+            best = min(best, f)
+            f_prev = f
+        if partial:
+            self._eta_scale = eta_scale
+            self._adaptive_after_epoch(f)
+        self._opt_state = velocity if self.optimizer != "gd" else None
+        n_updates = int(counters[0]) - (self.t_ - 1)
+        traj = recorder.finish(lambda th: _unpack(th, self.fit_intercept, state.single))
+        if loss_obj.name == "squared_error" and not pen.l1 and not partial:
+            from gdlab.closed_form import closed_form_from_stats
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                opt_loss = closed_form_from_stats(stats, fit_intercept=self.fit_intercept, l2=pen.l2).loss
+            traj = Trajectory(**{**traj.__dict__, "gap": traj.loss - opt_loss})
+        return _RunOutput(theta=theta, trajectory=traj, curvature=curv, loss=f, n_iter=n_iter, n_updates=n_updates,
+                          status=status, message=message, diverged=diverged,
+                          avg_theta=average if average_start >= 0 and counters[1] > 0 else None,
+                          n_averaged=int(counters[1]), solver="numba kernel", learning_rate=float(eta),
+                          best_theta=best_theta, best_iteration=best_it, best_loss=best)
+
+    def _finish(self, out: "_RunOutput", single: bool, seconds: float, stacklevel: int) -> None:
+        # stacklevel: the frames between the user's fit/partial_fit call and the warnings below
+        theta = out.theta
+        loss = out.loss
+        if out.diverged:
+            # the lowest loss recorded (the kernel tracks it at every epoch; descend's trajectory keeps them)
+            traj = out.trajectory
+            losses = np.where(np.isfinite(traj.loss), traj.loss, np.inf)
+            i = int(np.argmin(losses))
+            theta = _pack(traj.coef[i], traj.intercept[i], self.fit_intercept, theta.shape[1])
+            best_it, loss = int(traj.iteration[i]), float(traj.loss[i])
+            if out.best_theta is not None and out.best_loss < loss:
+                theta, best_it, loss = out.best_theta, out.best_iteration, out.best_loss
+            warnings.warn(f"{out.message} GDRegressor keeps the weights of iteration {best_it}, the lowest loss "
+                          "recorded, and sets diverged_=True.", DivergenceWarning, stacklevel=stacklevel)
+        elif out.status == 1 and self.tol is not None and not out.partial_call:
+            hint = ""
+            if out.curvature is not None and isinstance(self._schedule, constant) and self.optimizer == "gd":
+                hint = (f" The predicted rate at this step is {out.curvature.rate(self._schedule.eta0):.4g} per "
+                        f"iteration; learning_rate='auto' uses 2/(L+mu) = {out.curvature.best_step:.4g}.")
+            warnings.warn(f"GDRegressor ({self.optimizer}) did not converge in max_iter={self.max_iter} epochs "
+                          f"(loss {out.loss:.6g}); increase max_iter, the learning rate or tol." + hint,
+                          ConvergenceWarning, stacklevel=stacklevel)
+        self._theta = theta.copy()
+        self._single_output = single
+        self._avg_theta = None if out.avg_theta is None else out.avg_theta.copy()
+        self._n_averaged = out.n_averaged
+        final = theta if out.avg_theta is None or out.diverged else out.avg_theta
+        off = 1 if self.fit_intercept else 0
+        W = final[off:]
+        b = final[0] if self.fit_intercept else np.zeros(final.shape[1])
+        self.coef_ = W[:, 0].copy() if single else W.T.copy()
+        self.intercept_ = np.atleast_1d(np.asarray(b, dtype=np.float64)).copy()
+        self.n_iter_ = int(out.n_iter)
+        self.t_ = int(self.t_ + out.n_updates)
+        self.trajectory_ = out.trajectory
+        self.curvature_ = out.curvature
+        self.loss_ = float(loss)
+        self.converged_ = out.status == 0
+        self.diverged_ = bool(out.diverged)
+        self.message_ = out.message
+        self.solver_ = out.solver
+        if self.verbose:
+            logger.info("GDRegressor: %s after %d epoch(s), %d updates, %.3g s (%s)", out.message, out.n_iter,
+                        out.n_updates, seconds, out.solver)
+
+
+@dataclass
+class _RunState:
+    theta: np.ndarray
+    single: bool
+
+
+@dataclass
+class _RunOutput:
+    theta: np.ndarray
+    trajectory: Trajectory
+    curvature: Curvature | None
+    loss: float
+    n_iter: int
+    n_updates: int
+    status: int
+    message: str
+    diverged: bool
+    avg_theta: np.ndarray | None
+    n_averaged: int
+    solver: str
+    learning_rate: float
+    best_theta: np.ndarray | None = None
+    best_iteration: int = 0
+    best_loss: float = math.inf
+    partial_call: bool = False
+
+
+def _pack(coef: Any, intercept: Any, fit_intercept: bool, k: int) -> np.ndarray:
+    W = np.asarray(coef, dtype=np.float64).reshape(-1, k)
+    if not fit_intercept:
+        return W.copy()
+    return np.vstack([np.asarray(intercept, dtype=np.float64).reshape(1, k), W])
+
+
+def _unpack(theta: np.ndarray, fit_intercept: bool, single: bool) -> tuple[np.ndarray, Any]:
+    W = theta[1:] if fit_intercept else theta
+    b = theta[0] if fit_intercept else np.zeros(theta.shape[1])
+    if single:
+        return W[:, 0].copy(), float(b[0])
+    return W.copy(), b.copy()
+
+
+def _with_saved_state(opt: Optimizer, est: GDRegressor) -> Optimizer:
+    """The optimizer with its state taken from, and given back to, the estimator (partial_fit continues it)."""
+    inner = opt.direction
+
+    def init(params: np.ndarray) -> Any:
+        state = est._opt_state
+        if state is None or isinstance(state, np.ndarray):
+            state = inner.init(params)
+        return state
+
+    def update(g: np.ndarray, state: Any, params: np.ndarray | None = None):
+        u, new_state = inner.update(g, state, params)
+        est._opt_state = new_state
+        return u, new_state
+
+    return Optimizer(opt.name, GradientTransformation(init, update), opt.learning_rate, opt.hyperparameters)
