@@ -416,3 +416,12 @@ def test_binds_to_loopback_by_default_and_checks_the_port():
     assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
     with pytest.raises(ValueError, match="port must be"):
         serve(port=70000, open_browser=False)
+
+
+def test_a_start_inside_the_view_keeps_the_view(client):
+    default = get(client, "/api/descend?dataset=line&grid=10")["surface"]["view"]
+    x0, x1, y0, y1 = default
+    inside = get(client, f"/api/descend?dataset=line&grid=10&start={x0 + 0.1 * (x1 - x0)},{y1 - 0.05 * (y1 - y0)}")
+    assert inside["surface"]["view"] == default
+    outside = get(client, f"/api/descend?dataset=line&grid=10&start={x1 + 5},{y0 - 5}")["surface"]["view"]
+    assert outside[1] > x1 + 5 and outside[2] < y0 - 5

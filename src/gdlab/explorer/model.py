@@ -446,18 +446,38 @@ def loss_on_grid(stats: GramStats, theta: np.ndarray) -> np.ndarray:
     return np.maximum(quad / n + c * c, 0.0)
 
 
+def reference_box(ds: ExplorerDataset) -> np.ndarray:
+    """(2, p) low/high corners holding the optimum, the default start and the gd path from it at the best step
+    2/(L+mu) (a typical path, overshoot included); computed once per data set by gdlab.descend."""
+    if "reference_box" not in ds.extra:
+        pts = [np.asarray(ds.optimum.params, dtype=float), ds.default_start]
+        step = ds.curvature.best_step
+        if math.isfinite(step):
+            with np.errstate(all="ignore"):
+                res = descend(ds.gram_source, None, learning_rate=step, max_iter=200, tol=1e-12, gtol=1e-10,
+                              coef_init=ds.default_start[1:], intercept_init=ds.default_start[0], warn=False)
+            path = res.trajectory.params
+            pts.append(path[np.all(np.isfinite(path), axis=1)])
+        allp = np.vstack([np.atleast_2d(p) for p in pts])
+        ds.extra["reference_box"] = np.array([allp.min(axis=0), allp.max(axis=0)])
+    return ds.extra["reference_box"]
+
+
 def default_view(ds: ExplorerDataset, axes: tuple[int, ...], start: np.ndarray) -> list[float]:
-    """Plot bounds [x0, x1(, y0, y1)] around the optimum that hold the default start and the given start."""
+    """Plot bounds [x0, x1(, y0, y1)]: the reference box (optimum, default start, a typical path) with a margin,
+    grown only when the start lies outside it, so that a click inside the view never moves the axes."""
+    box = reference_box(ds)
     opt = ds.optimum.params
     out: list[float] = []
     for a in axes:
-        # the default start sets the size; a start inside that view keeps it (clicks must not move the axes)
-        half = max(1.25 * abs(float(ds.default_start[a] - opt[a])), 0.1 * abs(float(opt[a])), 1e-3)
-        if abs(float(start[a] - opt[a])) > half:
-            half = 1.25 * abs(float(start[a] - opt[a]))
+        lo, hi = float(box[0, a]), float(box[1, a])
+        span = max(hi - lo, 0.2 * abs(float(opt[a])), 1e-3)
         if ds.kind == "mean":  # the workshop's candidates run from 1 to 3
-            half = max(half, 1.0)
-        out += [float(opt[a] - half), float(opt[a] + half)]
+            lo, hi, span = min(lo, 1.0), max(hi, 3.0), max(span, 2.0)
+        lo, hi = lo - 0.1 * span, hi + 0.1 * span
+        if not lo <= start[a] <= hi:
+            lo, hi = min(lo, start[a] - 0.1 * span), max(hi, start[a] + 0.1 * span)
+        out += [float(lo), float(hi)]
     return out
 
 

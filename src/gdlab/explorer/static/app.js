@@ -14,6 +14,7 @@ let sample = null;        // rows to draw (from /api/data)
 let t = 0;                // iteration shown
 let playTimer = null;
 let inFlight = false, pending = false, seq = 0;
+let notice = '';          // a message about the link itself (shown until the data set changes)
 
 const $ = (id) => document.getElementById(id);
 
@@ -376,6 +377,7 @@ function bindControls() {
 }
 
 async function switchDataset() {
+  notice = '';
   syncControls();
   await loadSample();
   await update();
@@ -449,8 +451,8 @@ function startPlay() {
   const every = Math.max(30, Math.min(400, 6000 / Math.max(n, 1)));
   $('play').textContent = '❚❚ pause';
   playTimer = setInterval(() => {
-    if (t >= maxT()) { stopPlay(); return; }
     setT(t + 1);
+    if (t >= maxT()) stopPlay();
   }, every);
 }
 
@@ -485,6 +487,12 @@ function renderVerdict() {
     bad = bad || run.verdict.diverges;
     bounded = bounded || !!run.verdict.bound;
   }
+  if (notice) {
+    const line = document.createElement('span');
+    line.className = 'line notice';
+    line.textContent = notice;
+    v.appendChild(line);
+  }
   v.className = bad ? 'bad' : 'ok';
   document.body.dataset.state = bad ? 'diverges' : 'converges';
 }
@@ -497,7 +505,7 @@ function renderData() {
   if (!sample || sample.id !== ds.id) return;
   const shown = sample.n_shown < sample.n_rows ? ` (${sample.n_shown} of ${sample.n_rows} rows shown)` : '';
   if (ds.kind === 'mean') {
-    traces.push({ x: sample.y, y: sample.jitter, mode: 'markers', type: 'scattergl', name: 'data x',
+    traces.push({ x: sample.y, y: sample.jitter, mode: 'markers', name: 'data x',
       marker: { symbol: 'x', size: 5, color: '#6c8ebf', opacity: 0.6 }, hoverinfo: 'x' });
     const vline = (x, color, dash, name, width = 2, show = true) => ({ x: [x, x], y: [0, 1], mode: 'lines', name,
       line: { color, dash, width }, showlegend: show, hoverinfo: 'name+x' });
@@ -515,7 +523,7 @@ function renderData() {
     const xl = [lo - pad, hi + pad];
     const ys = sample.y;
     const ylo = Math.min(...ys), yhi = Math.max(...ys), ypad = 0.12 * (yhi - ylo || 1);
-    traces.push({ x: xs, y: ys, mode: 'markers', type: 'scattergl', name: 'data', marker: { color: COLORS.data, size: 6 } });
+    traces.push({ x: xs, y: ys, mode: 'markers', name: 'data', marker: { color: COLORS.data, size: 6 } });
     const A = runs[0];
     const k = upTo(A);
     const stride = Math.max(1, Math.ceil(k / 25));
@@ -562,7 +570,7 @@ function renderData() {
       const p = run.params[upTo(run)];
       if (p.some((v) => v === null)) continue;
       const pred = sample.X.map((row) => row.reduce((s, v, j) => s + v * p[j + 1], p[0]));
-      traces.push({ x: ys, y: pred, mode: 'markers', type: 'scattergl', marker: { color: COLORS[run.label], size: 5, opacity: 0.6 },
+      traces.push({ x: ys, y: pred, mode: 'markers', marker: { color: COLORS[run.label], size: 5, opacity: 0.6 },
         name: `predicted at iteration ${upTo(run)}${runs.length > 1 ? ' (' + run.label + ')' : ''}` });
     }
     layout.title = { text: 'Predicted against actual' + shown, font: { size: 14 } };
@@ -584,59 +592,94 @@ function baseLayout() {
   };
 }
 
-function renderSurface() {
-  const surf = current.surface;
-  const ds = current.dataset;
-  const runs = current.runs;
+// The surface is drawn on #plot-surface-bg only when it changes (a filled contour is the costliest thing on the
+// page); the paths, the start and the optimum go on the transparent #plot-surface above it, with the same fixed
+// margins and axis ranges, so that a slider move redraws only the light layer.
+let surfaceKey = null;
+const SURFACE_MARGIN = { l: 62, r: 16, t: 34, b: 46 };
+const SURFACE_DOMAIN = [0, 0.84];
+
+function surfaceLayout(surf, withAxes) {
+  const axis = (title, range, domain) => ({ title: withAxes ? { text: title, standoff: 6 } : undefined, range,
+    domain, automargin: false, zeroline: false, showgrid: withAxes, showticklabels: withAxes, ticks: withAxes ? 'outside' : '',
+    showline: withAxes, linecolor: '#999', fixedrange: true });
+  const layout = {
+    margin: SURFACE_MARGIN, showlegend: false, dragmode: false, hovermode: 'closest',
+    font: { family: 'system-ui, "DejaVu Sans", sans-serif', size: 12 },
+    paper_bgcolor: 'rgba(0,0,0,0)', plot_bgcolor: 'rgba(0,0,0,0)',
+  };
+  if (surf.kind === 'contour') {
+    layout.xaxis = axis(surf.labels[0], [surf.view[0], surf.view[1]], SURFACE_DOMAIN);
+    layout.yaxis = axis(surf.labels[1], [surf.view[2], surf.view[3]]);
+  } else {
+    layout.xaxis = axis('candidate mean c', [surf.view[0], surf.view[1]], [0, 1]);
+    const top = Math.max(...surf.loss.filter((v) => v !== null));
+    layout.yaxis = axis('mean squared error', [0, top * 1.05]);
+  }
+  return layout;
+}
+
+function renderSurfaceBackground(surf, ds) {
+  const key = JSON.stringify([ds.id, surf.kind, surf.axes, surf.view, surf.x.length]);
+  if (key === surfaceKey) return;
+  surfaceKey = key;
+  const layout = surfaceLayout(surf, true);
+  layout.paper_bgcolor = '#fff';
   const traces = [];
-  const layout = baseLayout();
-  layout.dragmode = false;
-  layout.uirevision = ds.id + ':' + surf.axes.join(',');
-  const [i, j] = surf.axes;
   if (surf.kind === 'contour') {
     traces.push({ type: 'contour', x: surf.x, y: surf.y, z: surf.z, colorscale: 'YlGnBu', reversescale: true,
       ncontours: 22, contours: { coloring: 'fill', showlines: true }, line: { width: 0.5, color: 'rgba(255,255,255,0.6)' },
       opacity: 0.85, hoverinfo: 'skip', showscale: true,
-      colorbar: { title: { text: 'log10(loss − loss*)', side: 'right' }, thickness: 12, len: 0.9 } });
-    for (const run of runs) {
-      const k = upTo(run);
-      const pts = run.params.slice(0, k + 1);
-      traces.push({ x: pts.map((p) => p[i]), y: pts.map((p) => p[j]), mode: 'lines+markers', name: `path ${run.label}: ${run.optimizer}`,
-        line: { color: COLORS[run.label], width: 2 }, marker: { size: 5, color: COLORS[run.label] },
-        hovertemplate: 'iteration %{text}<br>(%{x:.4g}, %{y:.4g})<extra></extra>', text: pts.map((_, n) => String(run.iteration[n])) });
-      const last = pts[pts.length - 1];
-      traces.push({ x: [last[i]], y: [last[j]], mode: 'markers', showlegend: false, hoverinfo: 'skip',
-        marker: { size: 12, color: COLORS[run.label], line: { color: '#fff', width: 2 } } });
-    }
-    traces.push({ x: [current.start[i]], y: [current.start[j]], mode: 'markers', name: 'start (click to move)',
-      marker: { size: 12, symbol: 'circle-open', color: COLORS.start, line: { width: 3 } } });
-    traces.push({ x: [ds.optimum.params[i]], y: [ds.optimum.params[j]], mode: 'markers', name: 'optimum (closed form)',
-      marker: { size: 16, symbol: 'star', color: '#ffd54f', line: { color: '#333', width: 1 } } });
-    const held = surf.held && surf.held.length ? ` (others held at their optimum)` : '';
-    layout.title = { text: 'Loss surface and the path' + held, font: { size: 14 } };
-    layout.xaxis = { ...layout.xaxis, title: { text: surf.labels[0] }, range: [surf.view[0], surf.view[1]] };
-    layout.yaxis = { ...layout.yaxis, title: { text: surf.labels[1] }, range: [surf.view[2], surf.view[3]] };
+      colorbar: { title: { text: 'log10(loss − loss*)', side: 'right' }, thickness: 12, len: 0.95, x: 0.86,
+        xanchor: 'left', y: 0.5, yanchor: 'middle' } });
+    const held = surf.held && surf.held.length ? ' (others held at their optimum)' : '';
+    layout.title = { text: 'Loss surface and the path' + held, font: { size: 14 }, y: 0.98 };
   } else {
-    traces.push({ x: surf.x, y: surf.loss, mode: 'lines', name: 'error curve MSE(c)', line: { color: '#555', width: 2 },
-      hovertemplate: 'c = %{x:.4g}<br>MSE = %{y:.4g}<extra></extra>' });
-    for (const run of runs) {
-      const k = upTo(run);
-      const xs = run.params.slice(0, k + 1).map((p) => p[0]);
-      const ys = run.loss.slice(0, k + 1);
-      traces.push({ x: xs, y: ys, mode: 'lines+markers', name: `steps ${run.label}: ${run.optimizer}`,
-        line: { color: COLORS[run.label], width: 1.5 }, marker: { size: 8, color: COLORS[run.label] },
-        text: xs.map((_, n) => String(run.iteration[n])), hovertemplate: 'iteration %{text}<br>c = %{x:.4g}<br>MSE = %{y:.4g}<extra></extra>' });
-    }
-    traces.push({ x: [current.start[0]], y: [null], mode: 'markers', showlegend: false, hoverinfo: 'skip' });
-    const o = ds.optimum;
-    traces.push({ x: [o.params[0]], y: [o.loss], mode: 'markers', name: 'bottom (the mean)',
-      marker: { size: 16, symbol: 'star', color: '#ffd54f', line: { color: '#333', width: 1 } } });
-    const top = Math.max(...surf.loss.filter((v) => v !== null));
-    layout.title = { text: 'The error curve and the steps walking down it', font: { size: 14 } };
-    layout.xaxis = { ...layout.xaxis, title: { text: 'candidate mean c' }, range: [surf.view[0], surf.view[1]] };
-    layout.yaxis = { ...layout.yaxis, title: { text: 'mean squared error' }, range: [0, top * 1.05] };
+    traces.push({ x: surf.x, y: surf.loss, mode: 'lines', line: { color: '#555', width: 2 }, hoverinfo: 'skip' });
+    layout.title = { text: 'The error curve MSE(c) and the steps walking down it', font: { size: 14 }, y: 0.98 };
   }
-  Plotly.react('plot-surface', traces, layout, { ...PLOT_CONFIG, scrollZoom: false });
+  Plotly.react('plot-surface-bg', traces, layout, { displayModeBar: false, staticPlot: true });
+}
+
+function renderSurface() {
+  const surf = current.surface;
+  const ds = current.dataset;
+  const runs = current.runs;
+  renderSurfaceBackground(surf, ds);
+  const traces = [];
+  const layout = surfaceLayout(surf, false);
+  const [i, j] = surf.kind === 'contour' ? surf.axes : [0, null];
+  const legend = [];
+  for (const run of runs) {
+    const k = upTo(run);
+    const pts = run.params.slice(0, k + 1);
+    const xs = pts.map((p) => p[i]);
+    const ys = surf.kind === 'contour' ? pts.map((p) => p[j]) : run.loss.slice(0, k + 1);
+    const what = surf.kind === 'contour' ? 'path' : 'steps';
+    traces.push({ x: xs, y: ys, mode: 'lines+markers', name: `${what} ${run.label}: ${run.optimizer}`,
+      line: { color: COLORS[run.label], width: surf.kind === 'contour' ? 2 : 1.5 },
+      marker: { size: surf.kind === 'contour' ? 5 : 8, color: COLORS[run.label] },
+      text: pts.map((_, n) => String(run.iteration[n])),
+      hovertemplate: surf.kind === 'contour' ? 'iteration %{text}<br>(%{x:.4g}, %{y:.4g})<extra></extra>'
+        : 'iteration %{text}<br>c = %{x:.4g}<br>MSE = %{y:.4g}<extra></extra>' });
+    traces.push({ x: [xs[xs.length - 1]], y: [ys[ys.length - 1]], mode: 'markers', hoverinfo: 'skip',
+      marker: { size: 12, color: COLORS[run.label], line: { color: '#fff', width: 2 } } });
+    legend.push(`<span class="key"><span class="swatch" style="background:${COLORS[run.label]}"></span>${what} ${run.label}: ${esc(run.optimizer)}, η = ${fmt(run.learning_rate, 3)}</span>`);
+  }
+  if (surf.kind === 'contour') {
+    traces.push({ x: [current.start[i]], y: [current.start[j]], mode: 'markers', name: 'start', hoverinfo: 'skip',
+      marker: { size: 12, symbol: 'circle-open', color: COLORS.start, line: { width: 3 } } });
+    traces.push({ x: [ds.optimum.params[i]], y: [ds.optimum.params[j]], mode: 'markers', name: 'optimum', hoverinfo: 'skip',
+      marker: { size: 16, symbol: 'star', color: '#ffd54f', line: { color: '#333', width: 1 } } });
+    legend.push('<span class="key"><span class="dot"></span>start (click to move)</span>');
+    legend.push('<span class="key"><span class="star">★</span>optimum (closed form)</span>');
+  } else {
+    traces.push({ x: [ds.optimum.params[0]], y: [ds.optimum.loss], mode: 'markers', name: 'bottom', hoverinfo: 'skip',
+      marker: { size: 16, symbol: 'star', color: '#ffd54f', line: { color: '#333', width: 1 } } });
+    legend.push('<span class="key"><span class="star">★</span>bottom of the curve (the mean)</span>');
+  }
+  $('surface-legend').innerHTML = legend.join('');
+  Plotly.react('plot-surface', traces, layout, { ...PLOT_CONFIG, displayModeBar: false, scrollZoom: false });
 }
 
 function renderLoss() {
@@ -726,6 +769,8 @@ function renderPlaybar() {
   $('iteration-label').textContent = `iteration ${t} of ${n}${stopped}`;
 }
 
+let renders = 0;
+
 function render(onlyT = false) {
   if (!current) return;
   document.body.dataset.iteration = String(t);
@@ -735,6 +780,7 @@ function render(onlyT = false) {
   renderSurface();
   renderLoss();
   renderFacts();
+  if (!onlyT) document.body.dataset.renders = String(++renders);  // lets tests wait for a fresh answer
 }
 
 // ---- start --------------------------------------------------------------------------------------------------------
@@ -750,8 +796,8 @@ async function main() {
   bindControls();
   syncControls();
   if (missing) {
-    showError(new Error(`the link names data set '${missing}', which this server does not have (an uploaded ` +
-      'file is forgotten when the server restarts: upload it again). Showing the workshop data instead.'));
+    notice = `The link names data set '${missing}', which this server does not have (an uploaded file is ` +
+      'forgotten when the server restarts: upload it again). Showing the default data instead.';
   }
   await loadSample();
   await update();

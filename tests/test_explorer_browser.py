@@ -1,0 +1,317 @@
+"""End-to-end: the explorer page in Debian's headless Chromium, driven by Playwright's sync API.
+
+The server runs in a background thread on 127.0.0.1 (a free port). Screenshots go to tests/_artifacts/ (git-ignored)
+for a person to look at. Without Chromium or Playwright these tests skip and say why, except when
+GDLAB_REQUIRE_BROWSER=1 (CI): then they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gdlab
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("GDLAB_CHROMIUM", "/usr/bin/chromium")
+REQUIRE = os.environ.get("GDLAB_REQUIRE_BROWSER") == "1"
+ARTIFACTS = Path(__file__).resolve().parent / "_artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install playwright; no browser download is needed)"
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return "the explorer's dependencies are missing: pip install 'gdlab[explorer]'"
+    if not Path(CHROMIUM).exists():
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium, or set GDLAB_CHROMIUM)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def server():
+    why = _missing()
+    if why:
+        if REQUIRE:
+            pytest.fail(f"GDLAB_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
+    from gdlab.explorer import create_app, running
+
+    with running(create_app()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def context(browser):
+    # one context for the module: its HTTP cache keeps plotly.js (4.8 MB) parsed-once-per-test instead of fetched
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context, server):
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    errors: list[str] = []
+    foreign: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "status of 4" not in msg.text
+          else None)
+    pg.on("request", lambda req: foreign.append(req.url)
+          if not (req.url.startswith(server) or req.url.startswith("data:") or req.url.startswith("blob:")) else None)
+    yield pg
+    pg.close()
+    assert not errors, f"errors in the page: {errors}"
+    assert not foreign, f"the page reached outside the server (it must work offline): {foreign}"
+
+
+def open_page(page, server, query: str = "") -> None:
+    page.goto(server + query)
+    page.wait_for_selector("body[data-ready='1']")
+
+
+def renders(page) -> int:
+    return int(page.evaluate("document.body.dataset.renders || '0'"))
+
+
+def after_update(page, action) -> None:
+    """Do ``action`` and wait until the page has drawn the server's answer to it."""
+    before = renders(page)
+    action()
+    page.wait_for_function(f"Number(document.body.dataset.renders || 0) > {before}")
+
+
+def verdict(page) -> str:
+    return page.inner_text("#verdict").strip()
+
+
+def url_state(page) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def path_on_surface(page, label: str = "A") -> list[list[float]]:
+    return page.evaluate(f"""() => {{
+        const tr = document.getElementById('plot-surface').data.find((d) => (d.name || '').startsWith('path {label}'));
+        return tr.x.map((x, i) => [x, tr.y[i]]);
+    }}""")
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"explorer-{name}.png"), full_page=True)
+
+
+# ---- the tests -----------------------------------------------------------------------------------------------------
+
+def test_page_opens_on_the_workshop_data(page, server):
+    open_page(page, server)
+    assert verdict(page).startswith("converges: learning rate 0.1 is below 2/L = 0.51")
+    assert page.inner_text("#iteration-label") == "iteration 10 of 10"
+    for plot in ("plot-data", "plot-surface", "plot-loss"):
+        assert page.locator(f"#{plot} .main-svg").count() >= 1
+    # the slider marks 2/(L+mu) and 2/L
+    marks = page.inner_text("#lr-marks")
+    assert "2/(L+μ) = 0.47" in marks and "2/L = 0.51" in marks
+    # the page draws the workshop's path: compare with the workshop loop in NumPy
+    ds = gdlab.datasets.workshop_line()
+    X_b = np.column_stack([np.ones(50), ds.X])
+    w = ds.w_init.copy()
+    for _ in range(10):
+        w = w - 0.1 * 2 / 50 * X_b.T @ (X_b @ w - ds.y)
+    np.testing.assert_allclose(path_on_surface(page)[-1], w, rtol=1e-9)
+    shot(page, "workshop-line")
+
+
+def test_moving_the_learning_rate_past_2_over_L_says_it_diverges(page, server):
+    open_page(page, server)
+    lo, hi = page.evaluate("() => { const r = meta.datasets.line.lr_range; return [r.min, r.max]; }")
+    box = page.locator("#lr-slider").bounding_box()
+    frac = (np.log(0.8) - np.log(lo)) / (np.log(hi) - np.log(lo))
+    x = box["x"] + 8 + frac * (box["width"] - 16)  # the thumb's centre travels between the track's ends
+    after_update(page, lambda: page.mouse.click(x, box["y"] + box["height"] / 2))
+    text = verdict(page)
+    m = re.match(r"diverges: learning rate ([0-9.]+) is above 2/L = 0\.51", text)
+    assert m, text
+    lr = float(m.group(1))
+    assert 0.6 < lr < 1.1
+    assert float(page.input_value("#lr-value")) == pytest.approx(lr)
+    assert page.get_attribute("#verdict", "class") == "bad"
+    assert url_state(page)["lr"] == m.group(1)
+    shot(page, "diverges")
+    # back below the bound with the keyboard
+    page.focus("#lr-slider")
+    after_update(page, lambda: page.keyboard.press("Home"))
+    assert verdict(page).startswith("converges: learning rate")
+    # and the exact example typed in
+    page.fill("#lr-value", "0.6")
+    after_update(page, lambda: page.press("#lr-value", "Enter"))
+    assert verdict(page) == "diverges: learning rate 0.6 is above 2/L = 0.51"
+
+
+def test_switching_optimizer_changes_the_path(page, server):
+    open_page(page, server, "?dataset=valley&lr=0.5&iterations=40")
+    gd_path = path_on_surface(page)
+    after_update(page, lambda: page.select_option("#optimizer", "momentum"))
+    assert page.input_value("#hp-beta") == "0.9"
+    momentum_path = path_on_surface(page)
+    assert len(momentum_path) == len(gd_path) == 41
+    assert momentum_path[0] == gd_path[0]
+    assert not np.allclose(momentum_path[5:], gd_path[5:])
+    # what is drawn is what the core computed
+    api = page.request.get(server + "api/descend?dataset=valley&lr=0.5&iterations=40&optimizer=momentum").json()
+    drawn = np.array(momentum_path)
+    np.testing.assert_allclose(drawn, np.array(api["runs"][0]["params"])[:, 1:3], rtol=1e-9)
+    assert url_state(page)["optimizer"] == "momentum"
+    # change beta: the path changes again
+    page.fill("#hp-beta", "0.5")
+    after_update(page, lambda: page.press("#hp-beta", "Enter"))
+    assert not np.allclose(path_on_surface(page), momentum_path)
+    assert url_state(page)["beta"] == "0.5"
+    # race: a second optimizer on the same contour
+    after_update(page, lambda: page.check("#race-on"))
+    assert path_on_surface(page, "B")[0] == path_on_surface(page, "A")[0]
+    assert page.locator("#verdict .line").count() == 2
+    shot(page, "race")
+
+
+def test_stepping_through_the_iterations(page, server):
+    open_page(page, server)
+    for _ in range(3):
+        page.click("#step-back")
+    assert page.inner_text("#iteration-label") == "iteration 7 of 10"
+    assert url_state(page)["t"] == "7"
+    assert len(path_on_surface(page)) == 8  # the path is drawn up to the iteration shown
+    api = page.request.get(server + "api/descend?dataset=line&lr=0.1&iterations=10").json()
+    facts = page.inner_text("#facts")
+    assert "Iteration 7".upper() in facts.upper()
+    assert f"{api['runs'][0]['params'][7][1]:.5g}"[:5] in facts
+    page.click("#step-forward")
+    assert page.inner_text("#iteration-label") == "iteration 8 of 10"
+    shot(page, "step")
+    page.click("#play")
+    page.wait_for_function("document.body.dataset.iteration === '10'")
+    assert page.inner_text("#play") == "▶ play"  # stopped at the end
+    assert "t" not in url_state(page)
+
+
+def test_a_click_on_the_surface_moves_the_start(page, server):
+    open_page(page, server)
+    target = (2.0, 10.0)
+    x, y = page.evaluate(f"""() => {{
+        const gd = document.getElementById('plot-surface');
+        const fl = gd._fullLayout, r = gd.getBoundingClientRect();
+        return [r.left + fl._size.l + fl.xaxis.l2p({target[0]}), r.top + fl._size.t + fl.yaxis.l2p({target[1]})];
+    }}""")
+    after_update(page, lambda: page.mouse.click(x, y))
+    start = [float(v) for v in url_state(page)["start"].split(",")]
+    assert start == pytest.approx(list(target), abs=0.15)
+    assert path_on_surface(page)[0] == pytest.approx(start)
+    shot(page, "moved-start")
+    after_update(page, lambda: page.click("#reset-start"))
+    assert "start" not in url_state(page)
+
+
+def test_uploading_a_csv(page, server, tmp_path):
+    rng = np.random.default_rng(11)
+    size = rng.uniform(0.5, 2.5, 200)
+    price = 1.0 + 3.0 * size + 0.3 * rng.normal(size=200)
+    path = tmp_path / "houses.csv"
+    pd.DataFrame({"price": price, "size": size}).to_csv(path, index=False)
+    open_page(page, server)
+    page.click("#upload-box summary")
+    page.set_input_files("#upload-file", str(path))
+    page.fill("#upload-target", "price")
+    after_update(page, lambda: page.click("#upload-button"))
+    assert page.inner_text("#upload-status").startswith("Loaded houses.csv: 200 rows, target price")
+    assert page.input_value("#dataset").startswith("upload-")
+    w_star, *_ = np.linalg.lstsq(np.column_stack([np.ones(200), size]), price, rcond=None)
+    optimum = page.evaluate("current.dataset.optimum.params")
+    np.testing.assert_allclose(optimum, w_star, rtol=1e-9)
+    assert "slope w1 (of size)" in page.inner_text("#facts")
+    shot(page, "upload")
+    # a bad file is refused with a clear message, and the page stays usable
+    bad = tmp_path / "bad.csv"
+    bad.write_text("size,price\n1,cheap\n2,dear\n")
+    page.set_input_files("#upload-file", str(bad))
+    page.click("#upload-button")
+    page.wait_for_selector("#upload-status.error")
+    assert "Upload refused: column 'price' is not numeric" in page.inner_text("#upload-status")
+
+
+def test_reloading_a_shared_url_restores_the_configuration(page, server):
+    query = "?dataset=valley&optimizer=momentum&beta=0.7&lr=0.3&iterations=40&race=gd&race_lr=0.5&start=0,-2,2.5&t=12"
+    open_page(page, server, query)
+
+    def check():
+        assert page.input_value("#dataset") == "valley"
+        assert page.input_value("#optimizer") == "momentum"
+        assert page.input_value("#hp-beta") == "0.7"
+        assert page.input_value("#lr-value") == "0.3"
+        assert page.input_value("#iterations") == "40"
+        assert page.is_checked("#race-on") and page.input_value("#race-optimizer") == "gd"
+        assert page.input_value("#race-lr") == "0.5"
+        assert page.inner_text("#iteration-label") == "iteration 12 of 40"
+        assert path_on_surface(page)[0] == [-2.0, 2.5]
+        state = url_state(page)
+        assert state["t"] == "12" and state["start"] == "0,-2,2.5" and state["race"] == "gd"
+
+    check()
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    check()
+    shot(page, "shared-url")
+    # a change made on the page lands in the URL and survives a reload
+    page.fill("#iterations", "25")
+    after_update(page, lambda: page.press("#iterations", "Enter"))
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.input_value("#iterations") == "25"
+    assert page.inner_text("#iteration-label") == "iteration 25 of 25"
+
+
+def test_the_workshop_mean_walks_down_the_error_curve(page, server):
+    open_page(page, server, "?dataset=mean")
+    title = page.text_content("#plot-surface-bg .gtitle")
+    assert "error curve" in title
+    steps = page.evaluate("""() => document.getElementById('plot-surface').data
+        .find((d) => (d.name || '').startsWith('steps A')).y""")
+    assert all(b < a for a, b in zip(steps, steps[1:]))  # every step goes down the curve
+    shot(page, "mean")
+
+
+def test_a_bad_shared_url_is_explained(page, server):
+    open_page(page, server, "?dataset=line&lr=-1")
+    page.wait_for_selector("#verdict.error")
+    assert "lr must be a number in (0, 1e+06], got -1" in verdict(page)
+
+
+def test_a_link_to_a_forgotten_upload_falls_back_and_says_why(page, server):
+    open_page(page, server, "?dataset=upload-0123456789ab&lr=0.2")
+    text = verdict(page)
+    assert "data set 'upload-0123456789ab', which this server does not have" in text
+    assert page.input_value("#dataset") == "line"
