@@ -7,7 +7,7 @@ O(iterations * d^2) whatever the number of rows. Figures are reported next to th
 * the same descent through ``gdlab.descend`` on the rows (``source="memory"``: one pass over X per iteration), which
   is what an update would cost without the cached statistics.
 
-Run: ``python benchmarks/bench_explorer.py [--rows 1000000] [--repeat 15]``. Prints one table (this is a script).
+Run: ``python benchmarks/bench_explorer.py [--rows 1000000] [--repeat 15] [--browser]``. Prints one table (this is a script).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--features", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--browser", action="store_true", help="also time slider -> redrawn page in headless Chromium")
     args = ap.parse_args()
 
     syn = gdlab.datasets.make_regression(args.rows, args.features, noise=0.5, condition_number=10.0, intercept=3.0)
@@ -68,6 +69,8 @@ def main() -> None:
                                                      coef_init=ds.default_start[1:],
                                                      intercept_init=ds.default_start[0]), mem_repeat)
         rows.append((ds_id, ds.n_rows, it, api_ms, race_ms, core_ms, memory_ms))
+    if args.browser:
+        browser_rows = _browser_latency(app, args.repeat)
     print(f"data set 'data' ({args.rows} rows x {args.features} features) loaded with its statistics in "
           f"{load_s:.2f} s (once)")
     print(f"{'dataset':8} {'rows':>9} {'iter':>5} {'update ms':>10} {'race ms':>8} {'descend ms':>11} "
@@ -75,6 +78,45 @@ def main() -> None:
     for ds_id, n, it, api, race, core, mem in rows:
         print(f"{ds_id:8} {n:9d} {it:5d} {api:10.2f} {race:8.2f} {core:11.2f} {mem:10.2f} {api / core:15.2f} "
               f"{mem / api:14.1f}")
+    if args.browser:
+        print("\nheadless Chromium (software rendering): slider move -> page redrawn, median ms")
+        print(f"{'dataset':8} {'drawn ms':>9} {'of which server ms':>19}")
+        for ds_id, drawn, server in browser_rows:
+            print(f"{ds_id:8} {drawn:9.1f} {server:19.1f}")
+
+
+def _browser_latency(app, repeat: int) -> list[tuple[str, float, float]]:
+    """Time, in the page, from a learning-rate slider 'input' event to the redrawn page (all three plots)."""
+    from playwright.sync_api import sync_playwright
+
+    from gdlab.explorer import running
+
+    out = []
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"]
+    with running(app) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=args)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        for ds_id in ("line", "data"):
+            page.goto(url + f"?dataset={ds_id}&iterations=100")
+            page.wait_for_selector("body[data-ready='1']")
+            times = page.evaluate("""async (repeat) => {
+                const drawn = [], server = [];
+                const s = document.getElementById('lr-slider');
+                for (let i = 0; i < repeat + 1; i++) {
+                  const n = Number(document.body.dataset.renders);
+                  const t0 = performance.now();
+                  s.value = String(500 + 20 * (i % 10));
+                  s.dispatchEvent(new Event('input'));
+                  while (Number(document.body.dataset.renders) === n) await new Promise((r) => setTimeout(r, 1));
+                  if (i > 0) { drawn.push(performance.now() - t0); server.push(current.timing_ms.total); }
+                }
+                const med = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
+                return [med(drawn), med(server)];
+            }""", repeat)
+            out.append((ds_id, times[0], times[1]))
+        browser.close()
+    return out
 
 
 if __name__ == "__main__":

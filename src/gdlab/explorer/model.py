@@ -382,10 +382,9 @@ def verdict(curv: Curvature, optimizer: str, eta: float, beta: float | None, res
                          else f" (2/(L+μ) = {best:.3g} jumps straight to the bottom in one step)")
         out["text"] = text
         return out
-    out["text"] = (f"{optimizer} scales each step by its running gradient statistics, so no 2/L bound applies; "
-                   f"after {result.n_iter} iterations the loss is {result.loss:.4g} "
-                   f"(optimum {result.optimum_loss:.4g})." if result.optimum_loss is not None else
-                   f"{optimizer}: loss {result.loss:.4g} after {result.n_iter} iterations.")
+    where = (f"loss {result.loss:.4g} after {result.n_iter} iterations"
+             + (f" (optimum {result.optimum_loss:.4g})" if result.optimum_loss is not None else ""))
+    out["text"] = f"no 2/L bound applies ({optimizer} rescales each step by its gradient statistics); {where}"
     return out
 
 

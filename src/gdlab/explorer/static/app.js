@@ -497,6 +497,10 @@ function renderVerdict() {
   document.body.dataset.state = bad ? 'diverges' : 'converges';
 }
 
+// Many points redraw far faster through WebGL than as SVG nodes (1500 points: ~35 ms against ~250 ms in a
+// software-rendered Chromium); a few stay SVG, which looks crisper and needs no GPU context.
+function scatterType() { return sample && sample.n_shown > 300 ? 'scattergl' : 'scatter'; }
+
 function renderData() {
   const ds = current.dataset;
   const traces = [];
@@ -505,7 +509,7 @@ function renderData() {
   if (!sample || sample.id !== ds.id) return;
   const shown = sample.n_shown < sample.n_rows ? ` (${sample.n_shown} of ${sample.n_rows} rows shown)` : '';
   if (ds.kind === 'mean') {
-    traces.push({ x: sample.y, y: sample.jitter, mode: 'markers', name: 'data x',
+    traces.push({ x: sample.y, y: sample.jitter, mode: 'markers', type: scatterType(), name: 'data x',
       marker: { symbol: 'x', size: 5, color: '#6c8ebf', opacity: 0.6 }, hoverinfo: 'x' });
     const vline = (x, color, dash, name, width = 2, show = true) => ({ x: [x, x], y: [0, 1], mode: 'lines', name,
       line: { color, dash, width }, showlegend: show, hoverinfo: 'name+x' });
@@ -515,7 +519,7 @@ function renderData() {
       traces.push(vline(run.params[upTo(run)][0], COLORS[run.label], 'solid', `c at iteration ${upTo(run)} (${run.label})`, 3));
     }
     layout.title = { text: 'Data (the workshop\'s first figure) and the candidate c' + shown, font: { size: 14 } };
-    layout.xaxis.title = { text: 'x' };
+    layout.xaxis.title = { text: 'x', standoff: 4 };
     layout.yaxis.title = { text: 'random jitter (for display only)' };
   } else if (ds.kind === 'line') {
     const xs = sample.X.map((r) => r[0]);
@@ -523,7 +527,7 @@ function renderData() {
     const xl = [lo - pad, hi + pad];
     const ys = sample.y;
     const ylo = Math.min(...ys), yhi = Math.max(...ys), ypad = 0.12 * (yhi - ylo || 1);
-    traces.push({ x: xs, y: ys, mode: 'markers', name: 'data', marker: { color: COLORS.data, size: 6 } });
+    traces.push({ x: xs, y: ys, mode: 'markers', type: scatterType(), name: 'data', marker: { color: COLORS.data, size: 6 } });
     const A = runs[0];
     const k = upTo(A);
     const stride = Math.max(1, Math.ceil(k / 25));
@@ -559,7 +563,7 @@ function renderData() {
         text: `fit ${run.label} at iteration ${upTo(run)} is off the chart: w0 = ${fmt(p[0], 3)}, w1 = ${fmt(p[1], 3)}` };
     });
     layout.title = { text: 'Data and the fitted line y = w0 + w1 x' + shown, font: { size: 14 } };
-    layout.xaxis = { ...layout.xaxis, title: { text: ds.feature_names[0] }, range: xl };
+    layout.xaxis = { ...layout.xaxis, title: { text: ds.feature_names[0], standoff: 4 }, range: xl };
     layout.yaxis = { ...layout.yaxis, title: { text: ds.target_name }, range: yr };
   } else {
     const ys = sample.y;
@@ -570,11 +574,11 @@ function renderData() {
       const p = run.params[upTo(run)];
       if (p.some((v) => v === null)) continue;
       const pred = sample.X.map((row) => row.reduce((s, v, j) => s + v * p[j + 1], p[0]));
-      traces.push({ x: ys, y: pred, mode: 'markers', marker: { color: COLORS[run.label], size: 5, opacity: 0.6 },
+      traces.push({ x: ys, y: pred, mode: 'markers', type: scatterType(), marker: { color: COLORS[run.label], size: 5, opacity: 0.6 },
         name: `predicted at iteration ${upTo(run)}${runs.length > 1 ? ' (' + run.label + ')' : ''}` });
     }
     layout.title = { text: 'Predicted against actual' + shown, font: { size: 14 } };
-    layout.xaxis = { ...layout.xaxis, title: { text: 'actual ' + ds.target_name }, range: [lo - pad, hi + pad] };
+    layout.xaxis = { ...layout.xaxis, title: { text: 'actual ' + ds.target_name, standoff: 4 }, range: [lo - pad, hi + pad] };
     layout.yaxis = { ...layout.yaxis, title: { text: 'predicted ' + ds.target_name }, range: [lo - pad, hi + pad] };
   }
   Plotly.react('plot-data', traces, layout, PLOT_CONFIG);
@@ -584,8 +588,8 @@ function baseLayout() {
   return {
     margin: { l: 60, r: 20, t: 40, b: 50 },
     font: { family: 'system-ui, "DejaVu Sans", sans-serif', size: 12 },
-    legend: { orientation: 'h', x: 0, y: -0.2, font: { size: 11 } },
-    xaxis: { zeroline: false, automargin: true },
+    legend: { orientation: 'h', x: 0, xanchor: 'left', y: -0.26, yanchor: 'top', font: { size: 11 } },
+    xaxis: { zeroline: false, automargin: true, title: { standoff: 4 } },
     yaxis: { zeroline: false, automargin: true },
     paper_bgcolor: '#fff', plot_bgcolor: '#fff',
     uirevision: current ? current.dataset.id : 'x',
@@ -710,7 +714,7 @@ function renderLoss() {
       marker: { size: 10, color: COLORS[run.label], line: { color: '#fff', width: 2 } } });
   }
   layout.title = { text: 'Loss above the optimum, loss − loss* (log scale)', font: { size: 14 } };
-  layout.xaxis.title = { text: 'iteration' };
+  layout.xaxis.title = { text: 'iteration', standoff: 4 };
   layout.yaxis = { ...layout.yaxis, type: 'log', title: { text: 'loss − loss*' }, exponentformat: 'power' };
   if (Number.isFinite(ymin) && ymax > 0) {
     layout.yaxis.range = [Math.log10(ymin) - 0.3, Math.log10(ymax) + 0.3];
