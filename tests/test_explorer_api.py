@@ -425,3 +425,16 @@ def test_a_start_inside_the_view_keeps_the_view(client):
     assert inside["surface"]["view"] == default
     outside = get(client, f"/api/descend?dataset=line&grid=10&start={x1 + 5},{y0 - 5}")["surface"]["view"]
     assert outside[1] > x1 + 5 and outside[2] < y0 - 5
+
+
+def test_semicolon_files_and_a_single_column_upload(client):
+    r = upload(client, "x;y\n1;2.1\n2;3.9\n3;6.2\n4;7.8\n", name="semi.csv")
+    info = r.json()["dataset"]
+    assert info["feature_names"] == ["x"] and info["target_name"] == "y"
+    w_star, *_ = np.linalg.lstsq(design(np.array([[1.0], [2], [3], [4]])), [2.1, 3.9, 6.2, 7.8], rcond=None)
+    np.testing.assert_allclose(info["optimum"]["params"], w_star, rtol=1e-10)
+    # one column: the model is its mean, as in the workshop's first figure
+    values = [1.5, 2.5, 2.0, 3.0]
+    info = upload(client, "v\n" + "\n".join(map(str, values)) + "\n", name="one.csv").json()["dataset"]
+    assert info["kind"] == "mean" and info["optimum"]["params"] == pytest.approx([np.mean(values)])
+    assert get(client, f"/api/descend?dataset={info['id']}")["surface"]["kind"] == "curve"

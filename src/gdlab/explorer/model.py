@@ -8,6 +8,7 @@ cached. The browser only draws what this module returns.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import math
@@ -142,6 +143,8 @@ class ExplorerDataset:
                                "X": self.X[rows].tolist(), "y": self.y[rows].tolist()}
         if "jitter" in self.extra:
             out["jitter"] = np.asarray(self.extra["jitter"])[rows].tolist()
+        elif self.kind == "mean":  # one column: spread the points vertically, as the workshop's first figure does
+            out["jitter"] = np.random.default_rng(0).random(rows.size).tolist()
         for key in ("lines", "best", "candidates", "axis"):
             if key in self.extra:
                 out[key] = self.extra[key]
@@ -233,7 +236,8 @@ def dataset_from_frame(frame: Any, target: str | None = None, features: list[str
                              "leave it out.")
     if len(features) > max_features:
         raise ValueError(f"the table has {len(features)} feature columns; the explorer shows at most {max_features}. "
-                         "Choose the features to use.")
+                         "Keep the columns you want to explore (or name them on the command line: gdlab explore "
+                         "FILE --target COL --features a,b,c).")
     X = frame[features].to_numpy(dtype=np.float64) if features else np.empty((frame.shape[0], 0))
     y = frame[target].to_numpy(dtype=np.float64)
     for name, col in [(target, y), *[(f, X[:, j]) for j, f in enumerate(features)]]:
@@ -262,7 +266,12 @@ def read_csv_bytes(data: bytes, name: str = "upload.csv"):
     except UnicodeDecodeError as exc:
         raise ValueError(f"{name} is not UTF-8 text (byte {exc.start}); upload a CSV file.") from None
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=None, engine="python")
+        # sniff the separator on the first lines only, then let pandas' C parser read the whole file (fast)
+        sep = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|").delimiter
+    except csv.Error:
+        sep = ","
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep)
     except Exception as exc:  # pandas raises several kinds (ParserError, EmptyDataError, csv.Error)
         raise ValueError(f"{name} could not be read as CSV: {str(exc).strip().splitlines()[0]}") from None
     return frame

@@ -209,6 +209,7 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
     starlette.applications.Starlette
     """
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -269,6 +270,9 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
                                         "min_grid": limits.min_grid, "max_grid": limits.max_grid}})
 
     def api_data(request: Request) -> JSONResponse:
+        unknown = sorted(set(request.query_params) - {"dataset"})
+        if unknown:
+            raise ApiError(f"unknown parameter {unknown[0]!r}; /api/data takes only dataset.", unknown[0])
         ds_id = request.query_params.get("dataset") or default_dataset
         ds = lookup().get(ds_id)
         if ds is None:
@@ -338,13 +342,17 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
                                "file", 413)
             chunks.append(chunk)
         raw = b"".join(chunks)
-        try:
+
+        def build() -> ExplorerDataset:
             frame = read_csv_bytes(raw, name)
-            ds_id = upload_id(raw, target)
-            ds = dataset_from_frame(frame, target, None, dataset_id=ds_id, title=f"{name}",
-                                    max_features=limits.max_features)
+            return dataset_from_frame(frame, target, None, dataset_id=upload_id(raw, target), title=name,
+                                      max_features=limits.max_features)
+
+        try:  # parsing and the statistics pass run in a worker thread: the server keeps answering meanwhile
+            ds = await run_in_threadpool(build)
         except ValueError as exc:
             raise ApiError(str(exc), "target" if target and "target" in str(exc) else "file") from None
+        ds_id = ds.id
         with lock:
             uploads[ds_id] = ds
             uploads.move_to_end(ds_id)

@@ -518,8 +518,9 @@ function renderData() {
     for (const run of runs) {
       traces.push(vline(run.params[upTo(run)][0], COLORS[run.label], 'solid', `c at iteration ${upTo(run)} (${run.label})`, 3));
     }
-    layout.title = { text: 'Data (the workshop\'s first figure) and the candidate c' + shown, font: { size: 14 } };
-    layout.xaxis.title = { text: 'x', standoff: 4 };
+    const what = ds.id === 'mean' ? 'Data (the workshop\'s first figure)' : 'Data';
+    layout.title = { text: what + ' and the candidate mean c' + shown, font: { size: 14 } };
+    layout.xaxis.title = { text: ds.target_name, standoff: 4 };
     layout.yaxis.title = { text: 'random jitter (for display only)' };
   } else if (ds.kind === 'line') {
     const xs = sample.X.map((r) => r[0]);
