@@ -694,12 +694,16 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         eta = eta0
         n_iter = 0
         opt_code = _sgd_kernel.OPTIMIZER_CODES[self.optimizer]
+        order = np.arange(m, dtype=np.int64)  # shuffled in place each epoch, from the previous order
         for it in range(1, max_iter + 1):
             n_iter = it
-            order = self._rng.permutation(m) if self.shuffle else np.arange(m)
+            if self.shuffle:
+                _sgd_kernel.shuffle_rows(order, self._rng.random(m))
+            else:
+                order = np.arange(m, dtype=np.int64)
             with np.errstate(over="ignore", invalid="ignore"):
                 eta = _sgd_kernel.sgd_epoch(
-                    Xk, Yk, swk, order.astype(np.int64, copy=False), int(self.batch_size), theta, velocity, average,
+                    Xk, Yk, swk, order, int(self.batch_size), theta, velocity, average,
                     counters, bool(self.fit_intercept), _sgd_kernel.LOSS_CODES[self.loss], float(self.epsilon),
                     float(pen.l1), float(pen.l2), code, eta0, power_t, oa, ot0, float(eta_scale), opt_code, beta,
                     int(average_start), mean_weight)
