@@ -256,7 +256,10 @@ def _fmt_gap(v: float) -> str:
 
 
 def _fmt_time(s: float) -> str:
-    return f"{s * 1e3:.2g} ms" if s < 1 else f"{s:.3g} s"
+    ms = s * 1e3
+    if ms < 10:
+        return f"{ms:.2g} ms"
+    return f"{ms:.0f} ms" if ms < 1000 else f"{s:.3g} s"
 
 
 def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_rate: Any = "auto",
