@@ -578,8 +578,8 @@ def explore(
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
 ) -> None:
     """Open the explorer: gradient descent you can play with, in the browser."""
-    if not 0 < port < 65536:
-        raise UserError(f"--port must be between 1 and 65535, got {port}.")
+    if not 0 <= port < 65536:
+        raise UserError(f"--port must be between 0 (any free port) and 65535, got {port}.")
     if data is not None and target is None:
         raise UserError("--target is missing: name the column to predict, e.g. --target y.")
     try:
