@@ -288,6 +288,8 @@ def test_kernel_and_numpy_minibatch_paths_agree(monkeypatch):
     assert kernel.solver_ == "numba kernel" and numpy_path.solver_.startswith("descend")
     np.testing.assert_allclose(kernel.coef_, numpy_path.coef_, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(kernel.trajectory_.loss, numpy_path.trajectory_.loss, rtol=1e-10)
+    np.testing.assert_allclose(kernel.trajectory_.learning_rate, numpy_path.trajectory_.learning_rate)
+    np.testing.assert_allclose(kernel.trajectory_.grad_norm, numpy_path.trajectory_.grad_norm, rtol=1e-9)
 
 
 def test_without_numba_every_fit_runs_in_descend(monkeypatch):

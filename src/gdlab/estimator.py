@@ -129,11 +129,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     fit_intercept : bool, default=True
     max_iter : int >= 1, default=1000
         Iterations, i.e. epochs (passes over the data); a full-batch epoch is one update.
-    tol : float >= 0 or None, default=1e-6
+    tol : float >= 0, "auto" or None, default="auto"
         Stop when the objective changes by at most ``tol`` (relative) for ``n_iter_no_change`` epochs in a row
-        (with ``early_stopping``: when the validation R^2 fails to beat its best by ``tol`` that often). None runs
-        all ``max_iter`` epochs. SGDRegressor's 1e-3 is an absolute change of its running loss; full-batch
-        descent can afford a tighter rule. For noisy stochastic fits, 1e-3 to 1e-4 is a sensible choice.
+        (with ``early_stopping``: when the validation R^2 fails to beat its best by ``tol`` that often; with the
+        "adaptive" schedule: divide the step by 5 instead, until it falls below 1e-6). None runs all ``max_iter``
+        epochs. "auto": 1e-10 for full batches (cheap, exact iterations: run to the optimum; the gradient norm
+        falling to 1e-9 of its start also stops), 1e-4 for mini-batches (noisy losses). SGDRegressor's 1e-3 is
+        an absolute change of its running loss.
     shuffle : bool, default=True
         Reshuffle the rows each epoch (mini-batch and stochastic fits).
     verbose : int, default=0
@@ -214,7 +216,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}), None],
         "shuffle": ["boolean"],
         "verbose": ["verbose"],
         "epsilon": [Interval(Real, 0, None, closed="left")],
@@ -239,7 +241,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     }
 
     def __init__(self, loss="squared_error", *, penalty="l2", alpha=0.0001, l1_ratio=0.15, fit_intercept=True,
-                 max_iter=1000, tol=1e-6, shuffle=True, verbose=0, epsilon=0.1, random_state=None,
+                 max_iter=1000, tol="auto", shuffle=True, verbose=0, epsilon=0.1, random_state=None,
                  learning_rate="auto", eta0=0.01, power_t=0.25, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, warm_start=False, average=False, optimizer="gd", batch_size=None, beta=None,
                  beta1=0.9, beta2=0.999, decay=0.9, eps=None, record_every=1, max_records=10000):
@@ -498,6 +500,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
         bs = self.batch_size
         full_batch = bs is None or bs >= m
+        # tol='auto': full-batch iterations are cheap and exact, so run to the optimum; stochastic losses are
+        # noisy, so stop when they settle to 1e-4
+        self._tol = (1e-10 if full_batch else 1e-4) if self.tol == "auto" else self.tol
         use_kernel = (not full_batch and self.optimizer in _KERNEL_OPTIMIZERS and _sgd_kernel.HAVE_NUMBA
                       and bs <= KERNEL_MAX_BATCH)
         average_start = -1
@@ -525,7 +530,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     def _early_stop_step(self, theta: np.ndarray, val: tuple) -> bool:
         """scikit-learn's rule: no improvement of the validation score by tol for n_iter_no_change epochs."""
         score = self._validation_score(theta, val)
-        tol = 0.0 if self.tol is None else float(self.tol)
+        tol = 0.0 if self._tol is None else float(self._tol)
         if score < self._best_val + tol:
             self._val_no_improve += 1
         else:
@@ -592,8 +597,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             avg["theta"], avg["n"] = self._avg_theta.copy(), self._n_averaged
         res = descend(
             X, y, optimizer=opt_arg, learning_rate=lr_arg, max_iter=max_iter,
-            tol=None if partial else self.tol, n_iter_no_change=self.n_iter_no_change,
-            gtol=None if (partial or self.tol is None) else 1e-9, batch_size=batch_size, shuffle=self.shuffle,
+            tol=None if partial else self._tol, n_iter_no_change=self.n_iter_no_change,
+            gtol=None if (partial or self._tol is None) else 1e-9, batch_size=batch_size, shuffle=self.shuffle,
             random_state=self._rng, fit_intercept=self.fit_intercept, coef_init=state.theta[off:],
             intercept_init=state.theta[0] if self.fit_intercept else None, sample_weight=sw, loss=self.loss,
             epsilon=self.epsilon, penalty=self.penalty, alpha=self._objective_alpha, l1_ratio=self.l1_ratio,
@@ -608,7 +613,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         status = res.status
         message = res.message
         if status == 3 and val is not None:
-            status, message = 0, (f"early stopping: the validation R^2 did not improve by tol={self.tol} for "
+            status, message = 0, (f"early stopping: the validation R^2 did not improve by tol={self._tol} for "
                                   f"{self.n_iter_no_change} epochs")
         if partial:
             self._adaptive_after_epoch(res.loss)
@@ -619,9 +624,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     def _adaptive_after_epoch(self, loss: float) -> None:
         """'adaptive' across partial_fit calls: divide the step by 5 after n_iter_no_change stalled epochs."""
-        if not isinstance(self._schedule, adaptive) or self.tol is None:
+        if not isinstance(self._schedule, adaptive) or self._tol is None:
             return
-        if loss > self._best_loss - self.tol * abs(self._best_loss):
+        if loss > self._best_loss - self._tol * abs(self._best_loss):
             self._no_improve += 1
         else:
             self._no_improve = 0
@@ -682,13 +687,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         f, g_norm = objective(theta)
         f0 = f
         eta_scale = self._eta_scale if partial else 1.0
-        recorder.add(0, theta, f, g_norm, sched(int(counters[0])) * eta_scale)
+        recorder.add(0, theta, f, g_norm, math.nan)  # as in gdlab.descend: the step that produced each iterate
         best_theta, best_it = theta.copy(), 0
         best = f_prev = f
         no_improve = rising = 0
         status, message, diverged = 1, f"max_iter={max_iter} reached", False
         explode_at = 1e8 * (f0 if f0 > 0 else 1.0)
-        tol = None if partial else self.tol
+        tol = None if partial else self._tol
         if val is not None:
             self._best_val, self._val_no_improve = -math.inf, 0
         eta = eta0
@@ -708,7 +713,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     float(pen.l1), float(pen.l2), code, eta0, power_t, oa, ot0, float(eta_scale), opt_code, beta,
                     int(average_start), mean_weight)
                 f, g_norm = objective(theta)
-            recorder.add(it, theta, f, g_norm, sched(int(counters[0])) * eta_scale)
+            recorder.add(it, theta, f, g_norm, eta)
             self._log(it, f, g_norm, eta)
             rising = rising + 1 if f > best else 0
             if not math.isfinite(f) or f > explode_at or (rising >= 10 and f > 10 * f0 and f > 0):
@@ -718,7 +723,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             if f < best:
                 best_theta, best_it = theta.copy(), it
             if val is not None and self._early_stop_step(theta, val):
-                status, message = 0, (f"early stopping: the validation R^2 did not improve by tol={self.tol} for "
+                status, message = 0, (f"early stopping: the validation R^2 did not improve by tol={self._tol} for "
                                       f"{self.n_iter_no_change} epochs")
                 break
             if tol is not None:
@@ -735,7 +740,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                         no_improve = 0
                     else:
                         status = 0
-                        message = (f"converged: the loss decreased by less than tol={tol:g} (relative) for "
+                        message = (f"converged: the loss changed by at most tol={tol:g} (relative) for "
                                    f"{self.n_iter_no_change} epochs")
                         break
             best = min(best, f)
@@ -774,7 +779,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 theta, best_it, loss = out.best_theta, out.best_iteration, out.best_loss
             warnings.warn(f"{out.message} GDRegressor keeps the weights of iteration {best_it}, the lowest loss "
                           "recorded, and sets diverged_=True.", DivergenceWarning, stacklevel=stacklevel)
-        elif out.status == 1 and self.tol is not None and not out.partial_call:
+        elif out.status == 1 and self._tol is not None and not out.partial_call:
             hint = ""
             if out.curvature is not None and isinstance(self._schedule, constant) and self.optimizer == "gd":
                 hint = (f" The predicted rate at this step is {out.curvature.rate(self._schedule.eta0):.4g} per "
