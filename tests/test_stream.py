@@ -91,6 +91,18 @@ def test_statistics_keep_their_digits_when_columns_have_means_of_1e8(tmp_path):
     assert np.max(np.abs(stats.comoment - mem.comoment) / scale) < 1e-12
 
 
+def test_statistics_keep_their_digits_when_files_are_sorted_and_columns_drift(tmp_path):
+    X, Y = make_data(seed=4)
+    X[:, 0] = 1e8 + 1e3 * np.arange(X.shape[0])  # sorted: every batch's mean is far from the first batch's
+    X[:, 1] += np.where(np.arange(X.shape[0]) < 1000, 0.0, 1e6)  # a jump between files
+    write_files(tmp_path, X, Y)
+    stats = StreamSource(tmp_path, "y", batch_rows=128).gram_stats()
+    Z = np.column_stack([X, Y]).astype(np.longdouble)
+    C = (Z - Z.mean(axis=0)).T @ (Z - Z.mean(axis=0))
+    scale = np.sqrt(np.outer(np.diag(C), np.diag(C))).astype(float)
+    assert np.max(np.abs(stats.comoment - C.astype(float)) / scale) < 1e-12
+
+
 def test_several_targets_are_fitted_side_by_side(tmp_path):
     X, Y = make_data(seed=5, k=2)
     write_files(tmp_path, X, Y, targets=("y0", "y1"))

@@ -25,7 +25,7 @@ import numpy as np
 
 from gdlab.objectives import Loss, get_loss
 from gdlab.sources.gram import GramSource, GramStats
-from gdlab.sources.stream import batch_stats, unshift
+from gdlab.sources.stream import batch_buffer, batch_stats, unshift
 
 __all__ = ["DaskSource", "is_dask_collection"]
 
@@ -65,13 +65,13 @@ def _chunk_mean(chunk: np.ndarray) -> np.ndarray:
 
 def _chunk_stats(chunk: np.ndarray, n_features: int, shift: np.ndarray, offset: int,
                  columns: Sequence[str]) -> GramStats:
-    Zt = np.array(chunk.T, dtype=np.float64, order="C")
-    if Zt.shape[1] == 0:
-        return GramStats.empty(n_features, Zt.shape[0] - n_features)
-    if not np.isfinite(Zt.sum()):
-        raise ValueError(_nonfinite_message(Zt, offset, columns))
-    stats = batch_stats(Zt, n_features, shift)
-    if not np.all(np.isfinite(stats.comoment)):
+    rows, q = chunk.shape
+    if rows == 0:
+        return GramStats.empty(n_features, q - n_features)
+    Zt = batch_buffer(q, rows)
+    np.subtract(chunk.T, shift[:, None], out=Zt[:q])
+    stats = batch_stats(Zt, n_features, n_columns=q)
+    if not (np.all(np.isfinite(stats.comoment)) and np.all(np.isfinite(stats.mean))):
         raise ValueError(_nonfinite_message(np.asarray(chunk.T), offset, columns))
     return stats
 

@@ -19,8 +19,12 @@ checksums (``pyarrow.parquet.write_table(..., write_page_checksum=True)``) are v
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +34,9 @@ from gdlab.objectives import Loss, get_loss
 from gdlab.sources.gram import GramSource, GramStats
 from gdlab.sources.memory import MemorySource
 
-__all__ = ["StreamSource", "StreamError", "FILE_FORMATS", "list_data_files", "batch_stats", "unshift"]
+__all__ = ["StreamSource", "StreamError", "FILE_FORMATS", "list_data_files", "batch_stats", "batch_buffer", "unshift"]
 
+_READAHEAD = 4  # batches decoded ahead by pyarrow's threads while this thread accumulates the previous ones
 FILE_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".parq": "parquet", ".csv": "csv"}
 Progress = Callable[[int, "int | None"], Any]
 
@@ -93,6 +98,24 @@ def _is_numeric(pa: Any, t: Any) -> bool:
                 or pa.types.is_decimal(t) or pa.types.is_null(t))
 
 
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS limited to one thread: the (d+k) x rows x (d+k) products of a batch are too small to gain from BLAS
+    threads, which would compete with pyarrow's decoding threads and with the other batches' threads."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - installed with scikit-learn
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _compute_threads() -> int:
+    """Threads that reduce batches: half the cores (pyarrow decodes on the others), at least 1, at most 8."""
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
 class _PairwiseMerge:
     """Merge statistics in a balanced binary tree (like a binary counter): error grows with log of the count."""
 
@@ -114,25 +137,51 @@ class _PairwiseMerge:
         return out
 
 
-def batch_stats(Zt: np.ndarray, n_features: int, shift: np.ndarray | None = None) -> GramStats:
-    """Statistics of one batch given column-wise, Zt = [x; y] of shape (d + k, rows), of the shifted data z - K.
+def batch_buffer(n_columns: int, rows: int) -> np.ndarray:
+    """A buffer for :func:`batch_stats`: n_columns rows for the data, then a row of ones (its product gives the
+    column sums), then rows of zeros up to a multiple of 4 (BLAS kernels run fastest on such shapes)."""
+    buf = np.zeros(((n_columns + 4) // 4 * 4, rows))
+    buf[n_columns] = 1.0
+    return buf
 
-    Zt is shifted by K (in place) and centred on its own mean, and the mean corrected by the (tiny) mean of the
-    centred values (the 'corrected two-pass' algorithm). Batches shifted by the same K (e.g. the first batch's
-    mean) then merge without loss: their means are small numbers, so the differences of means in Chan's update
-    keep their digits even when a column's mean is 1e8 and its spread 1. Add K to the merged mean at the end
-    (:func:`unshift`). ``Zt`` is overwritten; it must hold finite numbers.
+
+def batch_stats(Zt: np.ndarray, n_features: int, shift: np.ndarray | None = None,
+                n_columns: int | None = None) -> GramStats:
+    """Statistics of the shifted data z - K of one batch given column-wise, Zt = [x; y] of shape (d + k, rows).
+
+    ``shift`` K is subtracted from Zt in place (None: Zt holds z - K already). ``n_columns``: Zt is a
+    :func:`batch_buffer` (view) whose first n_columns rows hold the data. The sums s = sum (z - K) and
+    S = sum (z - K)(z - K)^T come from one BLAS product, and C = S - s s^T / rows; this loses at most two of
+    sixteen digits while every column's batch mean lies within 10 standard deviations of K. A batch farther away
+    (sorted files, drifting columns) is centred on its own mean instead (two-pass, with the mean corrected by the
+    mean of the centred values), which loses nothing. Batches shifted by the same K (the first batch's mean) then
+    merge by Chan's update without loss, since their means are small numbers: add K back at the end
+    (:func:`unshift`). Non-finite values leave Zt as it was (shifted), so that they can be located.
     """
     rows = Zt.shape[1]
+    q = Zt.shape[0] if n_columns is None else n_columns
     if shift is not None:
-        Zt -= shift[:, None]
-    mean = Zt.mean(axis=1)
-    Zt -= mean[:, None]
-    s = Zt.sum(axis=1)
-    comoment = Zt @ Zt.T
-    comoment -= np.outer(s, s) / rows
+        Zt[:q] -= shift[:, None]
+    if n_columns is None:
+        s = Zt.sum(axis=1)
+        S = Zt @ Zt.T
+    else:
+        P = Zt @ Zt.T
+        S, s = P[:q, :q], P[:q, q]
+    mean = s / rows
+    var = np.diag(S) / rows - mean * mean
+    with np.errstate(invalid="ignore"):
+        far = bool(np.any(mean * mean > 100.0 * np.maximum(var, 0.0)))
+    if far:
+        Z = Zt[:q]
+        Z -= mean[:, None]
+        s2 = Z.sum(axis=1)
+        comoment = Z @ Z.T - np.outer(s2, s2) / rows
+        mean = mean + s2 / rows
+    else:
+        comoment = S - np.outer(s, mean)
     comoment = 0.5 * (comoment + comoment.T)
-    return GramStats(float(rows), rows, mean + s / rows, comoment, n_features)
+    return GramStats(float(rows), rows, mean, comoment, n_features)
 
 
 def unshift(stats: GramStats, shift: np.ndarray | None) -> GramStats:
@@ -237,8 +286,10 @@ class StreamSource:
     # ---- reading -------------------------------------------------------------------------------------------------
     def _make_format(self, pa: Any, pa_ds: Any, pa_csv: Any, columns: list[str] | None) -> Any:
         if self.file_format == "parquet":
+            # pre_buffer=False: read a column chunk page by page instead of buffering whole row groups ahead,
+            # which keeps memory to a few batches (pre-buffering 1M-row row groups costs ~1 GB for no speed here)
             return pa_ds.ParquetFileFormat(default_fragment_scan_options=pa_ds.ParquetFragmentScanOptions(
-                page_checksum_verification=True))
+                page_checksum_verification=True, pre_buffer=False))
         convert = pa_csv.ConvertOptions(column_types={c: pa.float64() for c in columns} if columns else None)
         return pa_ds.CsvFileFormat(convert_options=convert)
 
@@ -249,14 +300,14 @@ class StreamSource:
             self.gram_stats()
         return int(self._n_rows)  # type: ignore[arg-type]
 
-    def _read_file(self, index: int, fragment: Any = None, first_row: int = 0) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield (first row in the file, Zt) for each batch of one file; Zt is (d + k, rows) float64, fresh."""
+    def _arrow_batches(self, index: int, fragment: Any = None, first_row: int = 0) -> Iterator[tuple[int, Any]]:
+        """Yield (first row in the file, Arrow RecordBatch) for each batch of one file (or one row group)."""
         pa, _, _ = _pyarrow()
         path = self.files[index]
         frag = fragment if fragment is not None else self._fragments[index]
         row = first_row
-        q = len(self.columns)
-        it = frag.to_batches(columns=self.columns, batch_size=self.batch_rows, use_threads=True)
+        it = frag.to_batches(columns=self.columns, batch_size=self.batch_rows, batch_readahead=_READAHEAD,
+                             fragment_readahead=1, use_threads=True)
         while True:
             try:
                 batch = next(it)
@@ -266,18 +317,34 @@ class StreamSource:
                 raise StreamError(f"{path}: reading failed after row {row} ({exc}); the file is corrupt or "
                                   "truncated, or holds a value that is not a number. Rewrite or remove it.", path
                                   ) from exc
-            n = batch.num_rows
-            if n == 0:
-                continue
-            Zt = np.empty((q, n))
-            for j, col in enumerate(batch.columns):
-                if col.null_count:
-                    i = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
-                    raise StreamError(f"{path}: column {self.columns[j]!r} is missing a value (null) at row "
-                                      f"{row + i}; fill or drop the missing values first.", path)
-                Zt[j] = col.to_numpy(zero_copy_only=False)
-            yield row, Zt
-            row += n
+            if batch.num_rows:
+                yield row, batch
+                row += batch.num_rows
+
+    def _fill(self, path: str, row: int, batch: Any, out: np.ndarray | None = None,
+              shift: np.ndarray | None = None) -> np.ndarray:
+        """The batch as Zt = [x; y] - K, (d + k, rows) float64: the copy out of Arrow and the shift in one pass.
+
+        With ``out`` (a :func:`batch_buffer`), the view out[:, :rows] is returned, padding rows included."""
+        n = batch.num_rows
+        Zt = np.empty((len(self.columns), n)) if out is None else out[:, :n]
+        for j, col in enumerate(batch.columns):
+            if col.null_count:
+                i = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+                raise StreamError(f"{path}: column {self.columns[j]!r} is missing a value (null) at row "
+                                  f"{row + i}; fill or drop the missing values first.", path)
+            values = col.to_numpy(zero_copy_only=False)
+            if shift is None:
+                Zt[j] = values
+            else:
+                np.subtract(values, shift[j], out=Zt[j])
+        return Zt
+
+    def _read_file(self, index: int, fragment: Any = None, first_row: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (first row in the file, Zt) for each batch of one file; each Zt is fresh."""
+        path = self.files[index]
+        for row, batch in self._arrow_batches(index, fragment, first_row):
+            yield row, self._fill(path, row, batch)
 
     def _nonfinite_error(self, path: str, row: int, Zt: np.ndarray) -> StreamError:
         for j in range(Zt.shape[0]):
@@ -289,17 +356,18 @@ class StreamSource:
                                    "gradient descent needs finite numbers. Remove or impute those rows first.", path)
         return StreamError(f"{path}: the second moments of rows {row}.. overflow float64; rescale the columns.", path)
 
-    def _pass(self) -> Iterator[tuple[str, int, np.ndarray]]:
-        """One pass over every file: yields (path, first row in the file, Zt); checks the row counts."""
+    def _pass_batches(self) -> Iterator[tuple[str, int, Any]]:
+        """One pass over every file: yields (path, first row in the file, RecordBatch); reports progress and
+        checks each file's row count against the one seen when it was opened."""
         done = 0
         total = self._n_rows
         counts = []
         for index, path in enumerate(self.files):
             rows_in_file = 0
-            for row, Zt in self._read_file(index):
-                yield path, row, Zt
-                rows_in_file += Zt.shape[1]
-                done += Zt.shape[1]
+            for row, batch in self._arrow_batches(index):
+                yield path, row, batch
+                rows_in_file += batch.num_rows
+                done += batch.num_rows
                 if self.progress is not None:
                     self.progress(done, total)
             expected = self._file_rows[index]
@@ -312,26 +380,71 @@ class StreamSource:
             self._n_rows = done
         self.passes += 1
 
+    def _map_pass(self, work: Callable[[str, int, np.ndarray], Any], batches: Iterator[tuple[str, int, Any]],
+                  shift: np.ndarray | None = None) -> Iterator[Any]:
+        """``work(path, row, Zt)`` for every batch, in worker threads, results yielded in the batches' order.
+
+        Zt is a view of a :func:`batch_buffer`: rows 0..d+k-1 hold [x; y] - K, then padding (ones, zeros).
+
+        NumPy and BLAS release the GIL, so the copies and products of several batches run on several cores while
+        pyarrow's own threads decode the next ones. At most 2 x threads batches are in flight, each in a buffer
+        taken from a free list (memory stays bounded); BLAS is held to one thread per call meanwhile. The order of
+        the results, hence of every sum, does not depend on the threads' timing: the answer is reproducible.
+        """
+        threads = _compute_threads()
+        free: list[np.ndarray] = []
+        q = len(self.columns)
+
+        def task(path: str, row: int, batch: Any) -> Any:
+            buf = free.pop() if free else batch_buffer(q, self.batch_rows)
+            try:
+                if buf.shape[1] < batch.num_rows:
+                    buf = batch_buffer(q, batch.num_rows)
+                return work(path, row, self._fill(path, row, batch, buf, shift))
+            finally:
+                free.append(buf)
+
+        with _one_blas_thread(), ThreadPoolExecutor(threads, thread_name_prefix="gdlab-stream") as pool:
+            pending: deque[Any] = deque()
+            try:
+                for path, row, batch in batches:
+                    pending.append(pool.submit(task, path, row, batch))
+                    if len(pending) >= 2 * threads:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for f in pending:
+                    f.cancel()
+
     # ---- the source protocol -----------------------------------------------------------------------------------
     def gram_stats(self) -> GramStats:
-        """Statistics of all rows: one pass over the files (cached), each batch centred, batches merged pairwise."""
+        """Statistics of all rows: one pass over the files (cached); each batch shifted by K (the first batch's
+        mean) and reduced by :func:`batch_stats`, the batches merged pairwise by Chan's update."""
         if self._stats is None:
             d, k = self.n_features, self.n_outputs
-            merge = _PairwiseMerge()
-            shift = None
-            for path, row, Zt in self._pass():
-                if not np.isfinite(Zt.sum()):
-                    raise self._nonfinite_error(path, row, Zt)
-                if shift is None:
-                    shift = Zt.mean(axis=1)  # K: the first batch's mean, so every batch's shifted mean is small
-                stats = batch_stats(Zt, d, shift)
-                if not np.all(np.isfinite(stats.comoment)):
-                    raise self._nonfinite_error(path, row, Zt)
-                merge.add(stats)
-            stats = unshift(merge.result(d, k), shift)
-            if stats.n_rows == 0:
+            batches = self._pass_batches()
+            first = next(batches, None)
+            if first is None:
                 raise StreamError(f"{self.path}: the files hold no rows of data.", self.path)
-            self._stats = stats
+            path, row, batch = first
+            Z0 = self._fill(path, row, batch)
+            shift = Z0.mean(axis=1)  # K: so that every batch's shifted mean is a small number
+            if not np.all(np.isfinite(shift)):
+                raise self._nonfinite_error(path, row, Z0)
+
+            q = d + k
+
+            def work(path: str, row: int, Zt: np.ndarray) -> GramStats:
+                stats = batch_stats(Zt, d, n_columns=q)
+                if not (np.all(np.isfinite(stats.comoment)) and np.all(np.isfinite(stats.mean))):
+                    raise self._nonfinite_error(path, row, Zt[:q])
+                return stats
+
+            merge = _PairwiseMerge()
+            for stats in self._map_pass(work, itertools.chain([first], batches), shift):
+                merge.add(stats)
+            self._stats = unshift(merge.result(d, k), shift)
         return self._stats
 
     def value_and_grad(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -344,21 +457,28 @@ class StreamSource:
                 self._gram = GramSource(self.gram_stats(), self.fit_intercept)
             return self._gram.value_and_grad(W, b)
         d = self.n_features
-        total = 0.0
-        gW = np.zeros_like(W, dtype=np.float64)
-        gb = np.zeros(W.shape[1])
-        n = 0
-        for path, row, Zt in self._pass():
+        q = d + self.n_outputs
+        loss = self.loss
+        finite_params = bool(np.all(np.isfinite(W)) and np.all(np.isfinite(b)))
+
+        def work(path: str, row: int, Zt: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, int]:
             R = Zt[:d].T @ W
             R += b
-            R -= Zt[d:].T
-            if not np.all(np.isfinite(R)) and np.all(np.isfinite(W)):
-                raise self._nonfinite_error(path, row, Zt)
-            total += float(self.loss.value(R).sum())
-            G = self.loss.derivative(R)
-            gW += Zt[:d] @ G
-            gb += G.sum(axis=0)
-            n += Zt.shape[1]
+            R -= Zt[d:q].T
+            if finite_params and not np.all(np.isfinite(R)):
+                raise self._nonfinite_error(path, row, Zt[:q])
+            G = loss.derivative(R)
+            return float(loss.value(R).sum()), Zt[:d] @ G, G.sum(axis=0), Zt.shape[1]
+
+        total = 0.0
+        gW = np.zeros((d, W.shape[1]))
+        gb = np.zeros(W.shape[1])
+        n = 0
+        for t, w, c, rows in self._map_pass(work, self._pass_batches()):
+            total += t
+            gW += w
+            gb += c
+            n += rows
         if not self.fit_intercept:
             gb[:] = 0.0
         return total / n, gW / n, gb / n
