@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import gdlab
-from gdlab.scale import closed_form, is_scalable, open_source
+from gdlab.scale import closed_form, descend, is_scalable, open_source
 from gdlab.sources.gram import GramStats
 from gdlab.sources.stream import StreamError, StreamSource
 
@@ -128,12 +128,14 @@ def test_full_batch_descent_on_a_stream_gives_the_in_memory_iterates(folder, dat
 def test_a_robust_loss_makes_a_pass_per_evaluation_and_matches_memory(folder, data):
     X, Y = data
     src = open_source(folder, target="y", batch_rows=300, loss="huber", epsilon=1.0)
-    kw = dict(loss="huber", epsilon=1.0, learning_rate=0.2, max_iter=15, tol=None, gtol=None)
-    got = gdlab.descend(src, None, **kw)
-    want = gdlab.descend(X, Y[:, 0], source="memory", **kw)
+    kw = dict(learning_rate=0.2, max_iter=15, tol=None, gtol=None)
+    got = descend(src, **kw)  # gdlab.descend with the source's own loss
+    want = gdlab.descend(X, Y[:, 0], source="memory", loss="huber", epsilon=1.0, **kw)
     np.testing.assert_allclose(got.trajectory.params, want.trajectory.params, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(got.trajectory.loss, want.trajectory.loss, rtol=1e-10)
     assert src.passes >= 16  # one per evaluation (plus the statistics for the curvature)
+    with pytest.raises(ValueError, match="the source computes loss='huber'"):
+        descend(src, loss="squared_error")  # a source opened for one loss is not descended with another
 
 
 # ---- mini-batches -----------------------------------------------------------------------------------------------

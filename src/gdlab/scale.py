@@ -1,9 +1,9 @@
 """Data larger than memory: one call turns files or Dask collections into a source for :func:`gdlab.descend`.
 
->>> from gdlab.scale import open_source, closed_form
+>>> from gdlab.scale import open_source, closed_form, descend
 >>> src = open_source("data/", target="price")             # doctest: +SKIP
 >>> closed_form(src)                                       # the Normal Equation, from one pass   # doctest: +SKIP
->>> gdlab.descend(src, None, loss=src.loss, max_iter=500)  # full-batch GD, O(d^2) per iteration  # doctest: +SKIP
+>>> descend(src, max_iter=500)                             # full-batch GD, O(d^2) per iteration  # doctest: +SKIP
 
 * a path (a .parquet/.csv file or a folder of them) is streamed from disk in row batches
   (:class:`~gdlab.sources.stream.StreamSource`), or, with ``scheduler``, read by the workers of a Dask cluster;
@@ -23,7 +23,7 @@ from typing import Any
 from gdlab.objectives import Loss
 from gdlab.result import Result
 
-__all__ = ["open_source", "is_scalable", "closed_form", "is_path"]
+__all__ = ["open_source", "is_scalable", "closed_form", "descend", "is_path"]
 
 
 def is_path(data: Any) -> bool:
@@ -119,3 +119,23 @@ def closed_form(source: Any, l2: float = 0.0) -> Result:
 
     return closed_form_from_stats(source.gram_stats(), fit_intercept=source.fit_intercept, l2=l2,
                                   single_output=getattr(source, "single_output", True), source=source.name)
+
+
+def descend(source: Any, **descend_params: Any) -> Result:
+    """:func:`gdlab.descend` on a source, with the loss the source computes (``loss=source.loss``).
+
+    A ``loss``/``epsilon`` given here must be the source's own: a source opened for one loss and descended with
+    another would mix two objectives (the curvature and the step of one, the values of the other).
+    """
+    import gdlab
+    from gdlab.objectives import get_loss
+
+    own = source.loss
+    if "loss" in descend_params:
+        asked = get_loss(descend_params.pop("loss"), descend_params.pop("epsilon", own.epsilon))
+        if asked.name != own.name or (own.name != "squared_error" and asked.epsilon != own.epsilon):
+            raise ValueError(f"the source computes loss={own.name!r} (epsilon={own.epsilon:g}) but loss="
+                             f"{asked.name!r} (epsilon={asked.epsilon:g}) was asked for; open the source with the "
+                             "loss you want: open_source(..., loss=..., epsilon=...).")
+    descend_params.pop("epsilon", None)
+    return gdlab.descend(source, None, loss=own, **descend_params)

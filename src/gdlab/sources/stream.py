@@ -1,10 +1,12 @@
-"""The ``stream`` source: Parquet and CSV files (or folders of them) read in row batches, memory bounded by one batch.
+"""The ``stream`` source: Parquet and CSV files (or folders of them) read in row batches, memory bounded by a few.
 
 For the squared error one pass over the files gives the :class:`~gdlab.sources.gram.GramStats`; the closed form and
 every full-batch iteration then cost O(d^2) whatever the number of rows (the fit runs at the speed of reading).
-Each batch of rows is centred on its own mean (two-pass within the batch, so no digit is lost when a column has a
-mean of 1e8 and a spread of 1) and the batches are merged pairwise by Chan, Golub & LeVeque's update
-(:meth:`GramStats.merge`), in a balanced tree so that rounding grows with log(#batches), not #batches.
+Every batch is shifted by one vector K (the first batch's mean) and reduced to its own centred statistics
+(:func:`batch_stats`; no digit is lost when a column has a mean of 1e8 and a spread of 1), and the batches are
+merged by Chan, Golub & LeVeque's update (:meth:`GramStats.merge`) in a balanced tree, so that rounding grows with
+log(#batches), not #batches. Batches are reduced in worker threads while pyarrow decodes the next ones; the
+results are merged in file order, so the answer does not depend on the threads' timing.
 
 Other losses (Huber, epsilon-insensitive, ...) need the rows: each evaluation of the loss is a pass over the files.
 Mini-batches are streamed: each epoch visits the row groups (Parquet) or files (CSV) in a fresh random order and
