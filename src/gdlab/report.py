@@ -14,6 +14,7 @@ import base64
 import html
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -106,6 +107,47 @@ def _frame_html(frame: pd.DataFrame, digits: int = 6) -> str:
     rows = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>"
                    for row in frame.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+_COMPARISON_COLUMNS = {"method": "method", "intercept": "intercept", "mse": "MSE", "r2": "R²",
+                       "gap": "gap to the minimum", "n_iter": "iterations", "seconds": "time"}
+
+
+def _comparison_html(frame: pd.DataFrame) -> str:
+    """The comparison table for people: the method, its weights, MSE, R², gap, iterations and time (ms)."""
+    cols = {str(c).lower(): c for c in frame.columns}
+    coef_cols = [c for c in frame.columns if re.fullmatch(r"(w\d+|coef\[\d+\])", str(c))]
+    if not {"method", "mse"} <= set(cols):
+        return _frame_html(frame)
+    order = ["method", "intercept"]
+    head = ["method", "intercept"] + [("slope" if len(coef_cols) == 1 else str(c)) for c in coef_cols]
+    for key in ("mse", "r2", "gap", "n_iter", "seconds"):
+        if key in cols:
+            order.append(key)
+            head.append(_COMPARISON_COLUMNS[key])
+    rows = []
+    for _, row in frame.iterrows():
+        cells = []
+        values = [row[cols["method"]], row[cols["intercept"]] if "intercept" in cols else math.nan]
+        values += [row[c] for c in coef_cols] + [row[cols[k]] for k in order[2:]]
+        kinds = ["text", "num"] + ["num"] * len(coef_cols) + order[2:]
+        for v, kind in zip(values, kinds):
+            missing = v is None or (isinstance(v, float) and not math.isfinite(v)) or str(v) in ("<NA>", "nan")
+            if missing:
+                cells.append("—")
+            elif kind == "text":
+                cells.append(_esc(v))
+            elif kind == "n_iter":
+                cells.append(f"{int(v)}")
+            elif kind == "seconds":
+                cells.append(f"{1000 * float(v):.2g} ms")
+            elif kind == "gap":
+                cells.append("0" if float(v) == 0 else f"{float(v):.2g}")
+            else:
+                cells.append(f"{float(v):.6g}")
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    header = "".join(f"<th>{_esc(h)}</th>" for h in head)
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 # ---- writing a folder atomically --------------------------------------------------------------------------------
@@ -272,12 +314,21 @@ def _workshop_sections(ws: Workshop, add_png: Callable[[str, Any, str, str], str
                   "Equation.")
         + f"<ul>{settings}</ul>")))
 
-    comparison = _frame_html(ws.comparison_frame)
+    comparison = _comparison_html(ws.comparison_frame)
+    frame = ws.comparison_frame
+    if "converged" in frame.columns:
+        slow = [str(m) for m, c in zip(frame["method"], frame["converged"]) if c is False or c == 0]
+        if slow:
+            comparison += (f"<p>Not converged within their iteration budget: {_esc(', '.join(slow))}. Adaptive "
+                           "methods such as Adam scale their steps for noisy mini-batch gradients; on a small, "
+                           "exact full-batch problem like this one, plain or momentum descent at a step chosen "
+                           "from the curvature gets there first.</p>")
     sections.append(("comparison", "7. The same answer, four ways", (
         "<p>The workshop ends: <i>this is already implemented in sklearn under SGDRegressor; feel free to check "
         "that this produces the same result</i>. Here is the check, on the 50 points: gdlab's gradient descent, "
         "the Normal Equation, and scikit-learn's SGDRegressor and LinearRegression. MSE is the workshop's "
-        "(mean of the squared residuals); the gap is the MSE above the exact minimum. (SGDRegressor steps one "
+        "(mean of the squared residuals); the gap is the MSE above the exact minimum (a tiny negative "
+        "gap is rounding); the times are one run on this machine. (SGDRegressor steps one "
         "sample at a time with a decaying step and, by default, a small L2 penalty, so it stops near the "
         "minimum rather than at it.)</p>" + comparison
         + f"<p style=\"font-size:0.85em;color:#666\">Table made by {_esc(ws.comparison_source)}.</p>")))

@@ -130,8 +130,8 @@ class Workshop:
         w = line.descent.params
         w_ne = line.closed.params
         it = self.iterations
-        eta_text = ", ".join(f"eta = {k.split('=')[-1].strip()}: predicted {it.predicted_iterations[k]:.0f}, "
-                             f"took {it.actual_iterations[k]:.0f}" for k in it.runs)
+        eta_text = "; ".join(f"eta = {k.split('=')[-1].strip()}: predicted {it.predicted_iterations[k]:.0f}, "
+                             f"took {it.actual_iterations[k]:.0f} iterations" for k in it.runs)
         return {
             "weights": (f"After {line.descent.n_iter} iterations at eta = {line.data.eta:g} gradient descent has "
                         f"w = [{w[0]:.4f}, {w[1]:.4f}] (intercept, slope); the Normal Equation gives "
@@ -145,7 +145,7 @@ class Workshop:
                               f"{sw.best_at(10)[0]:.3g}."),
             "iterations": (f"With a stable learning rate each iteration shrinks the gap to the minimum by a constant "
                            f"factor, so the loss gap falls along a straight line on a log scale. To shrink it by "
-                           f"{it.reduction:g}: {eta_text} iterations. More iterations never hurt a stable run; "
+                           f"{it.reduction:g}: {eta_text}. More iterations never hurt a stable run; "
                            "they cannot save an unstable one."),
         }
 
