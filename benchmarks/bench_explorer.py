@@ -80,12 +80,12 @@ def main() -> None:
               f"{mem / api:14.1f}")
     if args.browser:
         print("\nheadless Chromium (software rendering): slider move -> page redrawn, median ms")
-        print(f"{'dataset':8} {'drawn ms':>9} {'of which server ms':>19}")
-        for ds_id, drawn, server in browser_rows:
-            print(f"{ds_id:8} {drawn:9.1f} {server:19.1f}")
+        print(f"{'dataset':8} {'verdict shown ms':>17} {'all plots drawn ms':>19} {'of which server ms':>19}")
+        for ds_id, drawn, server, shown in browser_rows:
+            print(f"{ds_id:8} {shown:17.1f} {drawn:19.1f} {server:19.1f}")
 
 
-def _browser_latency(app, repeat: int) -> list[tuple[str, float, float]]:
+def _browser_latency(app, repeat: int) -> list[tuple[str, float, float, float]]:
     """Time, in the page, from a learning-rate slider 'input' event to the redrawn page (all three plots)."""
     from playwright.sync_api import sync_playwright
 
@@ -101,20 +101,25 @@ def _browser_latency(app, repeat: int) -> list[tuple[str, float, float]]:
             page.goto(url + f"?dataset={ds_id}&iterations=100")
             page.wait_for_selector("body[data-ready='1']")
             times = page.evaluate("""async (repeat) => {
-                const drawn = [], server = [];
+                const drawn = [], server = [], verdict = [];
                 const s = document.getElementById('lr-slider');
                 for (let i = 0; i < repeat + 1; i++) {
                   const n = Number(document.body.dataset.renders);
                   const t0 = performance.now();
+                  let tv = null;
                   s.value = String(500 + 20 * (i % 10));
                   s.dispatchEvent(new Event('input'));
-                  while (Number(document.body.dataset.renders) === n) await new Promise((r) => setTimeout(r, 1));
-                  if (i > 0) { drawn.push(performance.now() - t0); server.push(current.timing_ms.total); }
+                  while (Number(document.body.dataset.renders) === n) {
+                    if (tv === null && Number(document.body.dataset.verdicts) > n) tv = performance.now() - t0;
+                    await new Promise((r) => setTimeout(r, 1));
+                  }
+                  if (i > 0) { drawn.push(performance.now() - t0); server.push(current.timing_ms.total);
+                               verdict.push(tv === null ? performance.now() - t0 : tv); }
                 }
                 const med = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
-                return [med(drawn), med(server)];
+                return [med(drawn), med(server), med(verdict)];
             }""", repeat)
-            out.append((ds_id, times[0], times[1]))
+            out.append((ds_id, times[0], times[1], times[2]))
         browser.close()
     return out
 

@@ -438,3 +438,15 @@ def test_semicolon_files_and_a_single_column_upload(client):
     info = upload(client, "v\n" + "\n".join(map(str, values)) + "\n", name="one.csv").json()["dataset"]
     assert info["kind"] == "mean" and info["optimum"]["params"] == pytest.approx([np.mean(values)])
     assert get(client, f"/api/descend?dataset={info['id']}")["surface"]["kind"] == "curve"
+
+
+def test_running_serves_on_loopback_with_a_free_port():
+    import httpx
+
+    from gdlab.explorer import running
+
+    with running(create_app()) as url:
+        assert url.startswith("http://127.0.0.1:")
+        r = httpx.get(url + "api/descend?dataset=mean&lr=0.5&iterations=1")
+        assert r.status_code == 200
+        assert r.json()["runs"][0]["params"][-1][0] == pytest.approx(gdlab.datasets.workshop_mean().X.mean())

@@ -270,8 +270,15 @@ function drawMarks() {
   add(r.stable_step, '2/L = ' + fmt(r.stable_step, 2), 'stable right');
   // the red zone starts at the bound of the optimizer in use (2/L for gd; none for the adaptive methods)
   let bound = r.stable_step;
-  if (current && current.runs[0].verdict.bound) bound = current.runs[0].verdict.bound.value;
-  else if (current && !current.runs[0].verdict.bound) bound = null;
+  const own = current && current.runs[0].optimizer === state.optimizer ? current.runs[0].verdict.bound : undefined;
+  if (own) {
+    bound = own.value;
+    if (Math.abs(bound - r.stable_step) > 1e-9 * r.stable_step && bound > lo && bound < hi) {
+      add(bound, `${state.optimizer} bound = ${fmt(bound, 2)}`, 'own above');
+    }
+  } else if (current && own === null) {
+    bound = null;
+  }
   const at = bound === null ? 100 : valueToLogSlider(bound, lo, hi) / 10;
   $('lr-slider').style.setProperty('--danger-at', at + '%');
 }
@@ -776,16 +783,34 @@ function renderPlaybar() {
 
 let renders = 0;
 
+// The words and numbers first (they are what a slider move is about), the plots right after the browser has
+// painted them: the verdict shows within a frame of the server's answer even where drawing is slow.
+let plotsQueued = false;
+let booted = false;
+
+function renderPlots() {
+  renderData();
+  renderSurface();
+  renderLoss();
+}
+
 function render(onlyT = false) {
   if (!current) return;
   document.body.dataset.iteration = String(t);
   renderPlaybar();
-  if (!onlyT) { renderVerdict(); drawMarks(); }
-  renderData();
-  renderSurface();
-  renderLoss();
   renderFacts();
-  if (!onlyT) document.body.dataset.renders = String(++renders);  // lets tests wait for a fresh answer
+  if (onlyT) { renderPlots(); return; }
+  renderVerdict();
+  drawMarks();
+  document.body.dataset.verdicts = String(renders + 1);
+  if (plotsQueued) return;
+  plotsQueued = true;
+  requestAnimationFrame(() => setTimeout(() => {
+    plotsQueued = false;
+    renderPlots();
+    document.body.dataset.renders = String(++renders);  // lets tests wait for a fresh, fully drawn answer
+    if (booted) document.body.dataset.ready = '1';
+  }, 0));
 }
 
 // ---- start --------------------------------------------------------------------------------------------------------
@@ -806,7 +831,8 @@ async function main() {
   }
   await loadSample();
   await update();
-  document.body.dataset.ready = '1';
+  booted = true;  // 'ready' once the first answer is fully drawn (or now, if it already is, or if it failed)
+  if (!plotsQueued) document.body.dataset.ready = '1';
 }
 
 main();
