@@ -65,7 +65,7 @@ def test_renders_as_rich_and_html_and_text(workshop_table):
     assert "LinearRegression" in text and "5.8883" in text  # the workshop's slope, uncut in 80 columns
     assert max(len(line) for line in text.splitlines()) <= 80
     html = table._repr_html_()
-    assert html.startswith("<table") and "SGDRegressor" in html and "&lt;" not in html.split("<caption")[0][:6]
+    assert html.startswith("<table") and "SGDRegressor" in html and html.endswith("</table>")
     assert "gdlab gd" in str(table) or "gd " in str(table)
 
 

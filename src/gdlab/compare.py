@@ -224,19 +224,24 @@ class Comparison:
         return table
 
     def _repr_html_(self) -> str:
-        """A self-contained HTML table for notebooks."""
+        """A self-contained HTML table for notebooks (inline styles only; rows that did not converge are shaded,
+        hovering a row shows how its fit ended)."""
         header, cells, caption = self._display()
-        th = "".join(f"<th style='text-align:{'left' if i == 0 else 'right'}'>{html.escape(h)}</th>"
-                     for i, h in enumerate(header))
+        cell = "padding:3px 10px;text-align:{align};white-space:nowrap"
+        th = "".join(f"<th style='{cell.format(align='left' if i == 0 else 'right')};border-bottom:1px solid #888'>"
+                     f"{html.escape(h)}</th>" for i, h in enumerate(header))
         body = []
         for r, row in zip(self.rows, cells):
-            style = " style='color:#888'" if r.skipped else (" style='background:#fff6d5'" if not r.converged else "")
-            tds = "".join(f"<td style='text-align:{'left' if i == 0 else 'right'}'>{html.escape(c)}</td>"
+            style = " style='color:#888'" if r.skipped else (" style='background:#fff3c4'" if not r.converged else "")
+            tds = "".join(f"<td style='{cell.format(align='left' if i == 0 else 'right')}'>{html.escape(c)}</td>"
                           for i, c in enumerate(row))
             body.append(f"<tr{style} title='{html.escape(r.note, quote=True)}'>{tds}</tr>")
-        return (f"<table class='gdlab-comparison'><caption style='caption-side:bottom;text-align:left'>"
-                f"{html.escape(caption)}</caption><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody>"
-                "</table>")
+        return ("<table class='gdlab-comparison' style='border-collapse:collapse;font-variant-numeric:tabular-nums'>"
+                "<caption style='caption-side:top;text-align:left;font-weight:bold;padding:4px 0'>gdlab.compare: "
+                "one least-squares problem, several solvers</caption>"
+                f"<thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody>"
+                f"<tfoot><tr><td colspan='{len(header)}' style='padding:6px 10px 0;color:#555;font-size:90%;"
+                f"white-space:normal;max-width:60em'>{html.escape(caption)}</td></tr></tfoot></table>")
 
 
 def _short(method: str) -> str:

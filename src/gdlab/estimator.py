@@ -351,21 +351,26 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             if smooth:
                 return constant(step), params
             return invscaling(step, 0.5), params
-        # mini-batches: the expected smoothness L_B of a batch of B rows drawn without replacement
-        m = X.shape[0]
-        row_sq = np.einsum("ij,ij->i", X, X, dtype=np.float64) + (1.0 if self.fit_intercept else 0.0)
-        if sw is not None:
-            row_sq = row_sq * (sw / sw.mean())
-        L_max = c * float(row_sq.max()) + pen.l2
-        B = min(batch_size, m)
-        L_B = L if m == 1 else (m * (B - 1)) / (B * (m - 1)) * L + (m - B) / (B * (m - 1)) * L_max
-        step = 1.0 / (2.0 * max(L_B, np.finfo(float).tiny))
+        step = 1.0 / (2.0 * self._batch_smoothness(L, X, sw, c, pen.l2, batch_size))
         params = self._optimizer_params(auto_beta=0.9 if name != "gd" else None)
         if name != "gd":
             step *= 1.0 - params.get("beta", 0.9)
         if smooth:
             return adaptive(step), params
         return invscaling(step, 0.5), params
+
+    def _batch_smoothness(self, L: float, X: np.ndarray, sw: np.ndarray | None, c: float, l2: float,
+                          batch_size: int) -> float:
+        """Expected smoothness L_B of a batch of B rows drawn without replacement (Gower et al., 2019):
+        L_B = m (B - 1) / (B (m - 1)) L + (m - B) / (B (m - 1)) L_max, L_max = c max_i (s_i / s_bar) |x_b,i|^2 + l2."""
+        m = X.shape[0]
+        row_sq = np.einsum("ij,ij->i", X, X, dtype=np.float64) + (1.0 if self.fit_intercept else 0.0)
+        if sw is not None:
+            row_sq = row_sq * (sw / sw.mean())
+        L_max = c * float(row_sq.max()) + l2
+        B = min(batch_size, m)
+        L_B = L if m == 1 else (m * (B - 1)) / (B * (m - 1)) * L + (m - B) / (B * (m - 1)) * L_max
+        return max(L_B, np.finfo(float).tiny)
 
     # ---- public API -------------------------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -719,6 +724,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             if not math.isfinite(f) or f > explode_at or (rising >= 10 and f > 10 * f0 and f > 0):
                 diverged, status = True, 2
                 message = _divergence_text(it, f, eta, curv, self.optimizer, _scale_advice(stats))
+                c = loss_obj.curvature or 1.0
+                L_B = self._batch_smoothness(curv.L if curv is not None else 0.0, Xk, sw, c, pen.l2,
+                                             int(self.batch_size))
+                message += (f" With mini-batches of {self.batch_size} row(s) the safe step is smaller than for the "
+                            f"full batch: learning_rate='auto' starts at 1/(2 L_B) = {1 / (2 * L_B):.4g}.")
                 break
             if f < best:
                 best_theta, best_it = theta.copy(), it
