@@ -12,7 +12,6 @@ import csv
 import hashlib
 import io
 import math
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,6 @@ from gdlab.curvature import Curvature, curvature_from_stats
 from gdlab.descent import descend
 from gdlab.exceptions import RankDeficiencyWarning
 from gdlab.objectives import get_loss
-from gdlab.optimizers import OPTIMIZERS
 from gdlab.result import Result
 from gdlab.sources.gram import GramSource, GramStats
 from gdlab.sources.memory import MemorySource
@@ -46,7 +44,6 @@ OPTIMIZER_PARAMS: dict[str, dict[str, tuple[float, float, float]]] = {
     "rmsprop": {"decay": (0.9, 0.0, 0.9999), "eps": (1e-8, 1e-12, 1.0)},
     "adam": {"beta1": (0.9, 0.0, 0.9999), "beta2": (0.999, 0.0, 0.99999), "eps": (1e-8, 1e-12, 1.0)},
 }
-assert set(OPTIMIZER_PARAMS) == set(OPTIMIZERS)
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,6 @@ class Limits:
     max_uploads: int = 8
     #: mini-batch descent reads the rows: iterations x rows is bounded so that one request stays interactive
     max_batch_row_visits: int = 20_000_000
-    display_points: int = 1500
 
 
 @dataclass
@@ -518,9 +514,3 @@ def surface(ds: ExplorerDataset, axes: tuple[int, ...], start: np.ndarray, grid:
     return {"kind": "contour", "axes": [i, j], "labels": [names[i], names[j]], "view": view,
             "x": xs.tolist(), "y": ys.tolist(), "z": np.round(z, 5).tolist(), "loss_star": loss_star,
             "held": held}
-
-
-def timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
