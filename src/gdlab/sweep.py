@@ -162,7 +162,9 @@ def sweep(X: Any, y: Any, learning_rates: Any, iterations: Any, *, optimizer: st
         if key in descend_params:
             raise ValueError(f"sweep sets {key!r} itself; leave it out of the keyword arguments.")
     n_max = int(its[-1])
-    wanted = {int(n): j for j, n in enumerate(its)}
+    # Record every g-th iterate, g the gcd of the requested counts: every count is then on the record, and the
+    # loop runs without a per-iteration callback (10, 100, 1000 keep 101 rows, not 1001).
+    stride = int(np.gcd.reduce(its))
     loss = np.full((lrs.size, its.size), np.nan)
     diverged = np.zeros((lrs.size, its.size), dtype=bool)
     diverged_at = np.zeros(lrs.size, dtype=np.int64)
@@ -170,28 +172,22 @@ def sweep(X: Any, y: Any, learning_rates: Any, iterations: Any, *, optimizer: st
     optimum = None
     initial = math.nan
     for i, eta in enumerate(lrs):
-        row = loss[i]
-
-        def record(info: Any, row: np.ndarray = row) -> None:
-            j = wanted.get(info.iteration)
-            if j is not None:
-                row[j] = info.loss
-
         with np.errstate(all="ignore"):
             r = descend(X, y, optimizer=optimizer, learning_rate=float(eta), max_iter=n_max, tol=None, gtol=None,
                         fit_intercept=fit_intercept, coef_init=coef_init, intercept_init=intercept_init,
-                        callback=record, warn=False, record_every=n_max, max_records=2, **descend_params)
+                        warn=False, record_every=stride, max_records=None, **descend_params)
+        tr = r.trajectory
+        at = dict(zip(tr.iteration.tolist(), tr.loss.tolist()))
+        loss[i] = [at.get(int(n), np.nan) for n in its]
         if r.diverged:
             diverged_at[i] = r.n_iter
-            # the callback is not called on the iteration that diverged; everything from there on is diverged
             diverged[i] = its >= r.n_iter
-            row[diverged[i]] = np.nan
-            if r.n_iter in wanted:
-                row[wanted[r.n_iter]] = r.loss if math.isfinite(r.loss) else np.nan
-        row[~np.isfinite(row)] = np.nan
+            # past the iteration that diverged there is no loss; at it, the loss that gave it away (if finite)
+            loss[i, its > r.n_iter] = np.nan
+        loss[i, ~np.isfinite(loss[i])] = np.nan
         curv = curv or r.curvature
         optimum = r.optimum_loss if optimum is None else optimum
-        initial = float(r.trajectory.loss[0]) if r.trajectory is not None else initial
+        initial = float(tr.loss[0])
     return SweepResult(learning_rates=lrs, iterations=its, final_loss=loss, diverged=diverged,
                        diverged_at=diverged_at, initial_loss=initial, optimum_loss=optimum, curvature=curv,
                        optimizer=optimizer if isinstance(optimizer, str) else getattr(optimizer, "name", "custom"),
