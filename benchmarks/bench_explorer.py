@@ -7,7 +7,8 @@ O(iterations * d^2) whatever the number of rows. Figures are reported next to th
 * the same descent through ``gdlab.descend`` on the rows (``source="memory"``: one pass over X per iteration), which
   is what an update would cost without the cached statistics.
 
-Run: ``python benchmarks/bench_explorer.py [--rows 1000000] [--repeat 15] [--browser]``. Prints one table (this is a script).
+Run: ``python benchmarks/bench_explorer.py [--rows 1000000] [--repeat 15] [--browser] [--no-write]``; prints its
+table and writes the "Explorer updates (issue 5)" section of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -31,11 +32,20 @@ def _median_ms(fn, repeat: int) -> float:
 
 
 def main() -> None:
-    from starlette.testclient import TestClient
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette may suggest another HTTP client for its TestClient
+        from starlette.testclient import TestClient
 
     import gdlab
     from gdlab.explorer import create_app
     from gdlab.explorer.model import RunSpec, run_descent
+
+    try:
+        from _results import machine, write_section
+    except ImportError:  # run from the repository root
+        from benchmarks._results import machine, write_section
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -43,6 +53,7 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--browser", action="store_true", help="also time slider -> redrawn page in headless Chromium")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = ap.parse_args()
 
     syn = gdlab.datasets.make_regression(args.rows, args.features, noise=0.5, condition_number=10.0, intercept=3.0)
@@ -58,7 +69,9 @@ def main() -> None:
         lr = float(ds.defaults.get("lr", 0.1))
         url = f"/api/descend?dataset={ds_id}&lr={lr}&iterations={it}"
         assert client.get(url).status_code == 200
-        api_ms = _median_ms(lambda: client.get(url), args.repeat)
+        server = []
+        api_ms = _median_ms(lambda: server.append(client.get(url).json()["timing_ms"]["total"]), args.repeat)
+        server_ms = statistics.median(server)
         race_ms = _median_ms(lambda: client.get(url + f"&race=momentum&race_lr={lr}"), args.repeat)
         spec = RunSpec("gd", lr, {})
         core_ms = _median_ms(lambda: run_descent(ds, spec, iterations=it, start=ds.default_start, batch_size=None,
@@ -68,21 +81,34 @@ def main() -> None:
                                                      source="memory", warn=False,
                                                      coef_init=ds.default_start[1:],
                                                      intercept_init=ds.default_start[0]), mem_repeat)
-        rows.append((ds_id, ds.n_rows, it, api_ms, race_ms, core_ms, memory_ms))
+        rows.append((ds.title if ds_id != "data" else f"synthetic, {args.features} features", ds.n_rows, it,
+                     server_ms, api_ms, race_ms, core_ms, memory_ms))
+    lines = [
+        f"One update = `GET /api/descend` for a new learning rate (what a slider move asks), gd, median of "
+        f"{args.repeat}. The {args.rows:,}-row data set's statistics were formed once, when it was loaded "
+        f"({load_s:.2f} s). *server*: the app's own time (descent, verdict, surface, JSON); *through TestClient*: "
+        "the whole HTTP round trip in-process; *descend*: the bare `gdlab.descend` call on the cached gram source; "
+        "*memory*: the same descent reading the rows (`source=\"memory\"`), i.e. without cached statistics.",
+        "",
+        "| data set | rows | iterations | server | through TestClient | race of two | descend | memory "
+        "| memory / server |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for title, n, it, server_ms, api_ms, race_ms, core_ms, memory_ms in rows:
+        lines.append(f"| {title} | {n:,} | {it} | {server_ms:.1f} ms | {api_ms:.1f} ms | {race_ms:.1f} ms | "
+                     f"{core_ms:.1f} ms | {memory_ms:.1f} ms | {memory_ms / server_ms:.1f}x |")
     if args.browser:
-        browser_rows = _browser_latency(app, args.repeat)
-    print(f"data set 'data' ({args.rows} rows x {args.features} features) loaded with its statistics in "
-          f"{load_s:.2f} s (once)")
-    print(f"{'dataset':8} {'rows':>9} {'iter':>5} {'update ms':>10} {'race ms':>8} {'descend ms':>11} "
-          f"{'memory ms':>10} {'update/descend':>15} {'memory/update':>14}")
-    for ds_id, n, it, api, race, core, mem in rows:
-        print(f"{ds_id:8} {n:9d} {it:5d} {api:10.2f} {race:8.2f} {core:11.2f} {mem:10.2f} {api / core:15.2f} "
-              f"{mem / api:14.1f}")
-    if args.browser:
-        print("\nheadless Chromium (software rendering): slider move -> page redrawn, median ms")
-        print(f"{'dataset':8} {'verdict shown ms':>17} {'all plots drawn ms':>19} {'of which server ms':>19}")
-        for ds_id, drawn, server, shown in browser_rows:
-            print(f"{ds_id:8} {shown:17.1f} {drawn:19.1f} {server:19.1f}")
+        lines += ["", "Headless Chromium (Debian's, software rendering): from a learning-rate slider `input` event "
+                  "to the verdict on screen and to all three plots redrawn, median:", "",
+                  "| data set | verdict shown | all plots drawn | of which server |", "|---|---:|---:|---:|"]
+        for ds_id, drawn, server_ms, shown in _browser_latency(app, args.repeat):
+            lines.append(f"| {ds_id} | {shown:.0f} ms | {drawn:.0f} ms | {server_ms:.1f} ms |")
+    lines += ["", f"- Target (issue 5): the page updates within 100 ms of a slider move, on the workshop data and on "
+              f"10^6 rows. Machine: {machine()}; shared with other jobs while measured, so expect noise."]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        write_section("Explorer updates (issue 5)", text)
 
 
 def _browser_latency(app, repeat: int) -> list[tuple[str, float, float, float]]:
