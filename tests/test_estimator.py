@@ -92,6 +92,22 @@ def test_averaged_sgd_replays_sgdregressor_average():
         np.testing.assert_allclose(gd.intercept_, sk.intercept_, rtol=1e-10)
 
 
+def test_full_batch_average_is_the_mean_of_the_iterates():
+    X, y = problem(m=80, d=2)
+    model = GDRegressor(penalty=None, learning_rate="constant", eta0=0.05, max_iter=10, tol=None, average=3)
+    model.fit(X, y)
+    # plain full-batch GD, the workshop's loop on X_b = [1, X]; average the iterates after updates 3..10
+    Xb = np.hstack([np.ones((80, 1)), X])
+    w, kept = np.zeros(3), []
+    for t in range(1, 11):
+        w = w - 0.05 * 2 / 80 * Xb.T @ (Xb @ w - y)
+        if t >= 3:
+            kept.append(w)
+    expected = np.mean(kept, axis=0)
+    np.testing.assert_allclose(model.intercept_[0], expected[0], rtol=1e-12)
+    np.testing.assert_allclose(model.coef_, expected[1:], rtol=1e-12)
+
+
 # ---- the same minimiser as scikit-learn's direct solvers ----------------------------------------------------------
 PROBLEMS = {
     "well_conditioned": dict(m=200, d=4, seed=0),
@@ -187,12 +203,76 @@ def test_epsilon_insensitive_reaches_the_linear_programme_optimum():
     ub = np.concatenate([y + eps, eps - y])
     lp = optimize.linprog(c, A_ub=A, b_ub=ub, bounds=(0, None), method="highs")
     assert lp.success
-    gd = GDRegressor(loss="epsilon_insensitive", epsilon=eps, penalty="l1", alpha=alpha, max_iter=20_000,
+    gd = GDRegressor(loss="epsilon_insensitive", epsilon=eps, penalty="l1", alpha=alpha, max_iter=4000,
                      tol=None).fit(X, y)
     value = sklearn_objective("epsilon_insensitive", X, y, gd.coef_, gd.intercept_[0], eps, 0) + alpha * np.abs(
         gd.coef_).sum()
     assert value >= lp.fun - 1e-9
     assert value - lp.fun < 2e-3 * lp.fun  # a subgradient method: close, not exact
+
+
+def reference_minimum(loss, penalty, X, y, epsilon, alpha, l1_ratio=0.5):
+    """The minimiser of (1/m) sum loss(r_i) + l1 |w|_1 + l2/2 |w|^2 by scipy, independently of gdlab.
+
+    Smooth losses: L-BFGS-B on w = w+ - w- (w+, w- >= 0), which makes the L1 term linear and the problem smooth.
+    epsilon-insensitive: SLSQP on slack variables s_i >= |r_i| - epsilon, s_i >= 0 (a convex QP)."""
+    l1 = {None: 0.0, "l2": 0.0, "l1": alpha, "elasticnet": alpha * l1_ratio}[penalty]
+    l2 = {None: 0.0, "l2": alpha, "l1": 0.0, "elasticnet": alpha * (1 - l1_ratio)}[penalty]
+    m, d = X.shape
+    lo = gdlab.objectives.Loss(loss, epsilon)
+    if lo.smooth:
+        def f(v):
+            b, w = v[0], v[1:d + 1] - v[d + 1:]
+            r = X @ w + b - y
+            g_pred = lo.derivative(r) / m
+            gw = X.T @ g_pred + l2 * w
+            value = lo.value(r).mean() + l1 * v[1:].sum() + 0.5 * l2 * w @ w
+            return value, np.concatenate([[g_pred.sum()], gw + l1, -gw + l1])
+
+        bounds = [(None, None)] + [(0, None)] * (2 * d)
+        v = optimize.minimize(f, np.zeros(2 * d + 1), jac=True, method="L-BFGS-B", bounds=bounds,
+                              options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000}).x
+        return v[1:d + 1] - v[d + 1:], v[0]
+    # variables: b, w+ (d), w- (d), s (m)
+    n = 1 + 2 * d + m
+
+    def f(v):
+        w = v[1:d + 1] - v[d + 1:2 * d + 1]
+        return v[2 * d + 1:].mean() + l1 * v[1:2 * d + 1].sum() + 0.5 * l2 * w @ w
+
+    A = np.hstack([np.ones((m, 1)), X, -X, np.zeros((m, m))])
+    S = np.hstack([np.zeros((m, 1 + 2 * d)), np.eye(m)])
+    cons = [{"type": "ineq", "fun": lambda v: S @ v - (A @ v - y) + epsilon, "jac": lambda v: S - A},
+            {"type": "ineq", "fun": lambda v: S @ v + (A @ v - y) + epsilon, "jac": lambda v: S + A}]
+    v0 = np.concatenate([np.zeros(1 + 2 * d), np.abs(y) + 1])
+    v = optimize.minimize(f, v0, method="SLSQP", constraints=cons, bounds=[(None, None)] + [(0, None)] * (n - 1),
+                          options={"ftol": 1e-14, "maxiter": 1000}).x
+    return v[1:d + 1] - v[d + 1:2 * d + 1], v[0]
+
+
+@pytest.mark.parametrize("penalty", [None, "l2", "l1", "elasticnet"])
+@pytest.mark.parametrize("loss", ["huber", "squared_epsilon_insensitive", "epsilon_insensitive"])
+def test_every_robust_loss_and_penalty_pair_reaches_the_scipy_optimum(loss, penalty):
+    X, y = problem(m=60, d=3, seed=12, outliers=True)
+    eps, alpha = 0.3, 0.05
+    w_ref, b_ref = reference_minimum(loss, penalty, X, y, eps, alpha, l1_ratio=0.5)
+    if loss != "epsilon_insensitive":
+        gd = GDRegressor(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=0.5, epsilon=eps, **tight()).fit(X, y)
+        np.testing.assert_allclose(gd.coef_, w_ref, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(gd.intercept_[0], b_ref, rtol=1e-5, atol=1e-6)
+        return
+    # the epsilon-insensitive loss has no gradient at its kinks: subgradient descent comes close, not exactly
+    gd = GDRegressor(loss=loss, penalty=penalty, alpha=alpha, l1_ratio=0.5, epsilon=eps, max_iter=4000,
+                     tol=None).fit(X, y)
+    l1 = {None: 0.0, "l2": 0.0, "l1": alpha, "elasticnet": alpha / 2}[penalty]
+    l2 = {None: 0.0, "l2": alpha, "l1": 0.0, "elasticnet": alpha / 2}[penalty]
+
+    def objective(w, b):
+        return np.maximum(np.abs(X @ w + b - y) - eps, 0).mean() + l1 * np.abs(w).sum() + 0.5 * l2 * w @ w
+
+    ref, got = objective(w_ref, b_ref), objective(gd.coef_, gd.intercept_[0])
+    assert got >= ref - 1e-7
+    assert got - ref < 2e-3 * ref
 
 
 def test_multi_output_matches_ridge_per_output():
