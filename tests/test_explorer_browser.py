@@ -7,6 +7,7 @@ GDLAB_REQUIRE_BROWSER=1 (CI): then they fail.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
@@ -187,6 +188,13 @@ def test_switching_optimizer_changes_the_path(page, server):
     drawn = np.array(momentum_path)
     np.testing.assert_allclose(drawn, np.array(api["runs"][0]["params"])[:, 1:3], rtol=1e-9)
     assert url_state(page)["optimizer"] == "momentum"
+    # the export buttons download exactly what is drawn
+    href = page.get_attribute("#export-csv", "href")
+    assert "format=csv" in href and "optimizer=momentum" in href
+    exported = page.request.get(server + href.lstrip("/"))
+    assert exported.ok and exported.headers["content-type"].startswith("text/csv")
+    frame = pd.read_csv(io.StringIO(exported.text()))
+    np.testing.assert_allclose(frame[["w[x1]", "w[x2]"]].to_numpy(), drawn, rtol=1e-9)
     # change beta: the path changes again
     page.fill("#hp-beta", "0.5")
     after_update(page, lambda: page.press("#hp-beta", "Enter"))
@@ -264,7 +272,8 @@ def test_uploading_a_csv(page, server, tmp_path):
 
 
 def test_reloading_a_shared_url_restores_the_configuration(page, server):
-    query = "?dataset=valley&optimizer=momentum&beta=0.7&lr=0.3&iterations=40&race=gd&race_lr=0.5&start=0,-2,2.5&t=12"
+    query = ("?dataset=valley&optimizer=momentum&beta=0.7&lr=0.3&iterations=40&batch_size=10&seed=3&race=gd&race_lr=0.5"
+             "&start=0,-2,2.5&t=12")
     open_page(page, server, query)
 
     def check():
@@ -275,10 +284,13 @@ def test_reloading_a_shared_url_restores_the_configuration(page, server):
         assert page.input_value("#iterations") == "40"
         assert page.is_checked("#race-on") and page.input_value("#race-optimizer") == "gd"
         assert page.input_value("#race-lr") == "0.5"
+        assert page.input_value("#batch-size") == "10" and page.input_value("#seed") == "3"
+        assert "mini-batches of 10" in page.inner_text("#facts")
         assert page.inner_text("#iteration-label") == "iteration 12 of 40"
         assert path_on_surface(page)[0] == [-2.0, 2.5]
         state = url_state(page)
         assert state["t"] == "12" and state["start"] == "0,-2,2.5" and state["race"] == "gd"
+        assert state["batch_size"] == "10" and state["seed"] == "3"
 
     check()
     page.reload()
