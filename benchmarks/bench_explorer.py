@@ -17,7 +17,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import pandas as pd
 
 

@@ -453,14 +453,12 @@ def test_running_serves_on_loopback_with_a_free_port():
 
 
 def test_every_core_optimizer_is_offered_with_its_parameters(client):
-    import inspect as _inspect
-
     from gdlab.optimizers import OPTIMIZERS
 
     offered = get(client, "/api/datasets")["optimizers"]
     assert set(offered) == set(OPTIMIZERS)
     for name, params in offered.items():
         factory = getattr(gdlab.optimizers, name)
-        signature = _inspect.signature(factory).parameters
+        signature = inspect.signature(factory).parameters
         for hp, spec in params.items():
             assert signature[hp].default == spec["default"]  # the page starts from the core's defaults

@@ -366,9 +366,9 @@ def verdict(curv: Curvature, optimizer: str, eta: float, beta: float | None, res
         se, sb = _pair(eta, bound[0])
         out["diverges"] = True
         out["text"] = f"diverges: learning rate {se} is above {bound[1]} = {sb}"
-        if not result.diverged:
-            out["text"] += (f" (the error grows by {_factor(rate)}x per iteration; run more iterations to see it blow up)"
-                            if rate is not None and rate > 1 else "")
+        if not result.diverged and rate is not None and rate > 1:
+            out["text"] += (f" (the error grows by {_factor(rate)}x per iteration; run more iterations to see it "
+                            "blow up)")
         return out
     if result.diverged:
         out["diverges"] = True

@@ -64,7 +64,8 @@ def plotly_js_path() -> Path:
         raise ImportError("the explorer needs plotly: pip install 'gdlab[explorer]'") from None
     path = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
     if not path.is_file():  # pragma: no cover
-        raise FileNotFoundError(f"plotly.min.js is missing from the installed plotly package ({path}); reinstall plotly.")
+        raise FileNotFoundError(f"plotly.min.js is missing from the installed plotly package ({path}); "
+                                "reinstall plotly.")
     return path
 
 
