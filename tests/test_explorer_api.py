@@ -462,3 +462,16 @@ def test_every_core_optimizer_is_offered_with_its_parameters(client):
         signature = inspect.signature(factory).parameters
         for hp, spec in params.items():
             assert signature[hp].default == spec["default"]  # the page starts from the core's defaults
+
+
+def test_an_ill_conditioned_upload_gets_advice_and_a_usable_slider(client):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=60)
+    frame = pd.DataFrame({"a": x * 1e4, "b": rng.normal(size=60), "y": 3 * x + 1})
+    info = upload(client, frame.to_csv(index=False), name="scaled.csv").json()["dataset"]
+    X_b = design(frame[["a", "b"]].to_numpy())
+    eig = np.linalg.eigvalsh(2 / 60 * X_b.T @ X_b)
+    assert info["curvature"]["condition_number"] == pytest.approx(eig[-1] / eig[0], rel=1e-6)
+    assert info["lr_range"]["max"] <= 1e3 * info["curvature"]["stable_step"] * 1.0001  # 2/L is not squeezed
+    run = get(client, f"/api/descend?dataset={info['id']}&lr={info['defaults']['lr']}")["runs"][0]
+    assert "standardise" in run["verdict"]["text"] and not run["verdict"]["diverges"]

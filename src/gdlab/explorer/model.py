@@ -152,9 +152,10 @@ def _floats(a: Any) -> list[float | None]:
 
 
 def lr_range(curv: Curvature) -> dict[str, Any]:
-    """The learning-rate slider's range: four decades below 2/L up to 3 x 2/L (and at least 3, for adam & co.)."""
+    """The learning-rate slider's range: four decades below 2/L up to 3 x 2/L, widened up to 3 (where adam & co.
+    take their steps) when that is within three decades of 2/L; any value can still be typed in."""
     stable = curv.stable_step if math.isfinite(curv.stable_step) else 1.0
-    return {"min": stable * 1e-4, "max": max(3.0 * stable, 3.0), "stable_step": stable,
+    return {"min": stable * 1e-4, "max": max(3.0 * stable, min(3.0, 1e3 * stable)), "stable_step": stable,
             "best_step": curv.best_step if math.isfinite(curv.best_step) else stable}
 
 
@@ -379,6 +380,10 @@ def verdict(curv: Curvature, optimizer: str, eta: float, beta: float | None, res
         text = f"converges: learning rate {se} is below {bound[1]} = {sb}"
         if rate is not None and rate < 1e-12:
             text += "; it lands on the optimum in one step"
+        elif rate is not None and 1 - rate < 1e-4:
+            text += (f"; but the error shrinks by only 1 − {1 - rate:.2g} per iteration: the condition number "
+                     f"κ = L/μ = {curv.condition_number:.3g} makes the valley extremely long (features on very "
+                     "different scales, or nearly collinear: standardise them or drop one)")
         elif rate is not None and rate < 1:
             text += f"; the error shrinks by {_factor(rate)}x per iteration"
             best = curv.best_step
