@@ -473,19 +473,20 @@ def reference_box(ds: ExplorerDataset) -> np.ndarray:
 
 
 def default_view(ds: ExplorerDataset, axes: tuple[int, ...], start: np.ndarray) -> list[float]:
-    """Plot bounds [x0, x1(, y0, y1)]: the reference box (optimum, default start, a typical path) with a margin,
-    grown only when the start lies outside it, so that a click inside the view never moves the axes."""
+    """Plot bounds [x0, x1(, y0, y1)]: centred on the optimum and holding the reference box (default start, a
+    typical path), grown only when the start lies outside it, so that a click inside the view never moves the axes."""
     box = reference_box(ds)
     opt = ds.optimum.params
     out: list[float] = []
     for a in axes:
-        lo, hi = float(box[0, a]), float(box[1, a])
-        span = max(hi - lo, 0.2 * abs(float(opt[a])), 1e-3)
+        # centred on the optimum, so that the whole bowl shows around it
+        c = float(opt[a])
+        half = 1.1 * max(c - float(box[0, a]), float(box[1, a]) - c, 0.1 * abs(c), 1e-3)
         if ds.kind == "mean":  # the workshop's candidates run from 1 to 3
-            lo, hi, span = min(lo, 1.0), max(hi, 3.0), max(span, 2.0)
-        lo, hi = lo - 0.1 * span, hi + 0.1 * span
+            half = max(half, 1.0)
+        lo, hi = c - half, c + half
         if not lo <= start[a] <= hi:
-            lo, hi = min(lo, start[a] - 0.1 * span), max(hi, start[a] + 0.1 * span)
+            lo, hi = min(lo, start[a] - 0.1 * half), max(hi, start[a] + 0.1 * half)
         out += [float(lo), float(hi)]
     return out
 
