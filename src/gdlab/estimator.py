@@ -767,7 +767,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                opt_loss = closed_form_from_stats(stats, fit_intercept=self.fit_intercept, l2=pen.l2).loss
+                exact = closed_form_from_stats(stats, fit_intercept=self.fit_intercept, l2=pen.l2,
+                                               single_output=False)
+            opt_loss = exact.loss
+            spread = np.maximum(np.diag(stats.comoment) / stats.n, np.finfo(float).tiny)
+            if float(np.max(stats.mean**2 / spread)) > 1e6:
+                # raw moments lost digits to large column means: the loss at the solution, evaluated on the rows,
+                # is exact to second order in the solution's error
+                opt_theta = _pack(exact.coef, exact.intercept, self.fit_intercept, Yk.shape[1])
+                opt_loss, _ = objective(opt_theta)
             traj = Trajectory(**{**traj.__dict__, "gap": traj.loss - opt_loss})
         return _RunOutput(theta=theta, trajectory=traj, curvature=curv, loss=f, n_iter=n_iter, n_updates=n_updates,
                           status=status, message=message, diverged=diverged,
