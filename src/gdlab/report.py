@@ -51,6 +51,7 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ddd; padding: 4px 9px; text-align: right; }
 th { background: #f3f4f6; }
 td:first-child, th:first-child { text-align: left; }
+table.facts td { text-align: left; }
 .answer { background: #eef6ee; border-left: 4px solid #2ca02c; padding: 8px 14px; margin: 1em 0; }
 .note { background: #fff8e6; border-left: 4px solid #e0a800; padding: 8px 14px; margin: 1em 0; }
 nav ul { columns: 2; list-style: none; padding-left: 1em; }
@@ -416,7 +417,7 @@ def write_fit_report(result: Result, out_dir: Any, *, X: Any = None, y: Any = No
         fact_rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in facts)
         coef_rows = f"<tr><td>intercept</td><td>{float(np.ravel(result.intercept)[0]):.8g}</td></tr>" + "".join(
             f"<tr><td>{_esc(n)}</td><td>{c:.8g}</td></tr>" for n, c in zip(names, coef))
-        sections = [("summary", "Summary", f"<table>{fact_rows}</table>"),
+        sections = [("summary", "Summary", f'<table class="facts">{fact_rows}</table>'),
                     ("coefficients", "Coefficients",
                      f"<table><thead><tr><th>term</th><th>value</th></tr></thead>{coef_rows}</table>")]
         if result.trajectory is not None and len(result.trajectory) > 1:
