@@ -77,7 +77,7 @@ def child_scan(folder: str, lean: bool = False) -> dict:
     """pyarrow's dataset scan with its default options, or (lean) with the options gdlab's reader uses."""
     import pyarrow.dataset as pa_ds
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     rows = 0
     if lean:
         fmt = pa_ds.ParquetFileFormat(default_fragment_scan_options=pa_ds.ParquetFragmentScanOptions(pre_buffer=False))
@@ -87,21 +87,24 @@ def child_scan(folder: str, lean: bool = False) -> dict:
         batches = pa_ds.dataset(folder, format="parquet").to_batches(columns=COLUMNS + ["y"], batch_size=65536)
     for batch in batches:
         rows += batch.num_rows
-    return {"seconds": time.perf_counter() - t0, "rows": rows}
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "rows": rows}
 
 
 def child_fit(folder: str) -> dict:
+    import pyarrow.dataset  # noqa: F401 - imported before the clock starts, as in child_scan
+
     import gdlab
     from gdlab.scale import closed_form, open_source
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     src = open_source(folder, target="y")
     exact = closed_form(src)
     t_pass = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     gd = gdlab.descend(src, None, max_iter=100, warn=False)
     seconds = time.perf_counter() - t0
     gap = float(np.max(np.abs(gd.coef - exact.coef)))
-    return {"seconds": t_pass, "seconds_with_gd": seconds, "rows": src.n_samples, "gd_iterations": gd.n_iter,
+    return {"seconds": t_pass, "cpu_seconds": cpu, "seconds_with_gd": seconds, "rows": src.n_samples, "gd_iterations": gd.n_iter,
             "gd_max_coef_diff": gap, "passes": src.passes}
 
 
@@ -196,6 +199,9 @@ def report(files: list[dict], dask_result: dict | None) -> str:
                      f"| {fit_rate / 1e6:.1f} M "
                      f"| **{r['throughput_ratio']:.0%}** (target >= 70%) | **{r['peak_rss'] / 2**20:.0f} MiB** "
                      f"(target < 1 GiB) | {extra:.3f} s |")
+    lines += ["", "CPU seconds (all threads) of the timed part, best run: " + "; ".join(
+        f"{r['rows']:.0e} rows: default scan {r['scan']['cpu_seconds']:.2f} s, lean scan "
+        f"{r['scan_lean']['cpu_seconds']:.2f} s, fit {r['fit']['cpu_seconds']:.2f} s" for r in files) + "."]
     lines += ["", "gdlab's options: `pre_buffer=False`, 4 batches of read-ahead, one file at a time (pyarrow's defaults "
               "pre-buffer whole row groups of several files: faster on idle cores, much more memory).",
               "The fit reads every file once (closed form and every GD iteration come from the one-pass "
@@ -216,6 +222,14 @@ def report(files: list[dict], dask_result: dict | None) -> str:
     return "\n".join(lines)
 
 
+def _machine() -> str:
+    sys.path.insert(0, str(HERE))
+    from _results import machine
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{machine()}; load average {load:.1f} when the run began"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=float, nargs="+", default=[1e7], help="rows of the Parquet benchmark(s)")
@@ -223,6 +237,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--skip-dask", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print, do not write RESULTS.md")
+    parser.add_argument("--cache", default=str(DATA / "scale_results.json"),
+                        help="JSON file keeping the results per machine and row count (so that runs add up)")
+    parser.add_argument("--import-json", nargs="*", default=[],
+                        help="merge results measured elsewhere (another machine's --cache file) into the table")
+    parser.add_argument("--report-only", action="store_true", help="measure nothing; rewrite the table")
     parser.add_argument("--child-scan")
     parser.add_argument("--child-fit")
     parser.add_argument("--child-scan-lean")
@@ -232,31 +251,47 @@ def main() -> None:
             result = child_fit(args.child_fit)
         else:
             result = child_scan(args.child_scan or args.child_scan_lean, lean=bool(args.child_scan_lean))
-        result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        result["peak_rss"] = usage.ru_maxrss * 1024
         print(json.dumps(result))
         return
-    # results per row count are kept in _data/ so that a long run (10^8 rows) and a short one share the table
-    cache_path = DATA / "scale_results.json"
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() and not args.no_write else {}
-    for rows in args.rows:
-        r = bench_files(int(rows), args.repeat)
-        r["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        print(json.dumps(r), flush=True)
-        cache[str(int(rows))] = r
-    if not args.no_write:
+    # results are kept per machine and row count, so that a long run (10^8 rows) and a short one share the table
+    cache_path = Path(args.cache)
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    for extra in args.import_json:
+        for name, entry in json.loads(Path(extra).read_text()).items():
+            cache.setdefault(name, {"files": {}, "dask": None})["files"].update(entry["files"])
+            cache[name]["dask"] = entry.get("dask") or cache[name].get("dask")
+    if not args.report_only:
+        DATA.mkdir(parents=True, exist_ok=True)
+        name = _machine()
+        entry = {"files": {}, "dask": None}
+        for old_name in list(cache):  # the same machine under another load: replace it
+            if old_name.split("; load")[0] == name.split("; load")[0]:
+                entry = cache.pop(old_name)
+        cache[name] = entry
+        for rows in args.rows:
+            r = bench_files(int(rows), args.repeat)
+            r["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            print(json.dumps(r), flush=True)
+            entry["files"][str(int(rows))] = r
+        if not args.skip_dask:
+            entry["dask"] = bench_dask(int(args.dask_rows), args.repeat)
+            print(json.dumps(entry["dask"]), flush=True)
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
         cache_path.write_text(json.dumps(cache, indent=1))
-    files = [cache[k] for k in sorted(cache, key=int)]
-    dask_result = None
-    if not args.skip_dask:
-        dask_result = bench_dask(int(args.dask_rows), args.repeat)
-        print(json.dumps(dask_result), flush=True)
-    text = report(files, dask_result)
+    blocks = []
+    for name, entry in cache.items():
+        files = [entry["files"][k] for k in sorted(entry["files"], key=int)]
+        blocks.append(f"### {name}\n\n{report(files, entry.get('dask'))}")
+    text = "\n\n".join(blocks)
     print(text)
     if not args.no_write:
         sys.path.insert(0, str(HERE))
-        from _results import machine, write_section
+        from _results import write_section
 
-        write_section("Scale (issue 6)", f"Machine: {machine()}.\n\n{text}")
+        write_section("Scale (issue 6)", "Each table below was measured on the machine named in its heading; "
+                      "ratios are taken between measurements of the same run.\n\n" + text)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import signal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
@@ -125,18 +126,43 @@ def test_nan_is_reported_with_its_row_and_column(client, data):
         src.gram_stats()
 
 
-def test_files_read_by_the_cluster_give_the_same_fit(client, data, tmp_path):
+def write_parts(folder, X, y, fmt="parquet", n=3, **kw):
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for i, rows in enumerate(np.array_split(np.arange(len(y)), n)):
+        table = pa.table({"a": X[rows, 0], "b": X[rows, 1], "c": X[rows, 2], "d": X[rows, 3], "y": y[rows]})
+        path = folder / f"part-{i}.{fmt}"
+        if fmt == "parquet":
+            pq.write_table(table, path, row_group_size=500, **kw)
+        else:
+            pa_csv.write_csv(table, path)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_files_read_by_the_cluster_give_the_same_fit(client, data, tmp_path, fmt):
     X, y = data
-    for i, rows in enumerate(np.array_split(np.arange(len(y)), 3)):
-        pq.write_table(pa.table({"a": X[rows, 0], "b": X[rows, 1], "c": X[rows, 2], "d": X[rows, 3], "y": y[rows]}),
-                       tmp_path / f"part-{i}.parquet")
+    write_parts(tmp_path, X, y, fmt)
     src = open_source(tmp_path, target="y", scheduler=client)
-    assert src.name == "dask"
+    assert src.name == "dask" and src.n_samples == len(y)
     assert rel(closed_form(src).coef, gdlab.closed_form(X, y).coef) < 1e-10
-    # a faulty file is named before any work goes to the cluster
+
+
+def test_faulty_files_read_by_the_cluster_are_named(client, data, tmp_path):
+    X, y = data
+    paths = write_parts(tmp_path, X, y, write_page_checksum=True)
+    # found here, from the footers, before any work goes to the cluster
     pq.write_table(pa.table({"a": X[:5, 0], "y": y[:5]}), tmp_path / "part-9.parquet")
     with pytest.raises(ValueError, match=r"part-9.parquet: the file has no column 'b'"):
         open_source(tmp_path, target="y", scheduler=client)
+    (tmp_path / "part-9.parquet").unlink()
+    # found by the worker that reads the file
+    raw = bytearray(paths[1].read_bytes())
+    raw[200:240] = bytes(b ^ 0xFF for b in raw[200:240])
+    paths[1].write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"part-1.parquet: reading failed"):
+        open_source(tmp_path, target="y", scheduler=client).gram_stats()
 
 
 def test_a_scheduler_address_opens_a_client_that_close_releases(client, data, monkeypatch):

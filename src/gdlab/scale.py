@@ -97,20 +97,12 @@ def open_source(data: Any, target: Any = None, features: Sequence[str] | None = 
 def _files_on_cluster(path: Any, target: Any, features: Sequence[str] | None, fit_intercept: bool, scheduler: Any,
                       loss: str | Loss, epsilon: float) -> Any:
     """Files read by a Dask cluster's workers: the stream source checks every file first (here, from footers and
-    headers), so a faulty file is named before any work is sent out."""
-    import dask.dataframe as dd
-
+    headers), so a faulty file is named before any work is sent out; the workers' readers name files too."""
     from gdlab.sources.dask import DaskSource
     from gdlab.sources.stream import StreamSource
 
     checked = StreamSource(path, target, features, fit_intercept=fit_intercept, loss=loss, epsilon=epsilon)
-    columns = checked.feature_names + checked.target_names
-    if checked.file_format == "parquet":
-        frame = dd.read_parquet(checked.files, columns=columns)
-    else:
-        frame = dd.read_csv(checked.files, usecols=columns, dtype={c: "float64" for c in columns})
-    return DaskSource.from_data(frame, target, checked.feature_names, fit_intercept=fit_intercept, loss=loss,
-                                epsilon=epsilon, scheduler=scheduler)
+    return DaskSource.from_files(checked, scheduler=scheduler)
 
 
 def closed_form(source: Any, l2: float = 0.0) -> Result:

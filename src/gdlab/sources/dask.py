@@ -76,6 +76,45 @@ def _chunk_stats(chunk: np.ndarray, n_features: int, shift: np.ndarray, offset: 
     return stats
 
 
+def _read_piece(path: str, file_format: str, row_groups: list[int] | None, first_row: int,
+                columns: Sequence[str]) -> np.ndarray:
+    """Rows of one file (Parquet: some of its row groups) as a (rows, d + k) float64 array, read on a worker.
+
+    Every fault names the file: a read error (corrupt page, truncated file), a null, a value that is not a number,
+    a NaN or an infinity (with its row in the file). Runs once per piece: the result is persisted."""
+    import pyarrow as pa
+
+    try:
+        if file_format == "parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.ParquetFile(path, page_checksum_verification=True).read_row_groups(
+                row_groups, columns=list(columns))
+        else:
+            import pyarrow.csv as pa_csv
+
+            table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
+                include_columns=list(columns), column_types={c: pa.float64() for c in columns}))
+    except (pa.ArrowException, OSError) as exc:
+        raise ValueError(f"{path}: reading failed ({exc}); the file is corrupt or truncated, or holds a value that "
+                         "is not a number. Rewrite or remove it.") from exc
+    out = np.empty((table.num_rows, len(columns)))
+    for j, c in enumerate(columns):
+        col = table.column(c)
+        if col.null_count:
+            i = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+            raise ValueError(f"{path}: column {c!r} is missing a value (null) at row {first_row + i}; fill or drop "
+                             "the missing values first.")
+        out[:, j] = col.to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(~np.isfinite(out[:, j]))
+        if bad.size:
+            v = out[bad[0], j]
+            kind = "NaN" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+            raise ValueError(f"{path}: column {c!r} holds {kind} at row {first_row + int(bad[0])}; gradient descent "
+                             "needs finite numbers. Remove or impute those rows first.")
+    return out
+
+
 def _merge_stats(parts: list[GramStats]) -> GramStats:
     out = parts[0]
     for p in parts[1:]:
@@ -169,12 +208,16 @@ class DaskSource:
         self.target_names = list(target_names)
         self.single_output = single_output
         Z = self._persist(Z.rechunk({1: -1}))
+        self._persisted = Z  # holds the futures: the chunks stay on the workers while the source lives
         if any(np.isnan(c) for c in Z.chunks[0]):
-            # cheap on persisted chunks: only their lengths travel
+            # rows per chunk unknown (dataframes, CSV files): ask the persisted chunks, only their lengths travel
+            import dask.array as da
             from dask import delayed
 
-            sizes = self._compute([delayed(len, pure=True)(blk) for blk in Z.to_delayed().ravel()])
-            Z._chunks = (tuple(int(s) for s in sizes), Z.chunks[1])
+            blocks = list(Z.to_delayed().ravel())
+            sizes = self._compute([delayed(len, pure=True)(blk) for blk in blocks])
+            Z = da.concatenate([da.from_delayed(blk, shape=(int(n), Z.shape[1]), dtype=Z.dtype)
+                                for blk, n in zip(blocks, sizes)], axis=0)
         self.Z = Z
         self.n_samples = int(Z.shape[0])
         self.n_features = int(n_features)
@@ -262,6 +305,49 @@ class DaskSource:
                 client.close()
             raise
 
+    @classmethod
+    def from_files(cls, checked: Any, *, scheduler: Any = None, piece_rows: int = 1_000_000) -> "DaskSource":
+        """Files read by the workers of a cluster, as checked by a :class:`~gdlab.sources.stream.StreamSource`
+        (whose opening read every footer/header here, so that a faulty file is named before work is sent out).
+
+        One task reads a piece: consecutive Parquet row groups of about ``piece_rows`` rows, or a CSV file. The
+        workers must see the files at the same paths.
+        """
+        import dask.array as da
+        from dask import delayed
+
+        columns = checked.feature_names + checked.target_names
+        q = len(columns)
+        pieces = []  # (path, row groups, first row, rows or nan)
+        for index, path in enumerate(checked.files):
+            if checked.file_format == "parquet":
+                meta = checked._fragments[index].metadata
+                groups: list[int] = []
+                first = rows = 0
+                for g in range(meta.num_row_groups):
+                    groups.append(g)
+                    rows += meta.row_group(g).num_rows
+                    if rows >= piece_rows or g == meta.num_row_groups - 1:
+                        pieces.append((path, groups, first, rows))
+                        first += rows
+                        groups, rows = [], 0
+            else:
+                pieces.append((path, None, 0, np.nan))
+        client, owns = _resolve_client(scheduler)
+        try:
+            blocks = [da.from_delayed(delayed(_read_piece, pure=True)(path, checked.file_format, groups, first,
+                                                                        columns),
+                                      shape=(rows, q), dtype=np.float64)
+                      for path, groups, first, rows in pieces if not rows == 0]
+            Z = da.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0]
+            return cls(Z, checked.n_features, feature_names=checked.feature_names,
+                       target_names=checked.target_names, single_output=checked.single_output,
+                       fit_intercept=checked.fit_intercept, loss=checked.loss, client=client, owns_client=owns)
+        except BaseException:
+            if owns:
+                client.close()
+            raise
+
     # ---- running things ------------------------------------------------------------------------------------------
     def _persist(self, Z: Any) -> Any:
         if self.client is not None:
@@ -281,7 +367,7 @@ class DaskSource:
 
     def close(self) -> None:
         """Release the persisted data, and close the client when this source opened it."""
-        self.Z = None
+        self.Z = self._persisted = None
         self._blocks = []
         if self._owns_client and self.client is not None:
             self.client.close()
