@@ -202,8 +202,9 @@ def report(files: list[dict], dask_result: dict | None) -> str:
     lines += ["", "CPU seconds (all threads) of the timed part, best run: " + "; ".join(
         f"{r['rows']:.0e} rows: default scan {r['scan']['cpu_seconds']:.2f} s, lean scan "
         f"{r['scan_lean']['cpu_seconds']:.2f} s, fit {r['fit']['cpu_seconds']:.2f} s" for r in files) + "."]
-    lines += ["", "gdlab's options: `pre_buffer=False`, 4 batches of read-ahead, one file at a time (pyarrow's defaults "
-              "pre-buffer whole row groups of several files: faster on idle cores, much more memory).",
+    lines += ["", "gdlab's options: `pre_buffer=False`, 4 batches of read-ahead, one file at a time. pyarrow's defaults "
+              "pre-buffer whole row groups of several files ahead, which costs far more memory (and, in a fresh "
+              "process, time spent faulting that memory in).",
               "The fit reads every file once (closed form and every GD iteration come from the one-pass "
               "statistics); peak RSS is the whole process (Python, NumPy, pyarrow included) and does not grow with "
               "the number of rows."]

@@ -7,11 +7,13 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gdlab
 from gdlab.scale import closed_form, descend, is_scalable, open_source
 from gdlab.sources.gram import GramStats
-from gdlab.sources.stream import StreamError, StreamSource
+from gdlab.sources.stream import StreamError, StreamSource, _PairwiseMerge, batch_buffer, batch_stats, unshift
 
 N_FILES, ROWS, D = 3, 700, 3
 COLUMNS = ["a", "b", "c"]
@@ -294,3 +296,30 @@ def test_a_folder_mixing_formats_and_a_missing_target_are_refused(tmp_path, data
     with pytest.raises(ValueError, match="Arrays in memory need no source"):
         open_source(X, target=Y)
     assert is_scalable(tmp_path) and not is_scalable(X)
+
+
+# ---- the batch statistics, for all inputs ---------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 300), q=st.integers(2, 7),
+       offset=st.sampled_from([0.0, 1e3, 1e8]), cuts=st.lists(st.integers(1, 299), max_size=6),
+       padded=st.booleans())
+def test_batch_statistics_merged_in_any_split_equal_the_one_pass_statistics(seed, rows, q, offset, cuts, padded):
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(rows, q)) * rng.uniform(0.1, 10, size=q) + offset * rng.uniform(-1, 1, size=q)
+    bounds = sorted({0, rows, *[c for c in cuts if c < rows]})
+    shift = Z[: bounds[1]].mean(axis=0)
+    merge = _PairwiseMerge()
+    for a, b in zip(bounds, bounds[1:]):
+        if padded:
+            buf = batch_buffer(q, b - a)
+            buf[:q] = Z[a:b].T
+            merge.add(batch_stats(buf, q - 1, shift, n_columns=q))
+        else:
+            merge.add(batch_stats(np.array(Z[a:b].T), q - 1, shift))
+    got = unshift(merge.result(q - 1, 1), shift)
+    Zl = Z.astype(np.longdouble)
+    C = ((Zl - Zl.mean(axis=0)).T @ (Zl - Zl.mean(axis=0))).astype(float)
+    assert got.n_rows == rows and got.n == rows
+    np.testing.assert_allclose(got.mean, Zl.mean(axis=0).astype(float), rtol=1e-13, atol=1e-13)
+    scale = np.sqrt(np.outer(np.diag(C), np.diag(C))) + 1e-300
+    assert np.max(np.abs(got.comoment - C) / scale) < 1e-11
