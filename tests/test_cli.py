@@ -312,6 +312,7 @@ def _bad_inputs(d):
         ("sweep iterations zero", {"d.csv": line}, ["sweep", "d.csv", "-t", "y", "--iters", "0,10"]),
         ("predict not a model", {"m.json": "{}", "d.csv": line}, ["predict", "m.json", "d.csv"]),
         ("predict model missing", {"d.csv": line}, ["predict", "m.json", "d.csv"]),
+        ("predict out not csv", {"d.csv": line}, ["predict", "m.json", "d.csv", "--out", "p.parquet"]),
         ("unknown command", {}, ["fitt"]),
         ("explore missing data", {}, ["explore", "missing.csv", "--target", "y", "--no-browser"]),
         ("explore bad port", {}, ["explore", "--port", "70000", "--no-browser"]),
@@ -343,7 +344,7 @@ EXPECTED_WORDS = {
     "save folder missing": "does not exist", "report folder unwritable": "--report",
     "workshop out is a file": "is a file", "workshop out is foreign": "not a gdlab report",
     "sweep eta negative": "--lr", "sweep iterations zero": "--iters", "predict not a model": "not a gdlab model",
-    "predict model missing": "no such model", "unknown command": "No such command",
+    "predict model missing": "no such model", "predict out not csv": "CSV", "unknown command": "No such command",
     "explore missing data": "missing.csv", "explore bad port": "--port",
 }
 
@@ -377,7 +378,7 @@ def test_fit_with_a_dask_scheduler_gives_the_in_memory_answer(data_dir):
     pytest.importorskip("gdlab.scale", reason="gdlab.scale (streaming) is not available")
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         r = run("fit", data_dir / "three.parquet", "-t", "target", "--scheduler", cluster.scheduler_address,
                 "--solver", "closed-form", "--format", "json", timeout=180)
     assert r.returncode == 0, r.stderr

@@ -431,6 +431,8 @@ def predict(
     from gdlab._io import atomic_write_text
     from gdlab.io import load_columns
 
+    if out is not None and out.suffix.lower() not in (".csv", ".txt", ""):
+        raise UserError(f"--out {out}: predictions are written as CSV; give a .csv file name.")
     _check_writable_file(out, "--out")
     if not model.is_file():
         raise UserError(f"{model}: no such model file; save one with gdlab fit DATA --target COL --save {model}.")
