@@ -145,8 +145,6 @@ class _ProgressCallback:
 
 
 def _standardize(X: Any) -> tuple[Any, Any, Any]:
-    import numpy as np
-
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0

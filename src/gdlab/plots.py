@@ -176,8 +176,8 @@ def error_curve_figure(part: MeanPart) -> Figure:
     ax.scatter(steps, err, s=28, color="#d62728", zorder=4,
                label=f"gradient descent steps (eta = {part.learning_rate:g}, start c = {part.start:g})")
     for t in (0, 1, 2):
-        ax.annotate("start" if t == 0 else f"step {t}", (steps[t], err[t]), textcoords="offset points", xytext=(8, 4), fontsize=8,
-                    color="#d62728")
+        ax.annotate("start" if t == 0 else f"step {t}", (steps[t], err[t]), textcoords="offset points",
+                    xytext=(8, 4), fontsize=8, color="#d62728")
     best = float(d.mse(part.mean))
     ax.axvline(part.mean, color="k", ls=":", lw=1)
     ax.plot([part.mean], [best], "k*", ms=12, zorder=5, label=f"minimum at the mean, c = {part.mean:.4f}")
