@@ -113,6 +113,8 @@ def verdict(page) -> str:
 
 
 def url_state(page) -> dict[str, str]:
+    """The page's state as its URL holds it (once the throttled URL write has happened)."""
+    page.wait_for_function("!document.body.dataset.urlPending")
     return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
 
 
@@ -300,6 +302,7 @@ def test_reloading_a_shared_url_restores_the_configuration(page, server):
     # a change made on the page lands in the URL and survives a reload
     page.fill("#iterations", "25")
     after_update(page, lambda: page.press("#iterations", "Enter"))
+    assert url_state(page)["iterations"] == "25"
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
     assert page.input_value("#iterations") == "25"
@@ -327,3 +330,17 @@ def test_a_link_to_a_forgotten_upload_falls_back_and_says_why(page, server):
     text = verdict(page)
     assert "data set 'upload-0123456789ab', which this server does not have" in text
     assert page.input_value("#dataset") == "line"
+
+
+def test_a_dragged_slider_ends_on_its_last_value(page, server):
+    # hundreds of input events: requests are coalesced, the URL writes throttled, and the last value wins
+    open_page(page, server)
+    page.evaluate("""() => {
+        const s = document.getElementById('lr-slider');
+        for (let i = 0; i < 300; i++) { s.value = String(700 + i); s.dispatchEvent(new Event('input')); }
+    }""")
+    expected = page.input_value("#lr-value")
+    page.wait_for_function(f"current && current.runs[0].learning_rate === {float(expected)} && !pending && !inFlight")
+    page.wait_for_function(f"document.body.dataset.renders === String(renders)")
+    assert url_state(page)["lr"] == expected
+    assert verdict(page).startswith(f"diverges: learning rate {float(expected):g} is above 2/L = 0.51")
