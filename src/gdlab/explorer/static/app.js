@@ -726,7 +726,7 @@ function renderLoss() {
       const xs = run.iteration;
       const ys = xs.map((k) => gap[0] * Math.pow(rate, 2 * k));
       const keep = ys.map((y) => y >= floorOf(run) && y <= 1e300);
-      traces.push({ x: xs.filter((_, n) => keep[n]), y: ys.filter((_, n) => keep[n]), mode: 'lines', name: `theory (${run.label}): gap ≤ gap₀ · ${fmt(rate, 3)}^(2t)`,
+      traces.push({ x: xs.filter((_, n) => keep[n]), y: ys.filter((_, n) => keep[n]), mode: 'lines', name: `theory (${run.label}${current.batch_size ? ', for full batches' : ''}): gap ≤ gap₀ · ${fmt(rate, 3)}^(2t)`,
         line: { color: COLORS[run.label], dash: 'dot', width: 1.5 } });
     }
     const k = upTo(run);
