@@ -4,7 +4,6 @@ of stochastic descent (after scikit-learn's own test_sgd.py, which keeps a tiny 
 
 import logging
 import pickle
-import warnings
 
 import numpy as np
 import pytest

@@ -20,8 +20,8 @@ epoch close to the speed of an in-order one. ``shuffle_rows`` draws each epoch's
 ``value_and_grad`` computes the exact loss and gradient after it, in one pass.
 
 The functions are compiled by numba with ``cache=True`` (a few seconds the first time, then loaded from the
-cache; see benchmarks/RESULTS.md). Without numba, :data:`HAVE_NUMBA` is False and GDRegressor sends every fit to ``gdlab.descend``'s NumPy
-mini-batch path; ``sgd_epoch`` then still runs, as plain (slow) Python, which keeps it testable.
+cache; see benchmarks/RESULTS.md). Without numba, :data:`HAVE_NUMBA` is False and GDRegressor sends every fit
+to ``gdlab.descend``'s NumPy mini-batch path; ``sgd_epoch`` then still runs, as plain (slow) Python, which keeps it testable.
 """
 
 from __future__ import annotations

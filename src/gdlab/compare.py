@@ -16,8 +16,8 @@ converts to a pandas DataFrame or a plain dict for scripts.
 from __future__ import annotations
 
 import html
-import sys
 import math
+import sys
 import time
 import warnings
 from collections.abc import Sequence
