@@ -217,6 +217,7 @@ def test_mini_batches_use_the_rows_and_the_seed(client):
     again = get(client, url + "&seed=1")["runs"][0]
     other = get(client, url + "&seed=2")["runs"][0]
     assert one["source"] == "memory"
+    assert "mini-batches of 10 rows" in one["verdict"]["text"]
     assert one["params"] == again["params"]
     assert one["params"] != other["params"]
     full = get(client, "/api/descend?dataset=line&lr=0.05&iterations=15")["runs"][0]

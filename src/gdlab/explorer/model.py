@@ -435,6 +435,10 @@ def run_payload(ds: ExplorerDataset, spec: RunSpec, result: Result, label: str) 
         "source": result.source, "seconds": result.extra.get("seconds"),
         "verdict": verdict(ds.curvature, spec.optimizer, spec.learning_rate, beta, result),
     }
+    batch = result.extra.get("batch_size")
+    if batch is not None and batch < ds.n_rows and not out["verdict"]["diverges"]:
+        out["verdict"]["text"] += (f"; with mini-batches of {batch} rows each step is noisy, so the loss settles "
+                                   "into a noise floor above the optimum")
     return out
 
 
