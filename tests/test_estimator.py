@@ -237,14 +237,15 @@ def reference_minimum(loss, penalty, X, y, epsilon, alpha, l1_ratio=0.5):
 
     def f(v):
         w = v[1:d + 1] - v[d + 1:2 * d + 1]
-        return v[2 * d + 1:].mean() + l1 * v[1:2 * d + 1].sum() + 0.5 * l2 * w @ w
+        value = v[2 * d + 1:].mean() + l1 * v[1:2 * d + 1].sum() + 0.5 * l2 * w @ w
+        return value, np.concatenate([[0.0], l1 + l2 * w, l1 - l2 * w, np.full(m, 1 / m)])
 
     A = np.hstack([np.ones((m, 1)), X, -X, np.zeros((m, m))])
     S = np.hstack([np.zeros((m, 1 + 2 * d)), np.eye(m)])
     cons = [{"type": "ineq", "fun": lambda v: S @ v - (A @ v - y) + epsilon, "jac": lambda v: S - A},
             {"type": "ineq", "fun": lambda v: S @ v + (A @ v - y) + epsilon, "jac": lambda v: S + A}]
     v0 = np.concatenate([np.zeros(1 + 2 * d), np.abs(y) + 1])
-    v = optimize.minimize(f, v0, method="SLSQP", constraints=cons, bounds=[(None, None)] + [(0, None)] * (n - 1),
+    v = optimize.minimize(f, v0, jac=True, method="SLSQP", constraints=cons, bounds=[(None, None)] + [(0, None)] * (n - 1),
                           options={"ftol": 1e-14, "maxiter": 1000}).x
     return v[1:d + 1] - v[d + 1:2 * d + 1], v[0]
 
