@@ -141,7 +141,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     shuffle : bool, default=True
         Reshuffle the rows each epoch (mini-batch and stochastic fits).
     verbose : int, default=0
-        > 0: log the progress of each epoch through the ``logging`` module (logger ``"gdlab"``, level INFO).
+        > 0: log the progress of each epoch through the ``logging`` module (logger ``"gdlab"``, level INFO; to see
+        it, configure logging, e.g. ``logging.basicConfig(level=logging.INFO)``). Nothing is printed.
     epsilon : float >= 0, default=0.1
         The Huber threshold, or the width of the epsilon-insensitive zone.
     random_state : int, RandomState instance or None, default=None
