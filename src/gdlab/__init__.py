@@ -20,7 +20,7 @@ from gdlab import datasets, optimizers, schedules
 from gdlab.closed_form import closed_form
 from gdlab.curvature import Curvature, curvature
 from gdlab.descent import IterationInfo, descend
-from gdlab.exceptions import ConvergenceWarning, DivergenceWarning, GDLabWarning, RankDeficiencyWarning
+from gdlab.exceptions import DivergenceWarning, GDLabWarning, RankDeficiencyWarning
 from gdlab.result import Result, Trajectory
 
 __version__ = "0.1.0"
@@ -41,6 +41,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "ConvergenceWarning":
+        from gdlab.exceptions import ConvergenceWarning
+
+        return ConvergenceWarning
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name]), name)
         globals()[name] = value

@@ -21,7 +21,8 @@ import numpy as np
 
 from gdlab._validation import as_matrix, as_sample_weight, as_target, check_choice, check_positive
 from gdlab.curvature import Curvature, curvature_from_stats
-from gdlab.exceptions import ConvergenceWarning, DivergenceWarning
+from gdlab import exceptions as _exceptions
+from gdlab.exceptions import DivergenceWarning
 from gdlab.objectives import Loss, Penalty, get_loss, make_penalty
 from gdlab.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from gdlab.result import Result, TrajectoryRecorder
@@ -471,7 +472,7 @@ def descend(
                     f"learning_rate='auto' uses 2/(L+mu) = {curv.best_step:.4g}.")
         warnings.warn(f"gradient descent ({opt.name}) did not converge in max_iter={max_iter} iterations "
                       f"(loss {f:.6g}); increase max_iter or the learning rate." + hint,
-                      ConvergenceWarning, stacklevel=2)
+                      _exceptions.ConvergenceWarning, stacklevel=2)
 
     coef, intercept = unpack(theta)
     return Result(

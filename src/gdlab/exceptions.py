@@ -6,7 +6,7 @@ Every warning gdlab raises has its own category, so that a user can filter exact
 
 from __future__ import annotations
 
-from sklearn.exceptions import ConvergenceWarning
+from typing import Any
 
 __all__ = ["ConvergenceWarning", "DivergenceWarning", "RankDeficiencyWarning", "GDLabWarning"]
 
@@ -21,3 +21,13 @@ class DivergenceWarning(GDLabWarning, RuntimeWarning):
 
 class RankDeficiencyWarning(GDLabWarning):
     """The design matrix is (numerically) rank deficient: the least-squares minimiser is not unique."""
+
+
+def __getattr__(name: str) -> Any:
+    # ConvergenceWarning is scikit-learn's own class, so that one filter silences it for every estimator; it is
+    # imported on first use, since importing scikit-learn costs about a second that `import gdlab` need not pay.
+    if name == "ConvergenceWarning":
+        from sklearn.exceptions import ConvergenceWarning
+
+        return ConvergenceWarning
+    raise AttributeError(f"module 'gdlab.exceptions' has no attribute {name!r}")
