@@ -534,6 +534,15 @@ class StreamSource:
             self._unit_list = units
         return self._unit_list
 
+    def close(self) -> None:
+        """Nothing to release (files are opened per pass); here so that every source can be closed alike."""
+
+    def __enter__(self) -> "StreamSource":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         rows = "?" if self._n_rows is None else f"{self._n_rows}"
         return (f"StreamSource({self.path!r}, {len(self.files)} {self.file_format} file(s), {rows} rows, "
