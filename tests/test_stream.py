@@ -178,7 +178,10 @@ def test_mini_batch_descent_equals_a_numpy_transcription_over_the_same_batches(f
 
 def test_progress_reports_every_row_of_each_pass(folder, data):
     seen = []
-    with open_source(folder, target="y", batch_rows=500, progress=lambda done, total: seen.append((done, total))) as src:
+    def progress(done, total):
+        seen.append((done, total))
+
+    with open_source(folder, target="y", batch_rows=500, progress=progress) as src:
         src.gram_stats()
     m = data[0].shape[0]
     assert seen[-1][0] == m and all(a[0] < b[0] for a, b in zip(seen, seen[1:]))
