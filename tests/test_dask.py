@@ -140,6 +140,16 @@ def write_parts(folder, X, y, fmt="parquet", n=3, **kw):
     return paths
 
 
+def test_a_missing_value_in_a_dataframe_is_reported_with_its_row(client, data):
+    X, y = data
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(y=y)
+    df["b"] = df["b"].astype("Float64")
+    df.loc[3001, "b"] = pd.NA
+    src = open_source(dd.from_pandas(df, npartitions=4), target="y", scheduler=client)
+    with pytest.raises(ValueError, match=r"column 'b' holds NaN \(or a missing value\) at row 3001"):
+        src.gram_stats()
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_files_read_by_the_cluster_give_the_same_fit(client, data, tmp_path, fmt):
     X, y = data

@@ -326,3 +326,22 @@ def test_batch_statistics_merged_in_any_split_equal_the_one_pass_statistics(seed
     np.testing.assert_allclose(got.mean, Zl.mean(axis=0).astype(float), rtol=1e-13, atol=1e-13)
     scale = np.sqrt(np.outer(np.diag(C), np.diag(C))) + 1e-300
     assert np.max(np.abs(got.comoment - C) / scale) < 1e-11
+
+
+def test_a_csv_cut_in_the_middle_of_a_row_is_named(tmp_path, data):
+    X, Y = data
+    paths = write_files(tmp_path, X, Y, fmt="csv")
+    text = paths[1].read_text()
+    paths[1].write_text(text[: len(text) - 30])  # the last row loses its last columns
+    with pytest.raises(StreamError, match=r"part-001.csv") as err:
+        closed_form(open_source(tmp_path, target="y"))
+    assert err.value.path == str(paths[1])
+
+
+def test_a_file_removed_during_the_fit_is_named(tmp_path, data):
+    X, Y = data
+    paths = write_files(tmp_path, X, Y)
+    src = open_source(tmp_path, target="y")
+    paths[2].unlink()
+    with pytest.raises(StreamError, match=r"part-002.parquet: the file was removed during the fit"):
+        src.gram_stats()

@@ -308,13 +308,18 @@ class StreamSource:
         path = self.files[index]
         frag = fragment if fragment is not None else self._fragments[index]
         row = first_row
-        it = frag.to_batches(columns=self.columns, batch_size=self.batch_rows, batch_readahead=_READAHEAD,
-                             fragment_readahead=1, use_threads=True)
+        it = None
         while True:
             try:
+                if it is None:  # opening the file can fail too (removed, unreadable)
+                    it = frag.to_batches(columns=self.columns, batch_size=self.batch_rows,
+                                         batch_readahead=_READAHEAD, fragment_readahead=1, use_threads=True)
                 batch = next(it)
             except StopIteration:
                 return
+            except FileNotFoundError as exc:
+                raise StreamError(f"{path}: the file was removed during the fit ({exc}); fit again on files that "
+                                  "stay put.", path) from exc
             except (pa.ArrowException, OSError) as exc:
                 raise StreamError(f"{path}: reading failed after row {row} ({exc}); the file is corrupt or "
                                   "truncated, or holds a value that is not a number. Rewrite or remove it.", path
