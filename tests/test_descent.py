@@ -489,3 +489,17 @@ def test_closed_form_warns_on_rank_deficiency_and_returns_a_minimiser():
         r = gdlab.closed_form(X, y)
     assert r.loss < 1e-20
     np.testing.assert_allclose(r.predict(X), y, atol=1e-10)
+
+
+def test_a_source_object_keeps_its_own_loss_and_refuses_another():
+    ds = problem(200, 2)
+    Y = ds.y[:, None]
+    huber = gdlab.objectives.get_loss("huber", 0.5)
+    src = gdlab.sources.MemorySource(ds.X, Y, None, huber)
+    r = gdlab.descend(src, None, learning_rate=0.1, max_iter=20, tol=None)
+    ref = gdlab.descend(ds.X, ds.y, loss="huber", epsilon=0.5, learning_rate=0.1, max_iter=20, tol=None)
+    np.testing.assert_allclose(r.trajectory.params, ref.trajectory.params, rtol=1e-12)
+    with pytest.raises(ValueError, match="differs from the loss the 'memory' source computes"):
+        gdlab.descend(src, None, loss="epsilon_insensitive")
+    with pytest.raises(ValueError, match="sample_weight cannot be given"):
+        gdlab.descend(src, None, sample_weight=np.ones(200))

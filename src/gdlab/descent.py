@@ -240,10 +240,18 @@ def descend(
         single = getattr(src_obj, "single_output", k == 1)
         source_name, source_reason = src_obj.name, "given"
         fit_intercept = src_obj.fit_intercept
-        if loss_obj.name != "squared_error" and not isinstance(src_obj, MemorySource) and not hasattr(
-                src_obj, "loss"):
-            raise ValueError(f"source {src_obj.name!r} computes the squared error only; loss={loss_obj.name!r} "
-                             "needs a source that keeps the rows.")
+        src_loss = getattr(src_obj, "loss", None)
+        src_loss_name = "squared_error" if src_loss is None else getattr(src_loss, "name", src_loss)
+        if isinstance(loss, str) and loss == "squared_error" and src_loss is not None:
+            loss_obj = src_loss  # the source's own loss, unless the caller asked for another
+        elif loss_obj.name != src_loss_name or (src_loss is not None and loss_obj != src_loss):
+            raise ValueError(
+                f"loss={loss_obj.name!r} (epsilon={loss_obj.epsilon:g}) differs from the loss the {src_obj.name!r} "
+                f"source computes ({src_loss_name!r}); open the source with the loss you want "
+                "(gdlab.scale.open_source(..., loss=...)) and leave descend's loss at its default.")
+        if sample_weight is not None:
+            raise ValueError(f"sample_weight cannot be given with a {src_obj.name!r} source object: weights belong "
+                             "to the data; pass arrays (descend(X, y, sample_weight=...)) instead.")
     else:
         if y is None:
             raise ValueError("y is missing: pass the targets, descend(X, y), or a source object as X.")
