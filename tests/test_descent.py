@@ -2,7 +2,6 @@
 
 import json
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -178,11 +177,9 @@ def numpy_optimizer(name, X, y, eta, steps, beta=0.9, b1=0.9, b2=0.999, eps=1e-8
         g = 2 / len(X) * Xb.T @ (Xb @ w - y)
         if name == "gd":
             w = w - eta * g
-        elif name == "momentum":  # Polyak: w_{t+1} = w_t - eta g_t + beta (w_t - w_{t-1})
-            prev = out[-2] if len(out) >= 2 else (out[-1] if out else None)
-            w_prev = np.zeros_like(w) if len(out) < 2 else out[-2]
-            w_new = w - eta * g + beta * (w - (w_prev if out else w))
-            w = w_new
+        elif name == "momentum":  # Polyak: w_{t+1} = w_t - eta g_t + beta (w_t - w_{t-1}), w_{-1} = w_0
+            w_prev = out[-2] if len(out) >= 2 else np.zeros_like(w)
+            w = w - eta * g + beta * (w - w_prev)
         elif name == "nesterov":  # Sutskever et al.: v = beta v + g; w -= eta (g + beta v)
             v = beta * v + g
             w = w - eta * (g + beta * v)
@@ -503,3 +500,15 @@ def test_a_source_object_keeps_its_own_loss_and_refuses_another():
         gdlab.descend(src, None, loss="epsilon_insensitive")
     with pytest.raises(ValueError, match="sample_weight cannot be given"):
         gdlab.descend(src, None, sample_weight=np.ones(200))
+
+
+def test_weighted_minibatch_gradients_average_to_the_full_gradient():
+    ds = problem(120, 3)
+    sw = np.random.default_rng(2).uniform(0.1, 3.0, 120)
+    src = gdlab.sources.MemorySource(ds.X, ds.y[:, None], sw, gdlab.objectives.get_loss("squared_error"))
+    W, b = np.ones((3, 1)), np.zeros(1)
+    _, gW, gb = src.value_and_grad(W, b)
+    for size in (1, 4, 30):
+        parts = [src.take(slice(i, i + size)).value_and_grad(W, b) for i in range(0, 120, size)]
+        np.testing.assert_allclose(np.mean([p[1] for p in parts], axis=0), gW, rtol=1e-12)
+        np.testing.assert_allclose(np.mean([p[2] for p in parts], axis=0), gb, rtol=1e-12)

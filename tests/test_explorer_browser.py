@@ -341,6 +341,6 @@ def test_a_dragged_slider_ends_on_its_last_value(page, server):
     }""")
     expected = page.input_value("#lr-value")
     page.wait_for_function(f"current && current.runs[0].learning_rate === {float(expected)} && !pending && !inFlight")
-    page.wait_for_function(f"document.body.dataset.renders === String(renders)")
+    page.wait_for_function("document.body.dataset.renders === String(renders)")
     assert url_state(page)["lr"] == expected
     assert verdict(page).startswith(f"diverges: learning rate {float(expected):g} is above 2/L = 0.51")

@@ -18,23 +18,23 @@ from typing import Any
 
 from gdlab import datasets, optimizers, schedules
 from gdlab.closed_form import closed_form
+from gdlab.compare import Comparison, compare
 from gdlab.curvature import Curvature, curvature
 from gdlab.descent import IterationInfo, descend
 from gdlab.exceptions import DivergenceWarning, GDLabWarning, RankDeficiencyWarning
 from gdlab.result import Result, Trajectory
+from gdlab.sweep import SweepResult, sweep
 
 __version__ = "0.1.0"
 
-# Faces that pull in optional or heavier dependencies load on first use.
+# Faces that pull in optional or heavier dependencies load on first use. (compare and sweep are imported eagerly:
+# they are light, and importing them here keeps the names bound to the functions, not to their modules.)
 _LAZY = {
     "GDRegressor": "gdlab.estimator",
-    "compare": "gdlab.compare",
-    "Comparison": "gdlab.compare",
-    "sweep": "gdlab.sweep",
 }
 
 __all__ = [
-    "descend", "closed_form", "curvature", "Curvature", "Result", "Trajectory", "IterationInfo",
+    "descend", "closed_form", "curvature", "compare", "Comparison", "sweep", "SweepResult", "Curvature", "Result", "Trajectory", "IterationInfo",
     "ConvergenceWarning", "DivergenceWarning", "RankDeficiencyWarning", "GDLabWarning",
     "datasets", "optimizers", "schedules", "__version__", *_LAZY,
 ]

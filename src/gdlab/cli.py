@@ -536,33 +536,14 @@ def compare(
     """gdlab's gradient descent beside the Normal Equation and scikit-learn, on your data."""
     _check_format(fmt)
     table = _load(data, target, features)
-    from gdlab.workshop import compare_function
+    from gdlab.compare import compare
 
-    compare_fn = compare_function()
-    if compare_fn is None:
-        from gdlab.workshop import comparison_table
-
-        obj, frame, _ = comparison_table(table.X, table.y)
-        renderable = None
-    else:
-        obj = compare_fn(table.X, table.y)
-        frame = obj.to_frame()
-        renderable = obj
+    obj = compare(table.X, table.y)
+    frame = obj.to_frame()
     if fmt == "json":
         typer.echo(json.dumps(frame_records(frame)))
         return
-    console = _console()
-    if renderable is not None and hasattr(renderable, "__rich__"):
-        console.print(renderable)
-        return
-    from rich.table import Table
-
-    t = Table(title=f"{table.target_name} ~ {', '.join(table.feature_names)}", header_style="bold")
-    for c in frame.columns:
-        t.add_column(str(c), justify="left" if c == "method" else "right")
-    for row in frame.itertuples(index=False):
-        t.add_row(*[f"{v:.6g}" if isinstance(v, float) else str(v) for v in row])
-    console.print(t)
+    _console().print(obj)
 
 
 @app.command(epilog="Example: [bold]gdlab explore data.csv --target y --port 8765[/bold] (or just "

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import html
 import math
-import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -375,14 +374,3 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
                       settings={"learning_rate": learning_rate if isinstance(learning_rate, (str, int, float))
                                 else repr(learning_rate), "max_iter": max_iter, "tol": tol,
                                 "fit_intercept": fit_intercept, "weighted": sw is not None})
-
-
-class _CallableModule(type(sys.modules[__name__])):  # type: ignore[misc]
-    """``gdlab.compare`` is both this module and its function: importing the module (``from gdlab.compare import
-    Comparison``) makes the attribute ``gdlab.compare`` the module, so the module calls the function."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -475,7 +475,7 @@ def descend(
         warnings.warn(message, DivergenceWarning, stacklevel=2)
     elif warn and status == 1 and tol is not None:
         hint = ""
-        if curv is not None and isinstance(schedule, constant):
+        if curv is not None and isinstance(schedule, constant) and opt.name == "gd":
             hint = (f" The predicted rate at this step is {curv.rate(schedule.eta0):.4g} per iteration; "
                     f"learning_rate='auto' uses 2/(L+mu) = {curv.best_step:.4g}.")
         warnings.warn(f"gradient descent ({opt.name}) did not converge in max_iter={max_iter} iterations "

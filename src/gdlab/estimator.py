@@ -553,7 +553,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     def _run_descend(self, X, y, sw, state: "_RunState", *, max_iter: int, partial: bool, val, full_batch: bool,
                      average_start: int) -> "_RunOutput":
-        d = X.shape[1]
         k = 1 if y.ndim == 1 else y.shape[1]
         off = 1 if self.fit_intercept else 0
         batch_size = None if full_batch else self.batch_size
@@ -646,7 +645,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     def _run_kernel(self, X, Y, sw, state: "_RunState", *, max_iter: int, partial: bool, val,
                     average_start: int) -> "_RunOutput":
         m, d = X.shape
-        k = Y.shape[1]
         Xk = np.ascontiguousarray(X, dtype=np.float64)
         Yk = np.ascontiguousarray(Y, dtype=np.float64)
         swk = np.zeros(0) if sw is None else np.ascontiguousarray(sw, dtype=np.float64)

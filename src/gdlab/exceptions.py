@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ConvergenceWarning", "DivergenceWarning", "RankDeficiencyWarning", "GDLabWarning"]
+__all__ = ["DivergenceWarning", "RankDeficiencyWarning", "GDLabWarning"]  # and ConvergenceWarning, below
 
 
 class GDLabWarning(UserWarning):

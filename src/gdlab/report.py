@@ -223,7 +223,7 @@ def _workshop_sections(ws: Workshop, add_png: Callable[[str, Any, str, str], str
     m, ln, lr, it, ct = ws.mean, ws.line, ws.learning_rate, ws.iterations, ws.contour
     curv = ln.curvature
     answers = ws.answers()
-    w10, wne = ln.descent.params, ln.closed.params
+    wne = ln.closed.params
     sections = []
 
     sections.append(("data", "1. Data around 2.0, and three guesses at its centre", (
@@ -265,7 +265,6 @@ def _workshop_sections(ws: Workshop, add_png: Callable[[str, Any, str, str], str
         + w_rows + f"<tr><td>Normal Equation</td><td>{wne[0]:.4f}</td><td>{wne[1]:.4f}</td>"
         f"<td>{ln.closed.loss:.4f}</td></tr></tbody></table></details>")))
 
-    sw = lr.sweep
     sections.append(("learning-rate", "4. Task: what happens when you alter the learning rate?", (
         f"<p>Run the same descent at many learning rates and look at the error after 10, 100 and 1000 iterations "
         f"(both axes logarithmic). Small steps are safe but slow: after 10 iterations the error has barely moved. "

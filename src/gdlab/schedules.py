@@ -51,7 +51,7 @@ class invscaling:
 
 @dataclass(frozen=True)
 class optimal:
-    """eta_t = 1 / (alpha (t0 + t)) (scikit-learn's 'optimal', Bottou's heuristic t0 for the hinge-like scale).
+    """eta_t = 1 / (alpha (t0 + t)) (scikit-learn's 'optimal', with its default t0 for regression losses).
 
     For the squared-error scale of scikit-learn (r^2 / 2) and gdlab's (r^2), pass the alpha of the objective.
     """
@@ -65,10 +65,10 @@ class optimal:
     def _t0(self) -> float:
         if self.t0 is not None:
             return self.t0
-        # scikit-learn: typw = sqrt(1/sqrt(alpha)); initial eta0 = typw / max(1, dloss(-typw, 1)); t0 = 1/(eta0 alpha)
+        # scikit-learn: typw = sqrt(1/sqrt(alpha)); eta0 = typw / max(1, dloss(-typw, 1)); t0 = 1/(eta0 alpha).
+        # For every regression loss dloss(-typw, 1) < 0 < 1, so eta0 = typw.
         typw = math.sqrt(1.0 / math.sqrt(self.alpha))
-        eta0 = typw / max(1.0, 1.0 + typw)
-        return 1.0 / (eta0 * self.alpha)
+        return 1.0 / (typw * self.alpha)
 
     def __call__(self, t: int) -> float:
         return 1.0 / (self.alpha * (self._t0() + t))

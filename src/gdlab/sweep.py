@@ -9,8 +9,6 @@ steps), so the grid costs len(learning_rates) runs, not len(learning_rates) x le
 from __future__ import annotations
 
 import math
-import sys
-import types
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -228,15 +226,3 @@ def parse_iterations(text: str) -> np.ndarray:
     if not values or min(values) <= 0:
         raise ValueError(f"iteration counts must be positive integers, got {text!r}; e.g. --iters 10,100,1000.")
     return np.array(values, dtype=np.int64)
-
-
-class _CallableModule(types.ModuleType):
-    """``gdlab.sweep`` names both this module and its function: importing the submodule rebinds the package's
-    attribute to the module, so the module forwards calls to :func:`sweep` and ``gdlab.sweep(X, y, ...)`` works
-    either way."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> SweepResult:
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

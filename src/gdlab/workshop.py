@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gdlab.sweep import SweepResult
 
 __all__ = ["Workshop", "MeanPart", "LinePart", "LearningRatePart", "IterationsPart", "ContourPart", "run_workshop",
-           "comparison_table", "compare_function"]
+           "comparison_table"]
 
 
 @dataclass(frozen=True)
@@ -157,67 +157,12 @@ def _quiet_descend(*args: Any, **kwargs: Any) -> Result:
             return descend(*args, warn=False, **kwargs)
 
 
-def compare_function() -> Any:
-    """``gdlab.compare`` when it is available, else None.
-
-    Resolved through the package's lazy export (not ``from gdlab.compare import compare``), which leaves
-    ``gdlab.compare`` bound to the function rather than to its module of the same name.
-    """
-    import gdlab
-
-    try:
-        fn = gdlab.__getattr__("compare")
-    except (ImportError, AttributeError):
-        return None
-    return fn if callable(fn) else None
-
-
 def comparison_table(X: Any, y: Any) -> tuple[Any, pd.DataFrame, str]:
-    """The comparison table (gdlab GD vs the Normal Equation vs scikit-learn), as (object, frame, provenance).
+    """The comparison table (gdlab GD vs the Normal Equation vs scikit-learn), as (object, frame, provenance)."""
+    from gdlab.compare import compare
 
-    Uses ``gdlab.compare`` when it is available; otherwise builds the same table from ``gdlab.descend``,
-    ``gdlab.closed_form`` and scikit-learn's SGDRegressor and LinearRegression directly.
-    """
-    compare = compare_function()
-    if compare is not None:
-        table = compare(X, y)
-        return table, table.to_frame(), "gdlab.compare"
-    frame = _fallback_comparison(X, y)
-    return frame, frame, "built in gdlab.workshop (gdlab.compare was not available)"
-
-
-def _fallback_comparison(X: Any, y: Any) -> pd.DataFrame:
-    import pandas as pd
-    from sklearn.linear_model import LinearRegression, SGDRegressor
-
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    cf = closed_form(X, y)
-    rows = []
-
-    def add(method: str, intercept: float, coef: np.ndarray, n_iter: Any, seconds: float) -> None:
-        pred = X @ np.asarray(coef, dtype=float) + intercept
-        mse = float(np.mean((pred - y) ** 2))
-        r2 = 1.0 - float(np.sum((pred - y) ** 2)) / float(np.sum((y - y.mean()) ** 2))
-        rows.append({"method": method, "intercept": float(intercept),
-                     **{f"coef[{j}]": float(c) for j, c in enumerate(np.ravel(coef))},
-                     "mse": mse, "r2": r2, "gap": mse - cf.loss, "n_iter": n_iter, "seconds": seconds})
-
-    for label, kw in [("gdlab gd (auto step)", {}), ("gdlab momentum (auto)", {"optimizer": "momentum"})]:
-        t0 = time.perf_counter()
-        r = _quiet_descend(X, y, **kw)
-        add(label, r.intercept, r.coef, r.n_iter, time.perf_counter() - t0)
-    add("Normal Equation (gdlab.closed_form)", cf.intercept, cf.coef, 0, cf.extra.get("seconds", math.nan))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
-        sgd = SGDRegressor(random_state=0).fit(X, y)
-        t_sgd = time.perf_counter() - t0
-    add("scikit-learn SGDRegressor", float(sgd.intercept_[0]), sgd.coef_, int(sgd.n_iter_), t_sgd)
-    t0 = time.perf_counter()
-    lr = LinearRegression().fit(X, y)
-    add("scikit-learn LinearRegression", float(lr.intercept_), lr.coef_, 0, time.perf_counter() - t0)
-    return pd.DataFrame(rows)
+    table = compare(X, y)
+    return table, table.to_frame(), "gdlab.compare"
 
 
 def run_workshop(*, sweep_points: int = 25, contour_iterations: int = 60) -> Workshop:

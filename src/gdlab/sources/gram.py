@@ -241,7 +241,13 @@ class GramSource:
 
             self._eform = None
             if self.n_features > 0:
-                W, b, info = _solve_stats(self.stats, self.fit_intercept, 0.0)
+                import warnings
+
+                from gdlab.exceptions import RankDeficiencyWarning
+
+                with warnings.catch_warnings():  # a singular problem simply keeps the centred formula
+                    warnings.simplefilter("ignore", RankDeficiencyWarning)
+                    W, b, info = _solve_stats(self.stats, self.fit_intercept, 0.0)
                 if info["solver"] == "cholesky":
                     theta_star = np.vstack([b[None, :], W]) if self.fit_intercept else W
                     H = self.stats.design_gram(self.fit_intercept) / self._n

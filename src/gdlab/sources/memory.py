@@ -79,7 +79,9 @@ class MemorySource:
         out.fit_intercept = self.fit_intercept
         out.n_samples, out.n_features = out.X.shape
         out.n_outputs = self.n_outputs
-        out._n = float(out.n_samples) if sw is None else max(float(sw.sum()), np.finfo(float).tiny)
+        # divide by |B| x the mean weight of the whole data (not by the batch's own weight sum), so that the batch
+        # gradient is an unbiased estimate of the full one (with batch_size=1 the weights would otherwise cancel)
+        out._n = float(out.n_samples) if sw is None else out.n_samples * self._n / self.n_samples
         out._stats = None
         return out
 
