@@ -377,13 +377,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     # ---- public API -------------------------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+    def fit(self, X, y=None, coef_init=None, intercept_init=None, sample_weight=None):
         """Fit the model by gradient descent.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        X : array-like of shape (n_samples, n_features); or data that need not fit in memory: a Parquet/CSV
+            file or folder (with y the target column's name), a Dask array (with y a Dask array) or dataframe
+            (with y the column's name), or a source from ``gdlab.scale.open_source`` (with y=None).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs); a column name for files and dataframes
         coef_init : array-like of shape (n_features,) or (n_outputs, n_features), optional
             The starting weights (default: zeros, or the previous solution with ``warm_start``).
         intercept_init : float or array-like of shape (n_outputs,), optional
@@ -395,12 +397,66 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self
         """
         self._check_settings()
+        source = _as_source(X, y, self)
+        if source is not None:
+            return self._fit_source(source, coef_init, intercept_init, sample_weight)
         X, y = self._validate_xy(X, y, reset=True)
         warm = self.warm_start and hasattr(self, "coef_")
         start = self._starting_point(X.shape[1], y, coef_init, intercept_init,
                                      previous=self._theta if warm else None)
         self._reset_progress()
         self._run(X, y, sample_weight, start, max_iter=self.max_iter, partial=False, stacklevel=5)
+        return self
+
+    def _fit_source(self, source: Any, coef_init: Any, intercept_init: Any, sample_weight: Any) -> "GDRegressor":
+        """Fit on a source of loss and gradient (streamed files, a Dask collection): see :func:`_as_source`."""
+        unsupported = [name for name, on in (("sample_weight", sample_weight is not None),
+                                             ("early_stopping", self.early_stopping),
+                                             ("average", bool(self.average))) if on]
+        if unsupported:
+            raise ValueError(f"{', '.join(unsupported)} cannot be used when fitting files or Dask collections "
+                             "(they are fitted from one-pass statistics or streamed batches); load the data into "
+                             "memory for these options.")
+        t_start = time.perf_counter()
+        single = bool(getattr(source, "single_output", source.n_outputs == 1))
+        k, d = source.n_outputs, source.n_features
+        y_shape = np.empty(0) if single else np.empty((0, k))
+        warm = self.warm_start and hasattr(self, "coef_")
+        theta0 = self._starting_point(d, y_shape, coef_init, intercept_init, previous=self._theta if warm else None)
+        self._reset_progress()
+        self._tol = (1e-10 if self.batch_size is None else 1e-4) if self.tol == "auto" else self.tol
+        if self.learning_rate == "auto":
+            lr: Any = "auto"
+            params = self._optimizer_params()
+        else:
+            lr, params = self._named_schedule(), self._optimizer_params()
+            self._schedule = lr
+        off = 1 if self.fit_intercept else 0
+
+        def callback(info) -> bool:
+            self._log(info.iteration, info.loss, info.grad_norm, info.learning_rate)
+            return False
+
+        res = descend(
+            source, None, optimizer=self.optimizer, learning_rate=lr, max_iter=self.max_iter, tol=self._tol,
+            n_iter_no_change=self.n_iter_no_change, gtol=None if self._tol is None else 1e-9,
+            batch_size=self.batch_size, shuffle=self.shuffle, random_state=self._rng,
+            coef_init=theta0[off:], intercept_init=theta0[0] if self.fit_intercept else None,
+            penalty=self.penalty, alpha=self._objective_alpha, l1_ratio=self.l1_ratio,
+            record_every=self.record_every, max_records=self.max_records, callback=callback, warn=False, **params)
+        if self._schedule is None:
+            self._schedule = res.extra["optimizer"].learning_rate
+        out = _RunOutput(theta=_pack(res.coef, res.intercept, self.fit_intercept, k), trajectory=res.trajectory,
+                         curvature=res.curvature, loss=res.loss, n_iter=res.n_iter, n_updates=res.n_updates,
+                         status=res.status, message=res.message, diverged=res.diverged, avg_theta=None,
+                         n_averaged=0, solver=f"descend ({res.source} source)", learning_rate=res.learning_rate)
+        self._finish(out, single, time.perf_counter() - t_start, stacklevel=4)
+        self.n_features_in_ = d
+        names = getattr(source, "feature_names", None)
+        if names is not None:
+            self.feature_names_in_ = np.asarray(list(names), dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         return self
 
     def partial_fit(self, X, y, sample_weight=None):
@@ -855,6 +911,34 @@ class _RunOutput:
     best_iteration: int = 0
     best_loss: float = math.inf
     partial_call: bool = False
+
+
+def _as_source(X: Any, y: Any, est: "GDRegressor") -> Any:
+    """A source of loss and gradient when X is data that need not fit in memory, else None.
+
+    * ``fit(source)``: a source object (``gdlab.scale.open_source(...)``, with y=None);
+    * ``fit("data/", "price")``: a Parquet/CSV file or folder and the name of the target column (or a list of
+      names); every other column is a feature (name them with ``open_source(..., features=[...])``);
+    * ``fit(dask_X, dask_y)`` or ``fit(dask_dataframe, "price")``: Dask collections on the current client.
+    """
+    if hasattr(X, "value_and_grad") and hasattr(X, "n_features"):
+        if y is not None:
+            raise ValueError("y must be None when X is a source object (the source holds the targets).")
+        if getattr(X, "fit_intercept", est.fit_intercept) != est.fit_intercept:
+            raise ValueError(f"the source was opened with fit_intercept={X.fit_intercept} but the estimator has "
+                             f"fit_intercept={est.fit_intercept}; open it with the same setting.")
+        return X
+    from gdlab import scale
+
+    try:
+        scalable = scale.is_scalable(X)
+    except ImportError:  # dask not installed: nothing can be a dask collection
+        scalable = scale.is_path(X)
+    if not scalable:
+        return None
+    if y is None:
+        raise ValueError("name the target: fit(path, 'column') for files and dataframes, or fit(dask_X, dask_y).")
+    return scale.open_source(X, target=y, fit_intercept=est.fit_intercept, loss=est.loss, epsilon=est.epsilon)
 
 
 def _pack(coef: Any, intercept: Any, fit_intercept: bool, k: int) -> np.ndarray:
