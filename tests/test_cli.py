@@ -408,6 +408,7 @@ def test_explore_serves_the_page(data_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    assert f"gdlab explorer at http://127.0.0.1:{port}/" in proc.stderr.read().decode()
 
 
 def test_progress_bar_appears_only_after_a_second(monkeypatch):

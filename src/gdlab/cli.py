@@ -363,10 +363,14 @@ def fit(
                                  scheduler=scheduler, loss=loss)
             names = list(getattr(source, "feature_names", None) or
                          [f"x{j}" for j in range(source.n_features)])
-            if solver == "closed-form":
-                result = scale_closed_form(source)
-            else:
-                result = gdlab.descend(source, None, callback=progress, **descend_kw)
+            try:
+                if solver == "closed-form":
+                    result = scale_closed_form(source)
+                else:
+                    result = gdlab.descend(source, None, callback=progress, **descend_kw)
+            finally:
+                if hasattr(source, "close"):  # a Dask source opened with a scheduler address owns its client
+                    source.close()
         else:
             table = _load(data, target, features)
             X, y, names = table.X, table.y, table.feature_names
@@ -570,7 +574,8 @@ def explore(
             from None
     try:
         serve(data=None if data is None else str(data), target=target, features=_split(features), host=host,
-              port=port, open_browser=not no_browser)
+              port=port, open_browser=not no_browser,
+              on_ready=lambda url: typer.echo(f"gdlab explorer at {url} (Ctrl-C to stop)", err=True))
     except ValueError as exc:
         raise UserError(str(exc)) from None
 

@@ -440,8 +440,10 @@ def running(app: Any = None, host: str = "127.0.0.1", port: int = 0, timeout: fl
 
 
 def serve(data: Any = None, target: str | None = None, features: Any = None, host: str = "127.0.0.1",
-          port: int = 8765, open_browser: bool = True) -> None:
+          port: int = 8765, open_browser: bool = True, on_ready: Any = None) -> None:
     """Serve the explorer until interrupted (Ctrl-C), opening the page in the browser unless told not to.
+
+    ``on_ready(url)``, when given, is called once the server listens (the CLI prints the address with it).
 
     Listens on 127.0.0.1 unless ``host`` says otherwise (another host makes the page reachable from the network:
     the explorer has no login). Raises ValueError for bad data or a bad port before anything is served.
@@ -452,16 +454,19 @@ def serve(data: Any = None, target: str | None = None, features: Any = None, hos
         raise ValueError(f"port must be an integer between 0 and 65535, got {port!r}.")
     app = create_app(data, target, features, allowed_hosts=_hosts_for(host))
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    if open_browser:
-        def _open() -> None:
-            import webbrowser
-
+    if open_browser or on_ready is not None:
+        def _when_ready() -> None:
             deadline = time.monotonic() + 30
             while not server.started and time.monotonic() < deadline and not server.should_exit:
                 time.sleep(0.05)
             if server.started:
-                bound = server.servers[0].sockets[0].getsockname()[1]
-                webbrowser.open(_url(host, bound))
+                url = _url(host, server.servers[0].sockets[0].getsockname()[1])
+                if on_ready is not None:
+                    on_ready(url)
+                if open_browser:
+                    import webbrowser
 
-        threading.Thread(target=_open, daemon=True).start()
+                    webbrowser.open(url)
+
+        threading.Thread(target=_when_ready, daemon=True).start()
     server.run()
