@@ -153,26 +153,32 @@ class GramStats:
                 S += z.T @ z
         else:
             shift = np.zeros(q)
-            ones = np.ones(b)
             cast = X.dtype != np.float64
+            # V = [1; y^T] for a block: V @ Xb gives the column sums and y^T X in one product over the cached
+            # block (two gemv's cost more), V @ V^T the y sums and y^T y
+            V = np.ones((1 + k, b))
             for start in range(0, m, b):
                 stop = min(start + b, m)
                 Xb = X[start:stop]
                 if cast:
                     Xb = Xb.astype(np.float64)
-                Yb = Y[start:stop]
+                v = V[:, : stop - start]
+                v[1:] = Y[start:stop].T
                 if sample_weight is None:
-                    wv = ones[: stop - start]
-                    Xw, Yw = Xb, Yb
+                    S[:d, :d] += Xb.T @ Xb  # BLAS syrk
+                    r = v @ Xb
+                    vv = v @ v.T
                 else:
                     wv = sample_weight[start:stop]
-                    Xw, Yw = Xb * wv[:, None], Yb * wv[:, None]
-                S[:d, :d] += Xw.T @ Xb  # syrk when unweighted
-                S[:d, d:] += Xw.T @ Yb
-                S[d:, d:] += Yw.T @ Yb
-                s[:d] += wv @ Xb
-                s[d:] += wv @ Yb
-            S[d:, :d] = S[:d, d:].T
+                    S[:d, :d] += (Xb * wv[:, None]).T @ Xb
+                    vw = v * wv
+                    r = vw @ Xb
+                    vv = vw @ v.T
+                s[:d] += r[0]
+                S[d:, :d] += r[1:]
+                s[d:] += vv[0, 1:]
+                S[d:, d:] += vv[1:, 1:]
+            S[:d, d:] = S[d:, :d].T
         n = float(m) if sample_weight is None else float(sample_weight.sum())
         if not (np.all(np.isfinite(S)) and np.all(np.isfinite(s))):
             from gdlab._validation import _nonfinite_error
