@@ -433,3 +433,30 @@ def test_python_dash_m_gdlab_is_the_same_command():
     r = subprocess.run([sys.executable, "-m", "gdlab", "--version"], capture_output=True, text=True, env=ENV)
     assert r.returncode == 0 and r.stdout.strip() == f"gdlab {gdlab.__version__}"
     assert shutil.which("gdlab") is None or Path(shutil.which("gdlab")).exists()
+
+
+def test_rows_per_second_bar_follows_the_stream_and_appears_only_after_a_second(tmp_path):
+    from gdlab import cli
+    from gdlab.scale import open_source
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.standard_normal((5000, 2)), columns=["a", "b"]).assign(y=lambda f: f.a - f.b)
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    seen = []
+    bar = cli._RowsProgress("reading d.csv", enabled=True)
+    bar.t0 -= 2.0  # as if the pass had been running for two seconds
+
+    def on_rows(done, total):
+        seen.append(done)
+        bar(done, total)
+
+    src = open_source(str(tmp_path / "d.csv"), "y", batch_rows=1000, progress=on_rows)
+    src.gram_stats()
+    assert bar.progress is not None and seen[-1] == 5000
+    task = bar.progress.tasks[0]
+    assert task.completed == 5000 and float(task.fields["rate"].replace(",", "")) > 0
+    bar.close()
+    quiet = cli._RowsProgress("reading", enabled=False)
+    quiet.t0 -= 2.0
+    quiet(10, 100)
+    assert quiet.progress is None

@@ -144,6 +144,41 @@ class _ProgressCallback:
             self.progress.stop()
 
 
+class _RowsProgress:
+    """A rich bar of rows read per second while files are streamed (``open_source``'s ``progress`` callback),
+    shown once a pass has run for about a second."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.label = label
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __call__(self, rows_done: int, rows_total: Any) -> None:
+        if not self.enabled:
+            return
+        if self.progress is None:
+            if time.perf_counter() - self.t0 < 1.0:
+                return
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     TextColumn("{task.completed:,.0f} rows, {task.fields[rate]} rows/s"),
+                                     TimeRemainingColumn(), console=_console(stderr=True), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task(self.label, total=rows_total, rate="")
+        elapsed = max(time.perf_counter() - self.t0, 1e-9)
+        # a new pass starts over at 0 rows
+        self.progress.update(self.task, completed=rows_done, total=rows_total, rate=f"{rows_done / elapsed:,.0f}")
+        if rows_total is not None and rows_done >= rows_total:
+            self.t0 = time.perf_counter()
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
 def _standardize(X: Any) -> tuple[Any, Any, Any]:
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
@@ -359,8 +394,14 @@ def fit(
                                 "this installation lacks; give a single file without --stream.") from None
             if not data.exists():
                 raise UserError(f"{data}: no such file or folder; check the path.")
-            source = open_source(str(data), target, features=_split(features), fit_intercept=fit_intercept,
-                                 scheduler=scheduler, loss=loss)
+            rows_bar = _RowsProgress(f"reading {data.name}", enabled=not quiet and fmt == "table"
+                                     and scheduler is None)
+            try:
+                source = open_source(str(data), target, features=_split(features), fit_intercept=fit_intercept,
+                                     scheduler=scheduler, loss=loss, progress=rows_bar if scheduler is None else None)
+            except BaseException:
+                rows_bar.close()
+                raise
             names = list(getattr(source, "feature_names", None) or
                          [f"x{j}" for j in range(source.n_features)])
             try:
@@ -369,6 +410,7 @@ def fit(
                 else:
                     result = gdlab.descend(source, None, callback=progress, **descend_kw)
             finally:
+                rows_bar.close()
                 if hasattr(source, "close"):  # a Dask source opened with a scheduler address owns its client
                     source.close()
         else:
