@@ -117,6 +117,15 @@ def _choose_source(requested: str, loss: Loss, full_batch: bool, m: int, d: int,
     return "memory", f"{max_iter} passes over X (~{memory_cost:.2g} units) beat forming the statistics (~{gram_cost:.2g})"
 
 
+def loss_stalled(f: float, f_prev: float, best: float, tol: float, adaptive_schedule: bool) -> bool:
+    """The stop rule's test for one iteration. The 'adaptive' schedule (as in scikit-learn) counts any iteration
+    that fails to beat the best loss by tol (and then divides the step by 5); otherwise the loss must have
+    *settled*: changed by at most tol (relative). A rising loss is not settling."""
+    if adaptive_schedule:
+        return f > best - tol * abs(best)
+    return abs(f_prev - f) <= tol * abs(f_prev) or f == f_prev
+
+
 def _scale_advice(stats: Any) -> str:
     if stats is None or stats.n_features < 2:
         return ""
@@ -447,14 +456,8 @@ def descend(
             message = f"converged: gradient norm {g_norm:.3g} <= gtol * initial ({gtol:g} x {g0_norm:.3g})"
             break
         if tol is not None:
-            # 'adaptive' (as in scikit-learn) counts any iteration that fails to beat the best loss by tol and
-            # then divides the step by 5; otherwise convergence needs the loss to have *settled*: a change of at
-            # most tol (relative) per iteration, n_iter_no_change times in a row (a rising loss is not settling).
-            if is_adaptive:
-                stalled = f > best - tol * abs(best)
-            else:
-                stalled = abs(f_prev - f) <= tol * abs(f_prev) or f == f_prev
-            no_improve = no_improve + 1 if stalled else 0
+            # n_iter_no_change stalled iterations in a row end the run (or divide an 'adaptive' step by 5)
+            no_improve = no_improve + 1 if loss_stalled(f, f_prev, best, tol, is_adaptive) else 0
             if no_improve >= n_iter_no_change:
                 if is_adaptive and schedule(t) * eta_scale > 1e-6:
                     eta_scale /= 5.0

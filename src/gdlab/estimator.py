@@ -44,7 +44,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from gdlab import _sgd_kernel
 from gdlab.curvature import Curvature, curvature_from_stats
-from gdlab.descent import _divergence_text, _scale_advice, descend
+from gdlab.descent import _divergence_text, _scale_advice, descend, loss_stalled
 from gdlab.exceptions import ConvergenceWarning, DivergenceWarning
 from gdlab.objectives import LOSSES, get_loss, make_penalty
 from gdlab.optimizers import GradientTransformation, Optimizer, make_optimizer
@@ -794,13 +794,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                                       f"{self.n_iter_no_change} epochs")
                 break
             if tol is not None:
-                # the core's rules (gdlab.descend): 'adaptive' counts epochs that fail to beat the best loss by
-                # tol; the others need the loss to have settled
-                if is_adaptive:
-                    stalled = f > best - tol * abs(best)
-                else:
-                    stalled = abs(f_prev - f) <= tol * abs(f_prev) or f == f_prev
-                no_improve = no_improve + 1 if stalled else 0
+                # the core's rule (gdlab.descend)
+                no_improve = no_improve + 1 if loss_stalled(f, f_prev, best, tol, is_adaptive) else 0
                 if no_improve >= self.n_iter_no_change:
                     if is_adaptive and sched(int(counters[0])) * eta_scale > 1e-6:
                         eta_scale /= 5.0
