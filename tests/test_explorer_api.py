@@ -476,3 +476,34 @@ def test_an_ill_conditioned_upload_gets_advice_and_a_usable_slider(client):
     assert info["lr_range"]["max"] <= 1e3 * info["curvature"]["stable_step"] * 1.0001  # 2/L is not squeezed
     run = get(client, f"/api/descend?dataset={info['id']}&lr={info['defaults']['lr']}")["runs"][0]
     assert "standardise" in run["verdict"]["text"] and not run["verdict"]["diverges"]
+
+
+@pytest.mark.parametrize("query", ["dataset=line&grid=10", "dataset=valley&axes=1,2&start=0,-2,2.5",
+                                   "dataset=line&start=40,-30", "dataset=mean"])
+def test_surface_view_leaves_the_grid_out_and_api_surface_sends_it(client, query):
+    # a slider move asks for the surface's description only; /api/surface gives the grid of the same state
+    full = get(client, f"/api/descend?{query}&lr=0.2&iterations=7")
+    view = get(client, f"/api/descend?{query}&lr=0.2&iterations=7&surface=view")
+    alone = get(client, f"/api/surface?{query}&lr=0.2&iterations=7")
+    assert alone == full["surface"]
+    grid_keys = {"x", "y", "z", "loss"}
+    assert not grid_keys & set(view["surface"])
+    assert view["surface"] == {k: v for k, v in full["surface"].items() if k not in grid_keys}
+    timeless = lambda runs: [{k: v for k, v in run.items() if k != "seconds"} for run in runs]  # noqa: E731
+    assert timeless(view["runs"]) == timeless(full["runs"]) and view["start"] == full["start"]
+
+
+def test_surface_parameter_is_validated(client):
+    body = get(client, "/api/descend?dataset=line&surface=none", status=400)
+    assert body["parameter"] == "surface" and "'full'" in body["error"] and "'view'" in body["error"]
+    body = get(client, "/api/surface?dataset=line&grid=100000", status=400)
+    assert body["parameter"] == "grid"
+    body = get(client, "/api/surface?dataset=line&surface=view", status=400)
+    assert body["parameter"] == "surface"
+
+
+def test_security_headers_on_every_kind_of_answer(client):
+    for url in ["/", "/static/app.js", "/api/datasets", "/api/descend?dataset=line&surface=view", "/api/nothing"]:
+        r = client.get(url)
+        assert r.headers["x-content-type-options"] == "nosniff", url
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["referrer-policy"] == "no-referrer", url

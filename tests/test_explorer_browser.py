@@ -120,7 +120,7 @@ def url_state(page) -> dict[str, str]:
 
 def path_on_surface(page, label: str = "A") -> list[list[float]]:
     return page.evaluate(f"""() => {{
-        const tr = document.getElementById('plot-surface').data.find((d) => (d.name || '').startsWith('path {label}'));
+        const tr = document.getElementById('layer-surface').traces.find((d) => (d.name || '').startsWith('path {label}'));
         return tr.x.map((x, i) => [x, tr.y[i]]);
     }}""")
 
@@ -311,9 +311,9 @@ def test_reloading_a_shared_url_restores_the_configuration(page, server):
 
 def test_the_workshop_mean_walks_down_the_error_curve(page, server):
     open_page(page, server, "?dataset=mean")
-    title = page.text_content("#plot-surface-bg .gtitle")
+    title = page.text_content("#plot-surface .gtitle")
     assert "error curve" in title
-    steps = page.evaluate("""() => document.getElementById('plot-surface').data
+    steps = page.evaluate("""() => document.getElementById('layer-surface').traces
         .find((d) => (d.name || '').startsWith('steps A')).y""")
     assert all(b < a for a, b in zip(steps, steps[1:]))  # every step goes down the curve
     shot(page, "mean")
@@ -344,3 +344,85 @@ def test_a_dragged_slider_ends_on_its_last_value(page, server):
     page.wait_for_function("document.body.dataset.renders === String(renders)")
     assert url_state(page)["lr"] == expected
     assert verdict(page).startswith(f"diverges: learning rate {float(expected):g} is above 2/L = 0.51")
+
+
+def layer_pixel(page, plot: str, x: float, y: float) -> list[int]:
+    """The RGBA of the light layer's canvas at (x, y) CSS pixels from the plot's top-left corner."""
+    return page.evaluate(f"""() => {{
+        const c = document.querySelector('#layer-{plot} canvas'), k = c.width / c.clientWidth;
+        return Array.from(c.getContext('2d').getImageData(Math.round({x} * k), Math.round({y} * k), 1, 1).data);
+    }}""")
+
+
+def axis_px(page, plot: str, x: float, y: float) -> list[float]:
+    """Where plotly's own axes of the plot under a layer put the point (x, y), from the plot's top-left corner."""
+    return page.evaluate(f"""() => {{
+        const fl = document.getElementById('plot-{plot}')._fullLayout;
+        const lin = (ax, v) => ax.type === 'log' ? Math.log10(v) : v;
+        return [fl.xaxis._offset + fl.xaxis.l2p(lin(fl.xaxis, {x})), fl.yaxis._offset + fl.yaxis.l2p(lin(fl.yaxis, {y}))];
+    }}""")
+
+
+def test_the_light_layers_are_drawn_on_plotlys_axes(page, server):
+    open_page(page, server)
+    api = page.request.get(server + "api/descend?dataset=line&lr=0.1&iterations=10").json()
+    run = api["runs"][0]
+    # the path's current point: a blue disc exactly where the contour's axes put the last iterate
+    x, y = axis_px(page, "surface", *run["params"][-1])
+    assert layer_pixel(page, "surface", x, y) == [0x1F, 0x5F, 0xBF, 255]
+    # the optimum's star, yellow, where the closed form is
+    x, y = axis_px(page, "surface", *api["dataset"]["optimum"]["params"])
+    r, g, b, a = layer_pixel(page, "surface", x, y)
+    assert r > 200 and g > 180 and b < 120 and a == 255
+    # the loss plot's curve goes through its first point (log y axis), and nothing is drawn away from the curves
+    x, y = axis_px(page, "loss", 0, run["gap"][0])
+    assert layer_pixel(page, "loss", x, y)[3] > 0
+    box = page.evaluate("plots.loss.box")
+    assert layer_pixel(page, "loss", box["x1"] - 3, box["y0"] + 3)[3] == 0
+    # the fitted line of the data plot at the right end of its x range: y = w0 + w1 x
+    w0, w1 = run["params"][-1]
+    xr = page.evaluate("document.getElementById('plot-data')._fullLayout.xaxis.range")
+    x, y = axis_px(page, "data", xr[1] - 0.02, w0 + w1 * (xr[1] - 0.02))
+    assert layer_pixel(page, "data", x - 1, y)[3] > 0
+
+
+def test_a_zoomed_plot_keeps_its_layer_on_its_axes(page, server):
+    open_page(page, server, "?dataset=line&iterations=40")
+    page.evaluate("Plotly.relayout('plot-loss', {'xaxis.range': [0, 20]})")
+    page.wait_for_function("Math.abs(plots.loss.spec.traces[0].px[20] - plots.loss.box.x1) < 0.5")
+    gap20 = page.evaluate("current.runs[0].gap[20]")
+    x, y = axis_px(page, "loss", 20, gap20)
+    trace = page.evaluate("({x: plots.loss.spec.traces[0].px[20], y: plots.loss.spec.traces[0].py[20]})")
+    assert trace["x"] == pytest.approx(x, abs=0.01) and trace["y"] == pytest.approx(y, abs=0.01)
+
+
+def test_hovering_a_path_point_names_its_iteration(page, server):
+    open_page(page, server)
+    api = page.request.get(server + "api/descend?dataset=line&lr=0.1&iterations=10").json()
+    p3 = api["runs"][0]["params"][3]
+    x, y = axis_px(page, "surface", *p3)
+    box = page.locator("#layer-surface").bounding_box()
+    page.mouse.move(box["x"] + x + 2, box["y"] + y + 1)
+    tip = page.locator("#layer-surface .tip")
+    tip.wait_for(state="visible")
+    assert tip.inner_text().startswith("iteration 3")
+    shot(page, "hover")
+    page.mouse.move(box["x"] + 5, box["y"] + 5)  # far from every point
+    tip.wait_for(state="hidden")
+
+
+def test_a_slider_move_does_not_send_the_surface_grid_again(page, server):
+    open_page(page, server, "?dataset=valley&iterations=30")
+    asked: list[str] = []
+    page.on("request", lambda req: asked.append(req.url) if "/api/" in req.url else None)
+    title = page.text_content("#plot-surface .xtitle")
+    after_update(page, lambda: page.evaluate("""() => {
+        const s = document.getElementById('lr-slider'); s.value = '600'; s.dispatchEvent(new Event('input')); }"""))
+    assert len(asked) == 1 and "/api/descend?" in asked[0] and "surface=view" in asked[0]
+    assert page.evaluate("current.surface.z.length") == 60  # the grid held from before
+    # other surface axes: the page fetches that grid and redraws the contour
+    asked.clear()
+    after_update(page, lambda: page.select_option("#axis-x", "0"))
+    assert any("/api/surface?" in u for u in asked)
+    assert page.text_content("#plot-surface .xtitle") != title
+    assert page.evaluate("current.surface.axes") == [0, 2]

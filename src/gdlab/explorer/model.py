@@ -148,7 +148,18 @@ class ExplorerDataset:
 
 
 def _floats(a: Any) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in np.asarray(a, dtype=float).ravel()]
+    a = np.asarray(a, dtype=float).ravel()
+    if np.isfinite(a).all():
+        return a.tolist()
+    return [float(v) if math.isfinite(v) else None for v in a]
+
+
+def _rows(a: Any) -> list[list[float | None]]:
+    """A 2-D array as lists of rows, non-finite values as None (JSON null)."""
+    a = np.asarray(a, dtype=float)
+    if np.isfinite(a).all():
+        return a.tolist()
+    return [_floats(row) for row in a]
 
 
 def lr_range(curv: Curvature) -> dict[str, Any]:
@@ -427,7 +438,7 @@ def run_payload(ds: ExplorerDataset, spec: RunSpec, result: Result, label: str) 
         "label": label, "optimizer": spec.optimizer, "learning_rate": spec.learning_rate,
         "hyperparameters": dict(spec.params),
         "iteration": traj.iteration.tolist(),
-        "params": [_floats(row) for row in traj.params],
+        "params": _rows(traj.params),
         "loss": _floats(traj.loss),
         "gap": _floats(traj.gap) if traj.gap is not None else None,
         "grad_norm": _floats(traj.grad_norm),
@@ -495,20 +506,30 @@ def default_view(ds: ExplorerDataset, axes: tuple[int, ...], start: np.ndarray) 
     return out
 
 
-def surface(ds: ExplorerDataset, axes: tuple[int, ...], start: np.ndarray, grid: int) -> dict[str, Any]:
+def surface(ds: ExplorerDataset, axes: tuple[int, ...], start: np.ndarray, grid: int, *,
+            values: bool = True) -> dict[str, Any]:
     """The loss over the chosen parameters (the others held at their optimal values).
 
     Two axes: a grid x grid contour of log10(loss - loss*); one axis (the 1-D mean): the error curve.
+    ``values=False`` gives the description only (kind, axes, labels, view, ...) without the grid: the page asks for
+    it on a slider move, and fetches the grid again only when the view has changed.
     """
     opt = np.asarray(ds.optimum.params, dtype=float)
     view = default_view(ds, axes, start)
     loss_star = float(ds.optimum.loss)
     names = ds.param_names
+    if not values:
+        held = [names[k] for k in range(ds.n_params) if k not in axes] if len(axes) == 2 else None
+        out = {"kind": "curve" if len(axes) == 1 else "contour", "axes": list(axes),
+               "labels": [names[a] for a in axes], "view": view, "loss_star": loss_star, "grid": grid}
+        if held is not None:
+            out["held"] = held
+        return out
     if len(axes) == 1:
         xs = np.linspace(view[0], view[1], max(grid, 2) * 4)
         theta = np.tile(opt, (xs.size, 1))
         theta[:, axes[0]] = xs
-        return {"kind": "curve", "axes": list(axes), "labels": [names[axes[0]]], "view": view,
+        return {"kind": "curve", "axes": list(axes), "labels": [names[axes[0]]], "view": view, "grid": grid,
                 "x": xs.tolist(), "loss": _floats(loss_on_grid(ds.stats, theta)), "loss_star": loss_star}
     i, j = axes
     xs = np.linspace(view[0], view[1], grid)
@@ -521,6 +542,6 @@ def surface(ds: ExplorerDataset, axes: tuple[int, ...], start: np.ndarray, grid:
     floor = max(abs(loss_star), 1.0) * 1e-12
     z = np.log10(np.maximum(gap, floor)).reshape(grid, grid)
     held = [names[k] for k in range(ds.n_params) if k not in axes]
-    return {"kind": "contour", "axes": [i, j], "labels": [names[i], names[j]], "view": view,
+    return {"kind": "contour", "axes": [i, j], "labels": [names[i], names[j]], "view": view, "grid": grid,
             "x": xs.tolist(), "y": ys.tolist(), "z": np.round(z, 5).tolist(), "loss_star": loss_star,
             "held": held}

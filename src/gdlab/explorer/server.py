@@ -6,7 +6,10 @@ Routes (every API error is a 4xx JSON object ``{"error": ..., "parameter": ...}`
   ``GET /vendor/plotly.min.js`` plotly.js from the installed ``plotly`` package (no CDN: it works offline).
 * ``GET /api/datasets`` the data sets and their curvature facts; ``GET /api/data?dataset=ID`` a bounded sample
   of the rows for the data view.
-* ``GET /api/descend?<state>`` run the descent(s) of a page state (the page's own query string: shareable).
+* ``GET /api/descend?<state>[&surface=full|view]`` run the descent(s) of a page state (the page's own query
+  string: shareable); ``surface=view`` leaves the loss surface's grid out (its description and view stay in), for a
+  page that already holds it: a slider move does not change it.
+* ``GET /api/surface?<state>`` the loss surface (grid included) of a page state, alone.
 * ``GET /api/export?format=csv|json&<state>`` the same runs as a file to download.
 * ``POST /api/upload?name=FILE.csv[&target=COLUMN]`` a CSV file as the request body (size-limited).
 """
@@ -166,8 +169,9 @@ def parse_state(query: Any, registry: dict[str, ExplorerDataset], limits: Limits
             "batch_size": batch_size, "seed": seed, "grid": grid, "start": start, "axes": tuple(axes)}
 
 
-def compute(state: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-    """Run the state's descents through gdlab.descend and build the response body."""
+def compute(state: dict[str, Any], surface_values: bool = True) -> tuple[list[Any], dict[str, Any]]:
+    """Run the state's descents through gdlab.descend and build the response body (``surface_values=False``: the
+    surface's description without its grid)."""
     t0 = time.perf_counter()
     ds: ExplorerDataset = state["dataset"]
     results = []
@@ -181,7 +185,7 @@ def compute(state: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
                 raise ApiError(str(exc), None) from None
     t_descent = time.perf_counter() - t0
     runs = [run_payload(ds, spec, res, label) for spec, res, label in zip(state["runs"], results, "AB")]
-    surf = surface(ds, state["axes"], state["start"], state["grid"])
+    surf = surface(ds, state["axes"], state["start"], state["grid"], values=surface_values)
     body = {
         "dataset": ds.info(), "runs": runs, "surface": surf, "start": [float(v) for v in state["start"]],
         "iterations": state["iterations"], "batch_size": state["batch_size"], "seed": state["seed"],
@@ -281,9 +285,17 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
         return JSONResponse(ds.display_data())
 
     def api_descend(request: Request) -> JSONResponse:
-        state = parse_state(request.query_params, lookup(), limits, default_dataset)
-        _, body = compute(state)
+        query = dict(request.query_params)
+        mode = query.pop("surface", "full")
+        if mode not in ("full", "view"):
+            raise ApiError(f"surface must be 'full' (with its grid) or 'view' (without), got {mode!r}.", "surface")
+        state = parse_state(query, lookup(), limits, default_dataset)
+        _, body = compute(state, surface_values=mode == "full")
         return JSONResponse(body)
+
+    def api_surface(request: Request) -> JSONResponse:
+        state = parse_state(request.query_params, lookup(), limits, default_dataset)
+        return JSONResponse(surface(state["dataset"], state["axes"], state["start"], state["grid"]))
 
     def api_export(request: Request) -> Response:
         fmt = request.query_params.get("format", "csv")
@@ -370,12 +382,25 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
                 return error(exc)
         return endpoint
 
-    async def _security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
+    security_headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                        (b"x-frame-options", b"DENY")]
+
+    def _security_headers(app):  # (named app: older starlette passes it by keyword)
+        # a plain ASGI middleware (starlette's BaseHTTPMiddleware costs every request a task and a stream)
+        async def middleware(scope, receive, send):
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+
+            async def send_with_headers(message):
+                if message["type"] == "http.response.start":
+                    have = {k.lower() for k, _ in message.get("headers", [])}
+                    message["headers"] = list(message.get("headers", [])) + [
+                        (k, v) for k, v in security_headers if k not in have]
+                await send(message)
+
+            await app(scope, receive, send_with_headers)
+        return middleware
 
     routes = [
         Route("/", index),
@@ -383,17 +408,16 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
         Route("/api/datasets", _wrap(api_datasets)),
         Route("/api/data", _wrap(api_data)),
         Route("/api/descend", _wrap(api_descend)),
+        Route("/api/surface", _wrap(api_surface)),
         Route("/api/export", _wrap(api_export)),
         Route("/api/upload", api_upload, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    from starlette.middleware.base import BaseHTTPMiddleware
-
     hosts = allowed_hosts if allowed_hosts is not None else LOOPBACK_HOSTS
     app = Starlette(
         routes=routes,
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
-                    Middleware(BaseHTTPMiddleware, dispatch=_security_headers)],
+                    Middleware(_security_headers)],
         exception_handlers={ApiError: api_error, HTTPException: http_error},
     )
     app.state.registry = registry

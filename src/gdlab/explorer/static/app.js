@@ -158,7 +158,7 @@ async function update() {
   inFlight = true;
   const mine = ++seq;
   try {
-    const body = await getJson('/api/descend?' + query().toString());
+    const body = await descend();
     if (mine === seq) {
       current = body;
       const n = maxT();
@@ -173,6 +173,27 @@ async function update() {
     inFlight = false;
     if (pending) { pending = false; update(); }
   }
+}
+
+// The loss surface's grid (~35 KB of JSON) changes only with the data set, its axes, or a start outside the view:
+// the page keeps the last one and asks /api/descend for the surface's description only, fetching the grid again
+// (/api/surface) when the description says the view has moved.
+let surfaceHeld = null;
+
+async function descend() {
+  const q = query().toString();
+  const held = surfaceHeld && surfaceHeld.dataset === state.dataset ? surfaceHeld.surface : null;
+  const body = await getJson('/api/descend?' + q + '&surface=' + (held ? 'view' : 'full'));
+  const s = body.surface;
+  if (!s.x) {
+    if (held && surfaceKey(held) === surfaceKey(s)) {
+      body.surface = held;
+    } else {
+      body.surface = await getJson('/api/surface?' + q);
+    }
+  }
+  surfaceHeld = { dataset: body.dataset.id, surface: body.surface };
+  return body;
 }
 
 function showError(err) {
@@ -392,7 +413,7 @@ function bindControls() {
     setTimeout(() => { $('copy-link').textContent = 'Copy link'; }, 1500);
   });
   $('upload-button').addEventListener('click', upload);
-  $('plot-surface').addEventListener('click', surfaceClick);
+  $('layer-surface').addEventListener('click', surfaceClick);
 }
 
 async function switchDataset() {
@@ -439,9 +460,9 @@ function surfaceClick(ev) {
   const fl = gd._fullLayout;
   if (!fl || !fl.xaxis) return;
   const rect = gd.getBoundingClientRect();
-  const px = ev.clientX - rect.left - fl._size.l;
-  const py = ev.clientY - rect.top - fl._size.t;
-  if (px < 0 || py < 0 || px > fl._size.w || py > fl._size.h) return;  // a click on the axes or the legend
+  const px = ev.clientX - rect.left - fl.xaxis._offset;
+  const py = ev.clientY - rect.top - fl.yaxis._offset;
+  if (px < 0 || py < 0 || px > fl.xaxis._length || py > fl.yaxis._length) return;  // a click on the axes or the scale
   const x = fl.xaxis.p2l(px);
   const y = fl.yaxis.p2l(py);
   const surf = current.surface;
@@ -516,26 +537,256 @@ function renderVerdict() {
   document.body.dataset.state = bad ? 'diverges' : 'converges';
 }
 
+// Each plot is two layers. Underneath, a plotly.js plot holds what stays put while a slider moves: axes, titles,
+// the data points, the contour, and it is redrawn only when its key (data set, axis ranges, ...) changes; a
+// plotly redraw costs 15-25 ms a plot in a software-rendered Chromium. Above it, a canvas holds what a slider move
+// changes (paths, fitted lines, loss curves, markers), drawn in well under a millisecond through the plotly axes'
+// own coordinate conversions, so that both layers always agree. Legends are HTML under each plot.
+
 // Many points redraw far faster through WebGL than as SVG nodes (1500 points: ~35 ms against ~250 ms in a
 // software-rendered Chromium); a few stay SVG, which looks crisper and needs no GPU context.
 function scatterType() { return sample && sample.n_shown > 300 ? 'scattergl' : 'scatter'; }
 
-function renderData() {
+const SURFACE_CONFIG = { displayModeBar: false, staticPlot: true };
+const FONT = { family: 'system-ui, "DejaVu Sans", sans-serif', size: 12 };
+
+function baseLayout() {
+  return {
+    margin: { l: 64, r: 20, t: 34, b: 46 },
+    font: FONT,
+    showlegend: false,
+    // automargin keeps every tick label inside the plot: plotly's check for labels past its edge ('hide past div',
+    // a measured box per label on every redraw) has nothing to hide, so it is skipped
+    xaxis: { zeroline: false, automargin: true, title: { standoff: 4 }, ticklabeloverflow: 'allow' },
+    yaxis: { zeroline: false, automargin: true, ticklabeloverflow: 'allow' },
+    paper_bgcolor: '#fff', plot_bgcolor: '#fff',
+    uirevision: current ? current.dataset.id : 'x',
+  };
+}
+
+// A legend entry: a short line (solid, dashed or dotted), a dot, a cross or a star, then the words.
+function key(mark, text) {
+  let sw;
+  if (mark.line) {
+    const style = mark.dash === 'dot' ? 'dotted' : mark.dash === 'dash' ? 'dashed' : 'solid';
+    sw = `<span class="swatch" style="border-top:${mark.width || 2}px ${style} ${mark.line};opacity:${mark.opacity ?? 1}"></span>`;
+  } else if (mark.star) {
+    sw = '<span class="star">★</span>';
+  } else if (mark.cross) {
+    sw = `<span class="cross" style="color:${mark.cross}">×</span>`;
+  } else if (mark.ring) {
+    sw = '<span class="ring"></span>';
+  } else {
+    sw = `<span class="dot-fill" style="background:${mark.dot}"></span>`;
+  }
+  return `<span class="key">${sw}${esc(text)}</span>`;
+}
+
+// ---- the light layer ------------------------------------------------------------------------------------------------
+
+const plots = {};  // name -> { bg (plotly div), layer, canvas, tip, notes, key, spec, job }
+
+function plotOf(name) {
+  if (!plots[name]) {
+    const layer = $('layer-' + name);
+    const p = { name, bg: $('plot-' + name), layer, canvas: layer.querySelector('canvas'), tip: layer.querySelector('.tip'),
+      notes: layer.querySelector('.notes'), key: null, spec: null, job: null };
+    layer.traces = [];
+    plots[name] = p;
+    const stack = p.layer.parentElement;
+    stack.addEventListener('mousemove', (ev) => hover(p, ev));
+    stack.addEventListener('mouseleave', () => { p.tip.hidden = true; });
+  }
+  return plots[name];
+}
+
+function toPx(ax, v) {
+  if (v === null || v === undefined) return NaN;
+  const lin = ax.type === 'log' ? (v > 0 ? Math.log10(v) : NaN) : v;
+  return Number.isFinite(lin) ? ax._offset + ax.l2p(lin) : NaN;
+}
+
+// plotly's dash patterns (Drawing.dashStyle)
+function dashOf(dash, width) {
+  const d = Math.max(width, 3);
+  return dash === 'dot' ? [d, d] : dash === 'dash' ? [3 * d, 3 * d] : [];
+}
+
+// The part of segment a-b inside box (Liang-Barsky), or null: far-away points (a diverging run reaches 1e300)
+// never reach the canvas as coordinates.
+function clipSegment(ax, ay, bx, by, box) {
+  let t0 = 0, t1 = 1;
+  const dx = bx - ax, dy = by - ay;
+  const edges = [[-dx, ax - box.x0], [dx, box.x1 - ax], [-dy, ay - box.y0], [dy, box.y1 - ay]];
+  for (const [p, q] of edges) {
+    if (p === 0) { if (q < 0) return null; continue; }
+    const r = q / p;
+    if (p < 0) { if (r > t1) return null; if (r > t0) t0 = r; } else { if (r < t0) return null; if (r < t1) t1 = r; }
+  }
+  if (!Number.isFinite(t0) || !Number.isFinite(t1)) return null;
+  return [ax + t0 * dx, ay + t0 * dy, ax + t1 * dx, ay + t1 * dy, t0 === 0, t1 === 1];
+}
+
+function strokeLine(ctx, tr, box) {
+  const { px, py } = tr;
+  const far = { x0: box.x0 - 50, x1: box.x1 + 50, y0: box.y0 - 50, y1: box.y1 + 50 };
+  ctx.beginPath();
+  let open = false;
+  for (let n = 1; n < px.length; n++) {
+    if (!(Number.isFinite(px[n - 1]) && Number.isFinite(py[n - 1]) && Number.isFinite(px[n]) && Number.isFinite(py[n]))) {
+      open = false;
+      continue;
+    }
+    const s = clipSegment(px[n - 1], py[n - 1], px[n], py[n], far);
+    if (!s) { open = false; continue; }
+    if (!open || !s[4]) ctx.moveTo(s[0], s[1]);
+    ctx.lineTo(s[2], s[3]);
+    open = s[5];
+  }
+  ctx.lineWidth = tr.width || 2;
+  ctx.strokeStyle = tr.color;
+  ctx.globalAlpha = tr.opacity ?? 1;
+  ctx.setLineDash(dashOf(tr.dash, tr.width || 2));
+  ctx.lineJoin = 'round';
+  ctx.stroke();
+  ctx.setLineDash([]);
+  ctx.globalAlpha = 1;
+}
+
+function starPath(ctx, x, y, r) {
+  for (let k = 0; k < 10; k++) {
+    const a = -Math.PI / 2 + (k * Math.PI) / 5, rr = k % 2 ? 0.45 * r : r;
+    if (k) ctx.lineTo(x + rr * Math.cos(a), y + rr * Math.sin(a)); else ctx.moveTo(x + rr * Math.cos(a), y + rr * Math.sin(a));
+  }
+  ctx.closePath();
+}
+
+function drawMarkers(ctx, tr, box) {
+  const m = tr.marker;
+  const r = m.size / 2;
+  ctx.globalAlpha = m.opacity ?? 1;
+  for (let n = 0; n < tr.px.length; n++) {
+    const x = tr.px[n], y = tr.py[n];
+    if (!(x >= box.x0 - 0.5 && x <= box.x1 + 0.5 && y >= box.y0 - 0.5 && y <= box.y1 + 0.5)) continue;
+    ctx.beginPath();
+    if (m.symbol === 'star') starPath(ctx, x, y, 1.15 * r); else ctx.arc(x, y, r, 0, 2 * Math.PI);
+    if (m.symbol === 'circle-open') {
+      ctx.lineWidth = m.line.width;
+      ctx.strokeStyle = m.color;
+      ctx.stroke();
+      continue;
+    }
+    ctx.fillStyle = m.color;
+    ctx.fill();
+    if (m.line) { ctx.lineWidth = m.line.width; ctx.strokeStyle = m.line.color; ctx.stroke(); }
+  }
+  ctx.globalAlpha = 1;
+}
+
+// Draws the layer of plot p over its background's axes (as they are now: zoomed or not).
+function paintLayer(p) {
+  const fl = p.bg._fullLayout;
+  if (!fl || !fl.xaxis || !fl.yaxis) return;
+  // the layer has the size of the plot under it: plotly knows it (asking the page would force a layout)
+  const w = fl.width, h = fl.height, dpr = window.devicePixelRatio || 1;
+  const c = p.canvas;
+  if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) {
+    c.width = Math.round(w * dpr);
+    c.height = Math.round(h * dpr);
+  }
+  const ctx = c.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, w, h);
+  const spec = p.spec;
+  if (!spec) return;
+  const xa = fl.xaxis, ya = fl.yaxis;
+  const box = { x0: xa._offset, x1: xa._offset + xa._length, y0: ya._offset, y1: ya._offset + ya._length };
+  p.box = box;
+  // lines are clipped to the plot area; a marker is drawn whole when its centre is inside it (as plotly draws them)
+  for (const tr of spec.traces) {
+    if (tr.vline) {
+      tr.px = [toPx(xa, tr.x[0]), toPx(xa, tr.x[0])];
+      tr.py = [box.y0, box.y1];
+    } else {
+      tr.px = tr.x.map((v) => toPx(xa, v));
+      tr.py = tr.y.map((v) => toPx(ya, v));
+    }
+    if (tr.mode.includes('lines')) {
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0);
+      ctx.clip();
+      strokeLine(ctx, tr, box);
+      ctx.restore();
+    }
+    if (tr.mode.includes('markers')) drawMarkers(ctx, tr, box);
+  }
+  p.layer.traces = spec.traces;  // what is drawn, in data coordinates (as plotly's gd.data): tests read it
+  const notes = (spec.notes || []).map((n) => `<div style="color:${n.color}">${esc(n.text)}</div>`).join('');
+  if (notes !== p.notesHtml) {
+    p.notesHtml = notes;
+    p.notes.style.left = (box.x0 + 6) + 'px';
+    p.notes.style.top = (box.y0 + 6) + 'px';
+    p.notes.innerHTML = notes;
+    p.notes.hidden = !notes;
+  }
+  if (!p.tip.hidden) p.tip.hidden = true;
+}
+
+// The hover label of the layer: the nearest point (within 12 px) of a trace that has one.
+function hover(p, ev) {
+  if (!p.spec || !p.box) return;
+  const r = p.layer.getBoundingClientRect();
+  const x = ev.clientX - r.left, y = ev.clientY - r.top;
+  let best = null, bestD = 144;
+  for (const tr of p.spec.traces) {
+    if (!tr.hover || !tr.px) continue;
+    for (let n = 0; n < tr.px.length; n++) {
+      const dx = tr.px[n] - x, dy = tr.py[n] - y, d = dx * dx + dy * dy;
+      if (d < bestD && tr.px[n] >= p.box.x0 && tr.px[n] <= p.box.x1 && tr.py[n] >= p.box.y0 && tr.py[n] <= p.box.y1) {
+        bestD = d;
+        best = [tr, n];
+      }
+    }
+  }
+  if (!best) { p.tip.hidden = true; return; }
+  const [tr, n] = best;
+  p.tip.innerHTML = tr.hover(n);
+  p.tip.style.background = tr.color;
+  p.tip.hidden = false;
+  const left = tr.px[n] + 10, wide = p.tip.offsetWidth;
+  p.tip.style.left = (left + wide > p.layer.clientWidth ? tr.px[n] - 10 - wide : left) + 'px';
+  p.tip.style.top = (tr.py[n] - p.tip.offsetHeight / 2) + 'px';
+}
+
+// ---- what each plot shows -------------------------------------------------------------------------------------------
+
+function dataSpec() {
   const ds = current.dataset;
-  const traces = [];
-  const layout = baseLayout();
   const runs = current.runs;
-  if (!sample || sample.id !== ds.id) return;
+  if (!sample || sample.id !== ds.id) return null;
+  const layout = baseLayout();
+  const bg = [];
+  const traces = [];
+  const legend = [];
+  const notes = [];
   const shown = sample.n_shown < sample.n_rows ? ` (${sample.n_shown} of ${sample.n_rows} rows shown)` : '';
+  const many = runs.length > 1;
   if (ds.kind === 'mean') {
-    traces.push({ x: sample.y, y: sample.jitter, mode: 'markers', type: scatterType(), name: 'data x',
+    bg.push({ x: sample.y, y: sample.jitter, mode: 'markers', type: scatterType(), name: 'data x',
       marker: { symbol: 'x', size: 5, color: '#6c8ebf', opacity: 0.6 }, hoverinfo: 'x' });
-    const vline = (x, color, dash, name, width = 2, show = true) => ({ x: [x, x], y: [0, 1], mode: 'lines', name,
-      line: { color, dash, width }, showlegend: show, hoverinfo: 'name+x' });
-    (sample.lines || []).forEach((x, i) => traces.push(vline(x, '#333', 'dash', 'candidates 1.5, 2.5', 1.5, i === 0)));
-    traces.push(vline(ds.optimum.params[0], COLORS.opt, 'dash', 'optimum (the mean)'));
+    const vline = (x, color, dash, name, width = 2) => ({ x: [x, x], y: [0, 1], mode: 'lines', name,
+      line: { color, dash, width }, hoverinfo: 'name+x' });
+    (sample.lines || []).forEach((x) => bg.push(vline(x, '#333', 'dash', 'candidate', 1.5)));
+    bg.push(vline(ds.optimum.params[0], COLORS.opt, 'dash', 'optimum (the mean)'));
+    legend.push(key({ cross: '#6c8ebf' }, 'data x'));
+    if ((sample.lines || []).length) legend.push(key({ line: '#333', dash: 'dash', width: 1.5 }, 'candidates ' + sample.lines.join(', ')));
+    legend.push(key({ line: COLORS.opt, dash: 'dash' }, 'optimum (the mean)'));
     for (const run of runs) {
-      traces.push(vline(run.params[upTo(run)][0], COLORS[run.label], 'solid', `c at iteration ${upTo(run)} (${run.label})`, 3));
+      const c = run.params[upTo(run)][0];
+      traces.push({ name: `c ${run.label}`, x: [c, c], y: [0, 1], mode: 'lines', color: COLORS[run.label], width: 3,
+        hover: () => `c = ${fmt(c, 5)} at iteration ${upTo(run)}` });
+      legend.push(key({ line: COLORS[run.label], width: 3 }, `c at iteration ${upTo(run)}${many ? ' (' + run.label + ')' : ''}`));
     }
     const what = ds.id === 'mean' ? 'Data (the workshop\'s first figure)' : 'Data';
     layout.title = { text: what + ' and the candidate mean c' + shown, font: { size: 14 } };
@@ -547,7 +798,13 @@ function renderData() {
     const xl = [lo - pad, hi + pad];
     const ys = sample.y;
     const ylo = Math.min(...ys), yhi = Math.max(...ys), ypad = 0.12 * (yhi - ylo || 1);
-    traces.push({ x: xs, y: ys, mode: 'markers', type: scatterType(), name: 'data', marker: { color: COLORS.data, size: 6 } });
+    const yr = [ylo - ypad, yhi + ypad];
+    bg.push({ x: xs, y: ys, mode: 'markers', type: scatterType(), name: 'data', marker: { color: COLORS.data, size: 6 } });
+    const o = ds.optimum.params;
+    bg.push({ x: xl, y: xl.map((x) => o[0] + o[1] * x), mode: 'lines', name: 'closed form (Normal Equation)',
+      line: { color: COLORS.opt, dash: 'dash', width: 2 } });
+    legend.push(key({ dot: COLORS.data }, 'data'));
+    legend.push(key({ line: COLORS.opt, dash: 'dash' }, 'closed form (Normal Equation)'));
     const A = runs[0];
     const k = upTo(A);
     const stride = Math.max(1, Math.ceil(k / 25));
@@ -558,95 +815,57 @@ function renderData() {
       gx.push(xl[0], xl[1], null);
       gy.push(p[0] + p[1] * xl[0], p[0] + p[1] * xl[1], null);
     }
-    traces.push({ x: gx, y: gy, mode: 'lines', name: 'earlier iterations (A)', line: { color: COLORS.A, width: 1 },
-      opacity: 0.3, hoverinfo: 'skip' });
-    const o = ds.optimum.params;
-    traces.push({ x: xl, y: xl.map((x) => o[0] + o[1] * x), mode: 'lines', name: 'closed form (Normal Equation)',
-      line: { color: COLORS.opt, dash: 'dash', width: 2 } });
+    traces.push({ name: 'earlier iterations (A)', x: gx, y: gy, mode: 'lines', color: COLORS.A, width: 1, opacity: 0.3 });
+    legend.push(key({ line: COLORS.A, width: 1, opacity: 0.5 }, 'earlier iterations (A)'));
     for (const run of runs) {
       const p = run.params[upTo(run)];
-      if (p[0] === null || p[1] === null) continue;
-      traces.push({ x: xl, y: xl.map((x) => p[0] + p[1] * x), mode: 'lines', line: { color: COLORS[run.label], width: 3 },
-        name: `fit at iteration ${upTo(run)}${runs.length > 1 ? ' (' + run.label + ')' : ''}` });
+      const name = `fit at iteration ${upTo(run)}${many ? ' (' + run.label + ')' : ''}`;
+      legend.push(key({ line: COLORS[run.label], width: 3 }, name));
+      const ends = p[0] === null || p[1] === null ? [null, null] : xl.map((x) => p[0] + p[1] * x);
+      traces.push({ name, x: xl, y: ends, mode: 'lines', color: COLORS[run.label], width: 3,
+        hover: (n) => `${name}<br>x = ${fmt(xl[n], 3)}, y = ${fmt(ends[n], 4)}` });
+      if (ends[0] === null || (ends[0] < yr[0] && ends[1] < yr[0]) || (ends[0] > yr[1] && ends[1] > yr[1])) {
+        notes.push({ color: COLORS[run.label],
+          text: `fit ${run.label} at iteration ${upTo(run)} is off the chart: w0 = ${fmt(p[0], 3)}, w1 = ${fmt(p[1], 3)}` });
+      }
     }
-    const yr = [ylo - ypad, yhi + ypad];
-    const offChart = runs.filter((run) => {
-      const p = run.params[upTo(run)];
-      if (p[0] === null || p[1] === null) return true;
-      const ends = xl.map((x) => p[0] + p[1] * x);
-      return (ends[0] < yr[0] && ends[1] < yr[0]) || (ends[0] > yr[1] && ends[1] > yr[1]);
-    });
-    layout.annotations = offChart.map((run, n) => {
-      const p = run.params[upTo(run)];
-      return { xref: 'paper', yref: 'paper', x: 0.02, y: 0.98 - 0.09 * n, xanchor: 'left', showarrow: false,
-        bgcolor: 'rgba(255,255,255,0.85)', font: { color: COLORS[run.label], size: 12 },
-        text: `fit ${run.label} at iteration ${upTo(run)} is off the chart: w0 = ${fmt(p[0], 3)}, w1 = ${fmt(p[1], 3)}` };
-    });
     layout.title = { text: 'Data and the fitted line y = w0 + w1 x' + shown, font: { size: 14 } };
     layout.xaxis = { ...layout.xaxis, title: { text: ds.feature_names[0], standoff: 4 }, range: xl };
     layout.yaxis = { ...layout.yaxis, title: { text: ds.target_name }, range: yr };
   } else {
     const ys = sample.y;
     const lo = Math.min(...ys), hi = Math.max(...ys), pad = 0.1 * (hi - lo || 1);
-    traces.push({ x: [lo - pad, hi + pad], y: [lo - pad, hi + pad], mode: 'lines', name: 'perfect fit (predicted = actual)',
+    bg.push({ x: [lo - pad, hi + pad], y: [lo - pad, hi + pad], mode: 'lines', name: 'perfect fit (predicted = actual)',
       line: { color: COLORS.opt, dash: 'dash' } });
+    legend.push(key({ line: COLORS.opt, dash: 'dash' }, 'perfect fit (predicted = actual)'));
     for (const run of runs) {
       const p = run.params[upTo(run)];
-      if (p.some((v) => v === null)) continue;
+      const name = `predicted at iteration ${upTo(run)}${many ? ' (' + run.label + ')' : ''}`;
+      legend.push(key({ dot: COLORS[run.label] }, name));
+      if (p.some((v) => v === null)) {
+        notes.push({ color: COLORS[run.label], text: `run ${run.label} has diverged: no prediction at iteration ${upTo(run)}` });
+        continue;
+      }
       const pred = sample.X.map((row) => row.reduce((s, v, j) => s + v * p[j + 1], p[0]));
-      traces.push({ x: ys, y: pred, mode: 'markers', type: scatterType(), marker: { color: COLORS[run.label], size: 5, opacity: 0.6 },
-        name: `predicted at iteration ${upTo(run)}${runs.length > 1 ? ' (' + run.label + ')' : ''}` });
+      traces.push({ name, x: ys, y: pred, mode: 'markers', color: COLORS[run.label],
+        marker: { size: 5, color: COLORS[run.label], opacity: 0.6 },
+        hover: (n) => `actual ${fmt(ys[n], 4)}<br>predicted ${fmt(pred[n], 4)}` });
     }
     layout.title = { text: 'Predicted against actual' + shown, font: { size: 14 } };
     layout.xaxis = { ...layout.xaxis, title: { text: 'actual ' + ds.target_name, standoff: 4 }, range: [lo - pad, hi + pad] };
     layout.yaxis = { ...layout.yaxis, title: { text: 'predicted ' + ds.target_name }, range: [lo - pad, hi + pad] };
   }
-  return draw('plot-data', traces, layout, PLOT_CONFIG);
+  return { key: JSON.stringify([ds.id, sample.n_shown]), bg: [bg, layout, PLOT_CONFIG], traces, legend, notes };
 }
 
-// One update redraws three plots, each through Plotly.react's full replot (15-25 ms a plot in a software-rendered
-// Chromium). The config is handed over on a plot's first drawing only: given one, react copies and compares the
-// whole plot context on every call.
-const SURFACE_CONFIG = { ...PLOT_CONFIG, displayModeBar: false, scrollZoom: false };
-const configured = new Set();
-
-function draw(id, traces, layout, config) {
-  const gd = $(id);
-  const first = !configured.has(id);
-  configured.add(id);
-  return first ? Plotly.react(gd, traces, layout, config) : Plotly.react(gd, traces, layout);
-}
-
-function baseLayout() {
-  return {
-    margin: { l: 60, r: 20, t: 40, b: 50 },
-    font: { family: 'system-ui, "DejaVu Sans", sans-serif', size: 12 },
-    legend: { orientation: 'h', x: 0, xanchor: 'left', y: -0.26, yanchor: 'top', font: { size: 11 } },
-    // automargin keeps every tick label inside the plot: plotly's check for labels past its edge ('hide past div',
-    // a measured box per label on every redraw) has nothing to hide, so it is skipped
-    xaxis: { zeroline: false, automargin: true, title: { standoff: 4 }, ticklabeloverflow: 'allow' },
-    yaxis: { zeroline: false, automargin: true, ticklabeloverflow: 'allow' },
-    paper_bgcolor: '#fff', plot_bgcolor: '#fff',
-    uirevision: current ? current.dataset.id : 'x',
-  };
-}
-
-// The surface is drawn on #plot-surface-bg only when it changes (a filled contour is the costliest thing on the
-// page); the paths, the start and the optimum go on the transparent #plot-surface above it, with the same fixed
-// margins and axis ranges, so that a slider move redraws only the light layer.
-let surfaceKey = null;
 const SURFACE_MARGIN = { l: 62, r: 16, t: 34, b: 46 };
 const SURFACE_DOMAIN = [0, 0.84];
 
-function surfaceLayout(surf, withAxes) {
-  const axis = (title, range, domain) => ({ title: withAxes ? { text: title, standoff: 6 } : undefined, range,
-    domain, automargin: false, zeroline: false, showgrid: withAxes, showticklabels: withAxes, ticks: withAxes ? 'outside' : '',
-    showline: withAxes, linecolor: '#999', fixedrange: true });
-  const layout = {
-    margin: SURFACE_MARGIN, showlegend: false, dragmode: false, hovermode: 'closest',
-    font: { family: 'system-ui, "DejaVu Sans", sans-serif', size: 12 },
-    paper_bgcolor: 'rgba(0,0,0,0)', plot_bgcolor: 'rgba(0,0,0,0)',
-  };
+function surfaceLayout(surf) {
+  const axis = (title, range, domain) => ({ title: { text: title, standoff: 6 }, range, domain, automargin: false,
+    zeroline: false, ticks: 'outside', showline: true, linecolor: '#999', fixedrange: true });
+  const layout = { margin: SURFACE_MARGIN, showlegend: false, dragmode: false, hovermode: false, font: FONT,
+    paper_bgcolor: '#fff', plot_bgcolor: '#fff' };
   if (surf.kind === 'contour') {
     layout.xaxis = axis(surf.labels[0], [surf.view[0], surf.view[1]], SURFACE_DOMAIN);
     layout.yaxis = axis(surf.labels[1], [surf.view[2], surf.view[3]]);
@@ -658,12 +877,8 @@ function surfaceLayout(surf, withAxes) {
   return layout;
 }
 
-function renderSurfaceBackground(surf, ds) {
-  const key = JSON.stringify([ds.id, surf.kind, surf.axes, surf.view, surf.x.length]);
-  if (key === surfaceKey) return;
-  surfaceKey = key;
-  const layout = surfaceLayout(surf, true);
-  layout.paper_bgcolor = '#fff';
+function surfaceBackground(surf) {
+  const layout = surfaceLayout(surf);
   const traces = [];
   if (surf.kind === 'contour') {
     traces.push({ type: 'contour', x: surf.x, y: surf.y, z: surf.z, colorscale: 'YlGnBu', reversescale: true,
@@ -677,61 +892,59 @@ function renderSurfaceBackground(surf, ds) {
     traces.push({ x: surf.x, y: surf.loss, mode: 'lines', line: { color: '#555', width: 2 }, hoverinfo: 'skip' });
     layout.title = { text: 'The error curve MSE(c) and the steps walking down it', font: { size: 14 }, y: 0.98 };
   }
-  Plotly.react('plot-surface-bg', traces, layout, { displayModeBar: false, staticPlot: true });
+  return [traces, layout, SURFACE_CONFIG];
 }
 
-// The hover label of a point of a path is its iteration number. The runs record every iterate from 0, so it is the
-// point's index: %{pointNumber} says it without a text array (one costs a slider move ~5 ms of redraw).
-function iterationLabel(run, k) {
-  for (let n = 0; n <= k; n++) if (run.iteration[n] !== n) return { text: run.iteration.slice(0, k + 1).map(String), tag: '%{text}' };
-  return { text: undefined, tag: '%{pointNumber}' };
-}
+function surfaceKey(surf) { return JSON.stringify([surf.kind, surf.axes, surf.view, surf.grid]); }
 
-function renderSurface() {
+function surfaceSpec() {
   const surf = current.surface;
   const ds = current.dataset;
   const runs = current.runs;
-  renderSurfaceBackground(surf, ds);
   const traces = [];
-  const layout = surfaceLayout(surf, false);
   const [i, j] = surf.kind === 'contour' ? surf.axes : [0, null];
   const legend = [];
+  const contour = surf.kind === 'contour';
   for (const run of runs) {
     const k = upTo(run);
     const pts = run.params.slice(0, k + 1);
     const xs = pts.map((p) => p[i]);
-    const ys = surf.kind === 'contour' ? pts.map((p) => p[j]) : run.loss.slice(0, k + 1);
-    const what = surf.kind === 'contour' ? 'path' : 'steps';
-    const label = iterationLabel(run, k);
-    traces.push({ x: xs, y: ys, mode: 'lines+markers', name: `${what} ${run.label}: ${run.optimizer}`,
-      line: { color: COLORS[run.label], width: surf.kind === 'contour' ? 2 : 1.5 },
-      marker: { size: surf.kind === 'contour' ? 5 : 8, color: COLORS[run.label] },
-      text: label.text,
-      hovertemplate: surf.kind === 'contour' ? `iteration ${label.tag}<br>(%{x:.4g}, %{y:.4g})<extra></extra>`
-        : `iteration ${label.tag}<br>c = %{x:.4g}<br>MSE = %{y:.4g}<extra></extra>` });
-    traces.push({ x: [xs[xs.length - 1]], y: [ys[ys.length - 1]], mode: 'markers', hoverinfo: 'skip',
+    const ys = contour ? pts.map((p) => p[j]) : run.loss.slice(0, k + 1);
+    const its = run.iteration.slice(0, k + 1);
+    const what = contour ? 'path' : 'steps';
+    traces.push({ name: `${what} ${run.label}: ${run.optimizer}`, x: xs, y: ys, mode: 'lines+markers',
+      color: COLORS[run.label], width: contour ? 2 : 1.5, marker: { size: contour ? 5 : 8, color: COLORS[run.label] },
+      hover: contour ? (n) => `iteration ${its[n]}<br>(${fmt(xs[n], 4)}, ${fmt(ys[n], 4)})`
+        : (n) => `iteration ${its[n]}<br>c = ${fmt(xs[n], 4)}<br>MSE = ${fmt(ys[n], 4)}` });
+    traces.push({ name: `now ${run.label}`, x: [xs[xs.length - 1]], y: [ys[ys.length - 1]], mode: 'markers',
       marker: { size: 12, color: COLORS[run.label], line: { color: '#fff', width: 2 } } });
-    legend.push(`<span class="key"><span class="swatch" style="background:${COLORS[run.label]}"></span>${what} ${run.label}: ${esc(run.optimizer)}, η = ${fmt(run.learning_rate, 3)}</span>`);
+    legend.push(`<span class="key"><span class="swatch" style="border-top:3px solid ${COLORS[run.label]}"></span>${what} ${run.label}: ${esc(run.optimizer)}, η = ${fmt(run.learning_rate, 3)}</span>`);
   }
-  if (surf.kind === 'contour') {
-    traces.push({ x: [current.start[i]], y: [current.start[j]], mode: 'markers', name: 'start', hoverinfo: 'skip',
+  if (contour) {
+    traces.push({ name: 'start', x: [current.start[i]], y: [current.start[j]], mode: 'markers', color: COLORS.start,
       marker: { size: 12, symbol: 'circle-open', color: COLORS.start, line: { width: 3 } } });
-    traces.push({ x: [ds.optimum.params[i]], y: [ds.optimum.params[j]], mode: 'markers', name: 'optimum', hoverinfo: 'skip',
-      marker: { size: 16, symbol: 'star', color: '#ffd54f', line: { color: '#333', width: 1 } } });
-    legend.push('<span class="key"><span class="dot"></span>start (click to move)</span>');
-    legend.push('<span class="key"><span class="star">★</span>optimum (closed form)</span>');
+    traces.push({ name: 'optimum', x: [ds.optimum.params[i]], y: [ds.optimum.params[j]], mode: 'markers', color: '#6d5a00',
+      marker: { size: 16, symbol: 'star', color: '#ffd54f', line: { color: '#333', width: 1 } },
+      hover: () => `optimum (closed form)<br>(${fmt(ds.optimum.params[i], 4)}, ${fmt(ds.optimum.params[j], 4)})` });
+    legend.push(key({ ring: true }, 'start (click to move)'));
+    legend.push(key({ star: true }, 'optimum (closed form)'));
   } else {
-    traces.push({ x: [ds.optimum.params[0]], y: [ds.optimum.loss], mode: 'markers', name: 'bottom', hoverinfo: 'skip',
-      marker: { size: 16, symbol: 'star', color: '#ffd54f', line: { color: '#333', width: 1 } } });
-    legend.push('<span class="key"><span class="star">★</span>bottom of the curve (the mean)</span>');
+    traces.push({ name: 'bottom', x: [ds.optimum.params[0]], y: [ds.optimum.loss], mode: 'markers', color: '#6d5a00',
+      marker: { size: 16, symbol: 'star', color: '#ffd54f', line: { color: '#333', width: 1 } },
+      hover: () => `the mean c = ${fmt(ds.optimum.params[0], 5)}<br>MSE = ${fmt(ds.optimum.loss, 4)}` });
+    legend.push(key({ star: true }, 'bottom of the curve (the mean)'));
   }
-  $('surface-legend').innerHTML = legend.join('');
-  return draw('plot-surface', traces, layout, SURFACE_CONFIG);
+  return { key: JSON.stringify([ds.id, surfaceKey(surf)]), bg: surfaceBackground(surf), traces, legend };
 }
 
-function renderLoss() {
+// The loss plot's axes change only when they must: x runs over the iterations asked for, y over whole decades that
+// hold every curve, kept while the curves still fit in them with no more than two decades to spare.
+let lossRange = null;
+
+function lossSpec() {
   const runs = current.runs;
   const traces = [];
+  const legend = [];
   const layout = baseLayout();
   let ymin = Infinity, ymax = 0;
   const floorOf = (run) => {
@@ -742,30 +955,41 @@ function renderLoss() {
   for (const run of runs) {
     const gap = (run.gap || run.loss).map((v) => (v === null ? null : Math.max(v, floorOf(run))));
     for (const v of gap) if (v !== null) { ymin = Math.min(ymin, v); ymax = Math.max(ymax, v); }
-    traces.push({ x: run.iteration, y: gap, mode: 'lines', name: `${run.label}: ${run.optimizer}, η = ${fmt(run.learning_rate, 3)}`,
-      line: { color: COLORS[run.label], width: 2 } });
+    const name = `${run.label}: ${run.optimizer}, η = ${fmt(run.learning_rate, 3)}`;
+    const its = run.iteration;
+    traces.push({ name, x: its, y: gap, mode: 'lines', color: COLORS[run.label], width: 2,
+      hover: (n) => `${run.label}: iteration ${its[n]}<br>loss − loss* = ${fmt(gap[n], 4)}` });
+    legend.push(key({ line: COLORS[run.label], width: 2 }, name));
     const rate = run.verdict.rate;
     if (rate !== null && rate !== undefined && gap[0] !== null && rate > 0) {
-      const xs = run.iteration;
-      const ys = xs.map((k) => gap[0] * Math.pow(rate, 2 * k));
+      const ys = its.map((k) => gap[0] * Math.pow(rate, 2 * k));
       const keep = ys.map((y) => y >= floorOf(run) && y <= 1e300);
-      traces.push({ x: xs.filter((_, n) => keep[n]), y: ys.filter((_, n) => keep[n]), mode: 'lines', name: `theory (${run.label}${current.batch_size ? ', for full batches' : ''}): gap ≤ gap₀ · ${fmt(rate, 3)}^(2t)`,
-        line: { color: COLORS[run.label], dash: 'dot', width: 1.5 } });
+      const tx = its.filter((_, n) => keep[n]), ty = ys.filter((_, n) => keep[n]);
+      traces.push({ name: `theory ${run.label}`, x: tx, y: ty, mode: 'lines', color: COLORS[run.label], width: 1.5, dash: 'dot',
+        hover: (n) => `theory (${run.label}): iteration ${tx[n]}<br>gap ≤ ${fmt(ty[n], 4)}` });
+      legend.push(key({ line: COLORS[run.label], dash: 'dot', width: 1.5 },
+        `theory (${run.label}${current.batch_size ? ', for full batches' : ''}): gap ≤ gap₀ · ${fmt(rate, 3)}^(2t)`));
     }
     const k = upTo(run);
-    traces.push({ x: [run.iteration[k]], y: [gap[k]], mode: 'markers', showlegend: false, hoverinfo: 'skip',
+    traces.push({ name: `now ${run.label}`, x: [its[k]], y: [gap[k]], mode: 'markers',
       marker: { size: 10, color: COLORS[run.label], line: { color: '#fff', width: 2 } } });
   }
-  layout.title = { text: 'Loss above the optimum, loss − loss* (log scale)', font: { size: 14 } };
-  layout.xaxis.title = { text: 'iteration', standoff: 4 };
-  layout.yaxis = { ...layout.yaxis, type: 'log', title: { text: 'loss − loss*' }, exponentformat: 'power' };
+  traces.push({ name: 'iteration shown', vline: true, x: [t], y: [], mode: 'lines', color: '#999', dash: 'dot', width: 1 });
+  let yr = null;
   if (Number.isFinite(ymin) && ymax > 0) {
-    layout.yaxis.range = [Math.log10(ymin) - 0.3, Math.log10(ymax) + 0.3];
-    const decades = Math.log10(ymax) - Math.log10(ymin);
-    if (decades >= 2) layout.yaxis.dtick = Math.max(1, Math.ceil(decades / 7));
+    const lo = Math.log10(ymin), hi = Math.log10(ymax);
+    const ideal = [Math.floor(lo - 0.15), Math.ceil(hi + 0.15)];
+    const old = lossRange && lossRange.id === current.dataset.id ? lossRange.range : null;
+    yr = old && old[0] <= lo - 0.1 && old[1] >= hi + 0.1 && (old[1] - old[0]) - (ideal[1] - ideal[0]) <= 2 ? old : ideal;
+    lossRange = { id: current.dataset.id, range: yr };
   }
-  layout.shapes = [{ type: 'line', x0: t, x1: t, yref: 'paper', y0: 0, y1: 1, line: { color: '#999', dash: 'dot', width: 1 } }];
-  return draw('plot-loss', traces, layout, PLOT_CONFIG);
+  layout.title = { text: 'Loss above the optimum, loss − loss* (log scale)', font: { size: 14 } };
+  layout.xaxis = { ...layout.xaxis, type: 'linear', title: { text: 'iteration', standoff: 4 }, range: [0, Math.max(1, current.iterations)] };
+  layout.yaxis = { ...layout.yaxis, type: 'log', title: { text: 'loss − loss*' }, exponentformat: 'power', range: yr || [-1, 1] };
+  const decades = yr ? yr[1] - yr[0] : 2;
+  if (decades >= 2) layout.yaxis.dtick = Math.max(1, Math.ceil(decades / 7));
+  return { key: JSON.stringify([current.dataset.id, layout.xaxis.range]), bg: [[], layout, PLOT_CONFIG], traces, legend,
+    axes: { 'yaxis.range': layout.yaxis.range, 'yaxis.dtick': layout.yaxis.dtick ?? null } };
 }
 
 function row(label, value, what = '') {
@@ -817,43 +1041,79 @@ function renderPlaybar() {
 }
 
 let renders = 0;
-
-// The words and numbers first (they are what a slider move is about), the plots right after the browser has
-// painted them: the verdict shows within a frame of the server's answer even where drawing is slow.
-let plotsQueued = false;
 let booted = false;
-let drawing = false, drawGen = 0, owed = false;
+let drawGen = 0, owed = false;
 
-// Draws the three plots; 'renders' counts the answers whose plots are all drawn, once Plotly.react's promises have
-// settled (the latest drawing counts for any earlier one still unsettled).
-function renderPlots(counted) {
+const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+
+// Brings plot p up to its spec. A slider move changes only the light layer: drawn at once, in the same frame as the
+// verdict. When only the axis ranges change (the loss plot's decades), a plotly relayout (~3 ms) comes first. A new
+// background (another data set, other axes: a plotly redraw, 15-25 ms or more) is drawn after the words have been
+// painted, and the layer after it. While one of these is under way the layer waits; its end syncs again.
+function syncPlot(p) {
+  if (p.job) return;
+  const spec = p.spec;
+  const done = () => {
+    p.job = null;
+    if (!p.listening && p.bg.on) {
+      // zoom, pan, a resized window: plotly redraws the background, and the layer follows its axes
+      p.bg.on('plotly_afterplot', () => { if (!p.job) paintLayer(p); });
+      p.listening = true;
+    }
+    syncPlot(p);
+  };
+  if (spec.key !== p.key) {
+    p.job = nextFrame().then(() => {
+      const s = p.spec;
+      p.key = s.key;
+      p.axes = s.axes;
+      return Plotly.react(p.bg, ...s.bg);
+    }).catch((err) => console.error(err)).then(done);
+  } else if (spec.axes && JSON.stringify(spec.axes) !== JSON.stringify(p.axes)) {
+    p.axes = spec.axes;
+    p.job = Promise.resolve(Plotly.relayout(p.bg, spec.axes)).catch((err) => console.error(err)).then(done);
+  } else {
+    paintLayer(p);
+  }
+}
+
+// Draws the three plots; 'renders' counts the answers whose plots are all drawn (the latest drawing counts for any
+// earlier one still unfinished); 'ready' says the first one is.
+function drawPlots(counted) {
   const gen = ++drawGen;
-  drawing = true;
   owed = owed || counted;
-  const finish = () => {
+  const specs = { data: dataSpec(), surface: surfaceSpec(), loss: lossSpec() };
+  for (const [name, spec] of Object.entries(specs)) {
+    if (!spec) continue;
+    const p = plotOf(name);
+    p.spec = spec;
+    const legend = spec.legend.join('');
+    if (legend !== p.legendHtml) { p.legendHtml = legend; $('legend-' + name).innerHTML = legend; }
+    syncPlot(p);
+  }
+  const settle = () => {
     if (gen !== drawGen) return;
-    drawing = false;
+    const jobs = Object.values(plots).map((p) => p.job).filter(Boolean);
+    if (jobs.length) { Promise.all(jobs).then(settle); return; }
     if (owed) { owed = false; document.body.dataset.renders = String(++renders); }  // lets tests wait for it
     if (booted) document.body.dataset.ready = '1';
   };
-  Promise.all([renderLoss(), renderData(), renderSurface()]).then(finish, finish);
+  settle();
 }
+
+function drawingNow() { return Object.values(plots).some((p) => p.job); }
 
 function render(onlyT = false) {
   if (!current) return;
   document.body.dataset.iteration = String(t);
   renderPlaybar();
   renderFacts();
-  if (onlyT) { renderPlots(false); return; }
-  renderVerdict();
-  drawMarks();
-  document.body.dataset.verdicts = String(renders + 1);
-  if (plotsQueued) return;
-  plotsQueued = true;
-  requestAnimationFrame(() => setTimeout(() => {
-    plotsQueued = false;
-    renderPlots(true);
-  }, 0));
+  if (!onlyT) {
+    renderVerdict();
+    drawMarks();
+    document.body.dataset.verdicts = String(renders + 1);
+  }
+  drawPlots(!onlyT);
 }
 
 // ---- start --------------------------------------------------------------------------------------------------------
@@ -875,7 +1135,7 @@ async function main() {
   await loadSample();
   await update();
   booted = true;  // 'ready' once the first answer is fully drawn (or now, if it already is, or if it failed)
-  if (!plotsQueued && !drawing) document.body.dataset.ready = '1';
+  if (!drawingNow()) document.body.dataset.ready = '1';
 }
 
 main();
