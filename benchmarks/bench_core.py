@@ -102,13 +102,15 @@ def run(m: int, d: int, repeat: int) -> dict:
         out["torch_gd"], out["torch_gd_iters"] = t, it
     except ImportError:
         out["torch_gd"] = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t, res = best_of(lambda: gdlab.descend(X, y), repeat)
-    out["gdlab"], out["gdlab_iters"] = t, res.n_iter
-    out["gdlab_gap"] = rel_gap(X, y, res.coef, res.intercept, f_star)
-    out["gdlab_source"] = res.source
-    out["stats"], stats = best_of(lambda: GramStats.from_arrays(X, y[:, None]), repeat)
+    for key, compiled in (("gdlab_blas", False), ("gdlab", True)):
+        with warnings.catch_warnings(), gdlab.config_context(compiled=compiled):
+            warnings.simplefilter("ignore")
+            t, res = best_of(lambda: gdlab.descend(X, y), repeat)
+            out[key], out[key + "_iters"] = t, res.n_iter
+            out[key + "_gap"] = rel_gap(X, y, res.coef, res.intercept, f_star)
+            out[key + "_source"] = res.source
+            out[key + "_stats"], stats = best_of(lambda: GramStats.from_arrays(X, y[:, None]), repeat)
+    out["stats"] = out["gdlab_stats"]
     src = GramSource(stats)
     src.packed_value_and_grad(np.zeros((d + 1, 1)))  # solve for the error form once (part of the pass's cost)
     out["gram1000"], _ = best_of(
@@ -124,30 +126,46 @@ def run(m: int, d: int, repeat: int) -> dict:
     return out
 
 
-def report(results: list[dict]) -> str:
+def report(results: list[dict], load_s: float | None) -> str:
     lines = [f"Machine: {machine()}. X ~ N(0, 1), y = X w + 0.5 + N(0, 1), float64; times are the best of the "
-             "repeats; 'gap' is the relative optimality gap (F - F*)/F* with F* from gdlab's closed form.", ""]
+             "repeats; 'gap' is the relative optimality gap (F - F*)/F* with F* from gdlab's closed form. "
+             "gdlab GD is `gdlab.descend(X, y)` with its defaults (the gram source, learning_rate='auto'), its "
+             "statistics formed either by gdlab's compiled pass (numba; `compiled=True`, or the default 'auto' once "
+             "numba is loaded) or by NumPy/BLAS (`compiled=False`, the default 'auto' in a process that has not "
+             "loaded numba).", ""]
     lines.append("| m x d | one read of X | X^T X | LinearRegression.fit | lstsq | SGDRegressor (gap) | NumPy GD to 1e-10 "
-                 "(iters) | PyTorch GD to 1e-10 | **gdlab GD to 1e-10** (iters, gap) |")
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+                 "(iters) | PyTorch GD to 1e-10 | gdlab GD, BLAS statistics (iters, gap) | **gdlab GD, compiled "
+                 "statistics** (iters, gap) |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    ms = lambda s: "n/a" if s is None else f"{1e3 * s:.1f} ms"
     for r in results:
-        ms = lambda s: "n/a" if s is None else f"{1e3 * s:.1f} ms"
         torch_cell = "not installed" if r["torch_gd"] is None else f"{ms(r['torch_gd'])} ({r['torch_gd_iters']})"
         lines.append(
             f"| {r['m']:.0e} x {r['d']} | {ms(r['read'])} | {ms(r['xtx'])} | {ms(r['linreg'])} | {ms(r['lstsq'])} | "
             f"{ms(r['sgd'])} ({r['sgd_gap']:.1e}) | {ms(r['numpy_gd'])} ({r['numpy_gd_iters']}) | {torch_cell} | "
+            f"{ms(r['gdlab_blas'])} ({r['gdlab_blas_iters']}, {r['gdlab_blas_gap']:.1e}) | "
             f"**{ms(r['gdlab'])}** ({r['gdlab_iters']}, {r['gdlab_gap']:.1e}) |")
-    lines += ["", "Ratios (higher is better for gdlab):", ""]
+    lines += ["", "Ratios for gdlab GD with the compiled statistics (BLAS statistics in brackets); higher is better for "
+              "gdlab except in the read column:", ""]
     lines.append("| m x d | LinearRegression / gdlab (target >= 5) | gdlab / one read (target <= 4) | SGDRegressor / "
                  "gdlab (target >= 20) | NumPy GD / gdlab | PyTorch GD / gdlab | 1000 gram iterations / stats pass "
                  "(target < 1) | bytes allocated / X (target < 0.1) |")
     lines.append("|---|---|---|---|---|---|---|---|")
     for r in results:
-        tr = "n/a" if r["torch_gd"] is None else f"{r['torch_gd'] / r['gdlab']:.1f}x"
+        g, gb = r["gdlab"], r["gdlab_blas"]
+        tr = "n/a" if r["torch_gd"] is None else f"{r['torch_gd'] / g:.1f}x ({r['torch_gd'] / gb:.1f}x)"
         lines.append(
-            f"| {r['m']:.0e} x {r['d']} | {r['linreg'] / r['gdlab']:.1f}x | {r['gdlab'] / r['read']:.1f}x | "
-            f"{r['sgd'] / r['gdlab']:.0f}x | {r['numpy_gd'] / r['gdlab']:.1f}x | {tr} | "
+            f"| {r['m']:.0e} x {r['d']} | {r['linreg'] / g:.1f}x ({r['linreg'] / gb:.1f}x) | "
+            f"**{g / r['read']:.1f}x** ({gb / r['read']:.1f}x) | {r['sgd'] / g:.0f}x ({r['sgd'] / gb:.0f}x) | "
+            f"{r['numpy_gd'] / g:.1f}x ({r['numpy_gd'] / gb:.1f}x) | {tr} | "
             f"{r['gram1000'] / r['stats']:.2f} | {r['alloc_fraction']:.4f} |")
+    lines += ["", "The statistics pass alone (`GramStats.from_arrays`), compiled vs BLAS: " + "; ".join(
+        f"{r['m']:.0e} x {r['d']}: {ms(r['gdlab_stats'])} vs {ms(r['gdlab_blas_stats'])} "
+        f"({r['gdlab_stats'] / r['read']:.1f} vs {r['gdlab_blas_stats'] / r['read']:.1f} reads of X)"
+        for r in results) + "."]
+    if load_s is not None:
+        lines.append(f"Loading the compiled kernel in this fresh process (importing numba, loading its cache; compiling "
+                     f"on a machine's first run): {load_s:.2f} s, once per process.")
     return "\n".join(lines)
 
 
@@ -158,8 +176,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = ap.parse_args()
+    import sys
+
+    load_s = None if "numba" in sys.modules else gdlab.load_compiled()
     results = [run(args.rows, d, args.repeat) for d in args.features]
-    text = report(results)
+    text = report(results, load_s)
     print(text)
     if not args.no_write:
         write_section("Core: full-batch gradient descent (issue 2)", text)

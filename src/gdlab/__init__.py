@@ -17,6 +17,7 @@ from importlib import import_module
 from typing import Any
 
 from gdlab import datasets, optimizers, schedules
+from gdlab._config import config_context, get_config, load_compiled, set_config
 from gdlab.closed_form import closed_form
 from gdlab.compare import Comparison, compare
 from gdlab.curvature import Curvature, curvature
@@ -36,7 +37,8 @@ _LAZY = {
 __all__ = [
     "descend", "closed_form", "curvature", "compare", "Comparison", "sweep", "SweepResult", "Curvature", "Result", "Trajectory", "IterationInfo",
     "ConvergenceWarning", "DivergenceWarning", "RankDeficiencyWarning", "GDLabWarning",
-    "datasets", "optimizers", "schedules", "__version__", *_LAZY,
+    "datasets", "optimizers", "schedules", "set_config", "get_config", "config_context", "load_compiled",
+    "__version__", *_LAZY,
 ]
 
 

@@ -13,13 +13,48 @@ With them, for residual r_i = x_i w + b - y_i and c = b + mean_x w - mean_y:
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
+from gdlab._config import get_config, numba_installed
 from gdlab._validation import first_nonfinite
 
-__all__ = ["GramStats", "GramSource", "gram_block_rows"]
+__all__ = ["GramStats", "GramSource", "gram_block_rows", "use_compiled"]
+
+
+# the compiled pass (gdlab._gram_kernel): below this many elements BLAS is as fast and no thread pool is woken;
+# from COMPILED_LOAD_ELEMENTS on, the faster pass repays loading numba in a fresh process (about 0.5 s)
+COMPILED_MIN_ELEMENTS = 1 << 16
+COMPILED_LOAD_ELEMENTS = 4e8
+
+
+def use_compiled(X: np.ndarray, kernel: str = "auto") -> bool:
+    """Whether :meth:`GramStats.from_arrays` should form the statistics of X with the compiled pass.
+
+    ``kernel``: "auto" (gdlab's ``compiled`` setting decides, see :func:`gdlab.set_config`), "compiled" or
+    "numpy". The compiled pass takes float64/float32 X in C or Fortran order.
+    """
+    if kernel not in ("auto", "compiled", "numpy"):
+        raise ValueError(f"kernel must be 'auto', 'compiled' or 'numpy', got {kernel!r}.")
+    if kernel == "numpy":
+        return False
+    suitable = (X.ndim == 2 and X.dtype in (np.float64, np.float32)
+                and (X.flags.c_contiguous or X.flags.f_contiguous))
+    if kernel == "compiled":
+        if not suitable:
+            raise ValueError(f"the compiled pass takes float64 or float32 X in C or Fortran order, got "
+                             f"{X.dtype} with strides {X.strides}; use np.ascontiguousarray(X) or kernel='numpy'.")
+        if not numba_installed():
+            raise ImportError("kernel='compiled' needs numba: pip install 'gdlab[fast]'.")
+        return True
+    setting = get_config()["compiled"]
+    if setting is False or not suitable or not numba_installed():
+        return False
+    if setting is True:
+        return True
+    return X.size >= COMPILED_MIN_ELEMENTS and ("numba" in sys.modules or X.size >= COMPILED_LOAD_ELEMENTS)
 
 
 def gram_block_rows(n_columns: int, target_bytes: int = 1 << 20) -> int:
@@ -105,8 +140,11 @@ class GramStats:
 
     @classmethod
     def from_arrays(cls, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None,
-                    block_rows: int | None = None) -> "GramStats":
+                    block_rows: int | None = None, kernel: str = "auto") -> "GramStats":
         """One blocked pass over X and Y (2-D), each block's cross products formed while it is in cache.
+
+        ``kernel``: "compiled" reads X once with gdlab's numba kernel (:mod:`gdlab._gram_kernel`, always on the
+        shifted data), "numpy" uses BLAS as below, "auto" chooses (:func:`use_compiled`).
 
         When the first block shows every column centred well enough (|mean| <= 10 std, so the final centring
         loses at most two of sixteen digits), the products are taken on views of X itself (BLAS syrk/gemm): no
@@ -135,7 +173,16 @@ class GramStats:
         needs_shift = bool(np.any(mean0 * mean0 > 100.0 * var0))
         S = np.zeros((q, q))
         s = np.zeros(q)
-        if needs_shift:
+        M = None
+        if use_compiled(X, kernel):
+            from gdlab import _gram_kernel
+
+            M = _gram_kernel.moments(X, Y, sample_weight, mean0)
+        if M is not None:
+            shift = mean0
+            s = M[0, 1:]
+            S = M[1:, 1:]
+        elif needs_shift:
             shift = mean0
             buf = np.empty((b, q))
             shift_x, shift_y = shift[:d], shift[d:]

@@ -1,0 +1,94 @@
+"""Global settings, in the manner of scikit-learn's ``set_config`` / ``config_context``.
+
+``compiled`` decides where gdlab runs its compiled (numba) kernels for the one-pass statistics of the gram
+source (every full-batch squared-error fit, the closed form and the curvature):
+
+* ``"auto"`` (default): where numba is installed and either already loaded in this process (by anything: a
+  stochastic GDRegressor fit, another library, :func:`load_compiled`) or the data are large enough (4e8 elements
+  and more) that the faster pass repays loading numba (about half a second); and X has at least 65 536
+  elements (below that BLAS is as fast);
+* ``True``: whenever numba is installed, whatever the size of the data (the first fit in a process then pays
+  for loading it);
+* ``False``: never; the statistics come from NumPy/BLAS.
+
+The two paths agree to rounding (about 1e-15 relative); the compiled one reads X once and is 2 to 3 times
+faster for a few columns (see benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["get_config", "set_config", "config_context", "load_compiled", "numba_installed"]
+
+_DEFAULTS: dict[str, Any] = {"compiled": "auto"}
+_local = threading.local()
+_global: dict[str, Any] = dict(_DEFAULTS)
+_numba_installed: bool | None = None
+
+
+def numba_installed() -> bool:
+    """Whether numba can be imported (checked once, without importing it)."""
+    global _numba_installed
+    if _numba_installed is None:
+        _numba_installed = importlib.util.find_spec("numba") is not None
+    return _numba_installed
+
+
+def _current() -> dict[str, Any]:
+    cfg = getattr(_local, "config", None)
+    return _global if cfg is None else cfg
+
+
+def get_config() -> dict[str, Any]:
+    """The settings in force in this thread (a copy)."""
+    return dict(_current())
+
+
+def _check(compiled: Any) -> None:
+    if compiled not in ("auto", True, False):
+        raise ValueError(f"compiled must be 'auto', True or False, got {compiled!r}.")
+    if compiled is True and not numba_installed():
+        raise ImportError("compiled=True needs numba, which is not installed: pip install 'gdlab[fast]' "
+                          "(or leave compiled='auto').")
+
+
+def set_config(*, compiled: Any = None) -> None:
+    """Change gdlab's settings for the whole process (arguments left as None are unchanged)."""
+    if compiled is not None:
+        _check(compiled)
+        _global["compiled"] = compiled
+
+
+@contextmanager
+def config_context(*, compiled: Any = None) -> Iterator[None]:
+    """Settings for the ``with`` block, in this thread only; restored on leaving it."""
+    old = getattr(_local, "config", None)
+    new = dict(_current())
+    if compiled is not None:
+        _check(compiled)
+        new["compiled"] = compiled
+    _local.config = new
+    try:
+        yield
+    finally:
+        _local.config = old
+
+
+def load_compiled() -> float:
+    """Load (or compile, the first time on a machine) gdlab's numba kernels now; returns the seconds it took.
+
+    With ``compiled="auto"`` every later fit in this process then uses them. Raises ImportError without numba.
+    """
+    if not numba_installed():
+        raise ImportError("gdlab's compiled kernels need numba: pip install 'gdlab[fast]'.")
+    t0 = time.perf_counter()
+    from gdlab import _gram_kernel
+
+    _gram_kernel.warm_up()
+    return time.perf_counter() - t0

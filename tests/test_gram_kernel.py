@@ -1,0 +1,160 @@
+"""The compiled statistics pass (gdlab._gram_kernel) against exact references, and gdlab's `compiled` setting."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import gdlab
+from gdlab.sources.gram import COMPILED_MIN_ELEMENTS, GramStats, use_compiled
+
+numba = pytest.importorskip("numba")
+from gdlab import _gram_kernel  # noqa: E402  (needs numba)
+
+
+def exact_moments(X, Y, w=None):
+    """n, mean and co-moment of [X, Y] in exact rational arithmetic (small problems only)."""
+    Z = np.concatenate([X.astype(np.float64), Y], axis=1)
+    m, q = Z.shape
+    W = [Fraction(1)] * m if w is None else [Fraction(float(v)) for v in w]
+    F = [[Fraction(float(v)) for v in row] for row in Z]
+    n = sum(W)
+    mean = [sum(W[i] * F[i][j] for i in range(m)) / n for j in range(q)]
+    C = np.empty((q, q))
+    for a in range(q):
+        for b in range(a, q):
+            C[a, b] = C[b, a] = float(sum(W[i] * (F[i][a] - mean[a]) * (F[i][b] - mean[b]) for i in range(m)))
+    return float(n), np.array([float(v) for v in mean]), C
+
+
+CASES = [  # rows (not multiples of the tile or of the chunk), features, outputs, column offset
+    (1, 1, 1, 0.0), (63, 3, 1, 0.0), (65, 4, 2, 0.0), (300, 7, 0, 0.0), (257, 2, 1, 1e8), (129, 5, 1, -3e4),
+]
+
+
+@pytest.mark.parametrize("m,d,k,offset", CASES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_compiled_statistics_equal_exact_arithmetic(m, d, k, offset, weighted):
+    rng = np.random.default_rng(m * 31 + d)
+    X = rng.standard_normal((m, d)) + offset
+    Y = rng.standard_normal((m, k)) * 3 + offset
+    w = rng.random(m) * 2 if weighted else None
+    n, mean, C = exact_moments(X, Y, w)
+    got = GramStats.from_arrays(X, Y, w, kernel="compiled")
+    assert got.n == pytest.approx(n, rel=1e-15)
+    assert got.n_rows == m
+    np.testing.assert_allclose(got.mean, mean, rtol=1e-14, atol=1e-14 * (1 + abs(offset)))
+    # the co-moment of data with an offset of 1e8 keeps its digits because the pass works on shifted data
+    scale = max(np.abs(C).max(), 1e-300)
+    assert np.abs(got.comoment - C).max() <= 1e-12 * scale
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_compiled_and_blas_paths_agree_on_a_large_problem(dtype, order, weighted):
+    rng = np.random.default_rng(7)
+    m, d = 200_003, 12  # several chunks, several flushes of the block total
+    X = np.asarray(rng.standard_normal((m, d)) * rng.uniform(0.1, 10, d) + rng.uniform(-5, 5, d), dtype=dtype, order=order)
+    Y = X[:, :2].astype(np.float64) @ np.array([[1.0, -2.0], [0.5, 3.0]]) + rng.standard_normal((m, 2))
+    w = rng.random(m) if weighted else None
+    a = GramStats.from_arrays(X, Y, w, kernel="compiled")
+    b = GramStats.from_arrays(X, Y, w, kernel="numpy")
+    assert a.n == pytest.approx(b.n, rel=1e-13)
+    np.testing.assert_allclose(a.mean, b.mean, rtol=1e-12, atol=1e-12)
+    assert np.abs(a.comoment - b.comoment).max() <= 1e-12 * np.abs(b.comoment).max()
+
+
+def test_compiled_descent_reaches_the_closed_form_like_the_blas_path():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((100_000, 6)) + 0.5
+    y = X @ rng.standard_normal(6) + 1.5 + rng.standard_normal(100_000)
+    with gdlab.config_context(compiled=True):
+        rc = gdlab.descend(X, y, tol=None, max_iter=3000)
+    with gdlab.config_context(compiled=False):
+        rn = gdlab.descend(X, y, tol=None, max_iter=3000)
+    ref, *_ = np.linalg.lstsq(np.c_[np.ones(len(y)), X], y, rcond=None)
+    for r in (rc, rn):
+        assert r.source == "gram"
+        np.testing.assert_allclose(np.r_[r.intercept, r.coef], ref, rtol=1e-8)
+    np.testing.assert_allclose(rc.coef, rn.coef, rtol=1e-10)
+
+
+def test_nonfinite_data_is_reported_by_the_compiled_path():
+    X = np.random.default_rng(0).standard_normal((70_000, 3))
+    X[54_321, 2] = np.nan
+    with pytest.raises(ValueError, match=r"row 54321.*column 2|column 2.*row 54321"):
+        GramStats.from_arrays(X, np.zeros((70_000, 1)), kernel="compiled")
+
+
+def test_the_kernel_may_run_from_many_threads_at_once():
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((150_000, 5))
+    Y = rng.standard_normal((150_000, 1))
+    ref = GramStats.from_arrays(X, Y, kernel="numpy")
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(3):
+                results.append(GramStats.from_arrays(X, Y, kernel="compiled"))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 12
+    for r in results:
+        assert np.abs(r.comoment - ref.comoment).max() <= 1e-12 * np.abs(ref.comoment).max()
+
+
+def test_use_compiled_rules():
+    big = np.zeros((COMPILED_MIN_ELEMENTS, 2))
+    small = np.zeros((10, 2))
+    assert "numba" in sys.modules  # imported above
+    assert use_compiled(big) is True  # auto: numba is loaded and the data are big enough
+    assert use_compiled(small) is False  # auto: BLAS is as fast on small data
+    assert use_compiled(big[:, :1]) is False  # a strided view: the BLAS path takes it as it is
+    assert use_compiled(big.astype(np.int64)) is False
+    assert use_compiled(big, "numpy") is False
+    assert use_compiled(small, "compiled") is True
+    with gdlab.config_context(compiled=False):
+        assert use_compiled(big) is False
+    with gdlab.config_context(compiled=True):
+        assert use_compiled(small) is True
+    assert gdlab.get_config()["compiled"] == "auto"  # restored on leaving the context
+    with pytest.raises(ValueError, match="Fortran order.*ascontiguousarray"):
+        use_compiled(big[:, :1], "compiled")
+    with pytest.raises(ValueError, match="kernel must be"):
+        use_compiled(big, "fast")
+    with pytest.raises(ValueError, match="compiled must be 'auto', True or False"):
+        gdlab.set_config(compiled="yes")
+
+
+def test_the_setting_decides_which_path_runs(monkeypatch):
+    calls = []
+    real = _gram_kernel.moments
+    monkeypatch.setattr(_gram_kernel, "moments", lambda *a: calls.append(1) or real(*a))
+    X = np.random.default_rng(2).standard_normal((40_000, 3))
+    y = X.sum(axis=1)
+    with gdlab.config_context(compiled=False):
+        gdlab.closed_form(X, y)
+    assert calls == []
+    with gdlab.config_context(compiled=True):
+        gdlab.closed_form(X, y)
+    assert len(calls) == 1
+    gdlab.set_config(compiled=False)
+    try:
+        gdlab.curvature(X)
+        assert len(calls) == 1
+    finally:
+        gdlab.set_config(compiled="auto")
+    assert gdlab.load_compiled() >= 0.0
