@@ -426,3 +426,19 @@ def test_a_slider_move_does_not_send_the_surface_grid_again(page, server):
     assert any("/api/surface?" in u for u in asked)
     assert page.text_content("#plot-surface .xtitle") != title
     assert page.evaluate("current.surface.axes") == [0, 2]
+
+
+def test_a_resized_window_keeps_every_layer_on_its_plot(page, server):
+    open_page(page, server)
+    page.set_viewport_size({"width": 1000, "height": 900})  # one column: every plot gets wider
+    try:
+        page.wait_for_function("""() => ['data', 'surface', 'loss'].every((n) => {
+            const fl = document.getElementById('plot-' + n)._fullLayout;
+            const c = document.querySelector('#layer-' + n + ' canvas');
+            return fl.width > 900 && c.clientWidth === fl.width && c.clientHeight === fl.height; })""")
+        api = page.request.get(server + "api/descend?dataset=line&lr=0.1&iterations=10").json()
+        x, y = axis_px(page, "surface", *api["runs"][0]["params"][-1])
+        assert layer_pixel(page, "surface", x, y) == [0x1F, 0x5F, 0xBF, 255]
+        shot(page, "narrow")
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 1000})

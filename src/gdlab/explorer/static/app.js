@@ -547,7 +547,7 @@ function renderVerdict() {
 // software-rendered Chromium); a few stay SVG, which looks crisper and needs no GPU context.
 function scatterType() { return sample && sample.n_shown > 300 ? 'scattergl' : 'scatter'; }
 
-const SURFACE_CONFIG = { displayModeBar: false, staticPlot: true };
+const SURFACE_CONFIG = { displayModeBar: false, staticPlot: true, responsive: true };
 const FONT = { family: 'system-ui, "DejaVu Sans", sans-serif', size: 12 };
 
 function baseLayout() {
@@ -693,6 +693,8 @@ function paintLayer(p) {
   if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) {
     c.width = Math.round(w * dpr);
     c.height = Math.round(h * dpr);
+    c.style.width = w + 'px';
+    c.style.height = h + 'px';
   }
   const ctx = c.getContext('2d');
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -938,7 +940,8 @@ function surfaceSpec() {
 }
 
 // The loss plot's axes change only when they must: x runs over the iterations asked for, y over whole decades that
-// hold every curve, kept while the curves still fit in them with no more than two decades to spare.
+// hold every curve, kept while the curves still fit in them with no more than two decades to spare. Its background
+// holds no trace: a change of axes is a relayout (~3 ms), not a new plot.
 let lossRange = null;
 
 function lossSpec() {
@@ -988,8 +991,8 @@ function lossSpec() {
   layout.yaxis = { ...layout.yaxis, type: 'log', title: { text: 'loss − loss*' }, exponentformat: 'power', range: yr || [-1, 1] };
   const decades = yr ? yr[1] - yr[0] : 2;
   if (decades >= 2) layout.yaxis.dtick = Math.max(1, Math.ceil(decades / 7));
-  return { key: JSON.stringify([current.dataset.id, layout.xaxis.range]), bg: [[], layout, PLOT_CONFIG], traces, legend,
-    axes: { 'yaxis.range': layout.yaxis.range, 'yaxis.dtick': layout.yaxis.dtick ?? null } };
+  return { key: current.dataset.id, bg: [[], layout, PLOT_CONFIG], traces, legend,
+    axes: { 'xaxis.range': layout.xaxis.range, 'yaxis.range': layout.yaxis.range, 'yaxis.dtick': layout.yaxis.dtick ?? null } };
 }
 
 function row(label, value, what = '') {
