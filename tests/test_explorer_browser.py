@@ -394,6 +394,19 @@ def test_a_zoomed_plot_keeps_its_layer_on_its_axes(page, server):
     x, y = axis_px(page, "loss", 20, gap20)
     trace = page.evaluate("({x: plots.loss.spec.traces[0].px[20], y: plots.loss.spec.traces[0].py[20]})")
     assert trace["x"] == pytest.approx(x, abs=0.01) and trace["y"] == pytest.approx(y, abs=0.01)
+    # more iterations (the axes follow, by relayout), a zoom by dragging, then a double click: back to 0..60
+    page.fill("#iterations", "60")
+    after_update(page, lambda: page.press("#iterations", "Enter"))
+    assert page.evaluate("document.getElementById('plot-loss')._fullLayout.xaxis.range") == [0, 60]
+    drag = page.locator("#plot-loss .nsewdrag").bounding_box()
+    page.mouse.move(drag["x"] + 100, drag["y"] + 100)
+    page.mouse.down()
+    page.mouse.move(drag["x"] + 200, drag["y"] + 150, steps=5)
+    page.mouse.up()
+    page.wait_for_function("document.getElementById('plot-loss')._fullLayout.xaxis.range[1] < 59")
+    page.mouse.dblclick(drag["x"] + 150, drag["y"] + 150)
+    page.wait_for_function("document.getElementById('plot-loss')._fullLayout.xaxis.range[1] === 60")
+    page.wait_for_function("Math.abs(plots.loss.spec.traces[0].px[60] - plots.loss.box.x1) < 0.5")
 
 
 def test_hovering_a_path_point_names_its_iteration(page, server):

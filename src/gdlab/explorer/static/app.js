@@ -4,7 +4,8 @@
 
 const COLORS = { A: '#1f5fbf', B: '#e07b00', data: '#d9534f', opt: '#2e7d32', start: '#1d2433' };
 const HYPER_LABELS = { beta: 'β (momentum)', beta1: 'β1', beta2: 'β2', decay: 'decay ρ', eps: 'ε' };
-const PLOT_CONFIG = { displaylogo: false, responsive: true,
+// a double click goes back to the plot's own axes (app.js does it: plotly's 'reset' would return to the first ones)
+const PLOT_CONFIG = { displaylogo: false, responsive: true, doubleClick: false,
   modeBarButtonsToRemove: ['select2d', 'lasso2d', 'autoScale2d', 'toggleSpikelines'] };
 
 const meta = { datasets: {}, order: [], optimizers: {}, limits: {}, defaultDataset: 'line' };
@@ -857,7 +858,9 @@ function dataSpec() {
     layout.xaxis = { ...layout.xaxis, title: { text: 'actual ' + ds.target_name, standoff: 4 }, range: [lo - pad, hi + pad] };
     layout.yaxis = { ...layout.yaxis, title: { text: 'predicted ' + ds.target_name }, range: [lo - pad, hi + pad] };
   }
-  return { key: JSON.stringify([ds.id, sample.n_shown]), bg: [bg, layout, PLOT_CONFIG], traces, legend, notes };
+  const home = layout.xaxis.range ? { 'xaxis.range': layout.xaxis.range, 'yaxis.range': layout.yaxis.range }
+    : { 'xaxis.autorange': true, 'yaxis.autorange': true };
+  return { key: JSON.stringify([ds.id, sample.n_shown]), bg: [bg, clone(layout), PLOT_CONFIG], traces, legend, notes, home };
 }
 
 const SURFACE_MARGIN = { l: 62, r: 16, t: 34, b: 46 };
@@ -991,8 +994,8 @@ function lossSpec() {
   layout.yaxis = { ...layout.yaxis, type: 'log', title: { text: 'loss − loss*' }, exponentformat: 'power', range: yr || [-1, 1] };
   const decades = yr ? yr[1] - yr[0] : 2;
   if (decades >= 2) layout.yaxis.dtick = Math.max(1, Math.ceil(decades / 7));
-  return { key: current.dataset.id, bg: [[], layout, PLOT_CONFIG], traces, legend,
-    axes: { 'xaxis.range': layout.xaxis.range, 'yaxis.range': layout.yaxis.range, 'yaxis.dtick': layout.yaxis.dtick ?? null } };
+  const axes = { 'xaxis.range': layout.xaxis.range, 'yaxis.range': layout.yaxis.range, 'yaxis.dtick': layout.yaxis.dtick ?? null };
+  return { key: current.dataset.id, bg: [[], clone(layout), PLOT_CONFIG], traces, legend, axes, home: axes };
 }
 
 function row(label, value, what = '') {
@@ -1047,6 +1050,7 @@ let renders = 0;
 let booted = false;
 let drawGen = 0, owed = false;
 
+const clone = (o) => JSON.parse(JSON.stringify(o));  // plotly keeps (and a zoom changes) the arrays it is given
 const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 
 // Brings plot p up to its spec. A slider move changes only the light layer: drawn at once, in the same frame as the
@@ -1061,6 +1065,7 @@ function syncPlot(p) {
     if (!p.listening && p.bg.on) {
       // zoom, pan, a resized window: plotly redraws the background, and the layer follows its axes
       p.bg.on('plotly_afterplot', () => { if (!p.job) paintLayer(p); });
+      p.bg.on('plotly_doubleclick', () => { if (p.spec.home && !p.job) Plotly.relayout(p.bg, clone(p.spec.home)); });
       p.listening = true;
     }
     syncPlot(p);
@@ -1074,7 +1079,7 @@ function syncPlot(p) {
     }).catch((err) => console.error(err)).then(done);
   } else if (spec.axes && JSON.stringify(spec.axes) !== JSON.stringify(p.axes)) {
     p.axes = spec.axes;
-    p.job = Promise.resolve(Plotly.relayout(p.bg, spec.axes)).catch((err) => console.error(err)).then(done);
+    p.job = Promise.resolve(Plotly.relayout(p.bg, clone(spec.axes))).catch((err) => console.error(err)).then(done);
   } else {
     paintLayer(p);
   }
