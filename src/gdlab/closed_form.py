@@ -22,7 +22,7 @@ import numpy as np
 import scipy.linalg
 
 from gdlab._validation import as_matrix, as_sample_weight, as_target, check_positive
-from gdlab.curvature import curvature_from_stats
+from gdlab.curvature import Curvature, curvature_from_stats
 from gdlab.exceptions import RankDeficiencyWarning
 from gdlab.result import Result
 from gdlab.sources.gram import GramStats
@@ -166,12 +166,16 @@ def _solve_qr(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, stats: GramSt
 
 
 def closed_form_from_stats(stats: GramStats, *, fit_intercept: bool = True, l2: float = 0.0,
-                           single_output: bool = True, source: str = "gram") -> Result:
-    """The exact minimiser from one-pass statistics (streamed files, Dask chunks): no rows needed."""
+                           single_output: bool = True, source: str = "gram", curvature: Curvature | None = None
+                           ) -> Result:
+    """The exact minimiser from one-pass statistics (streamed files, Dask chunks): no rows needed.
+
+    ``curvature``: the curvature of this problem when the caller has it already (saves an eigendecomposition).
+    """
     t0 = time.perf_counter()
     W, b, info = _solve_stats(stats, fit_intercept, l2)
     loss = _loss_from_stats(stats, W, b, fit_intercept, l2)
-    curv = curvature_from_stats(stats, fit_intercept, 2.0, l2)
+    curv = curvature if curvature is not None else curvature_from_stats(stats, fit_intercept, 2.0, l2)
     coef, intercept = _shape_output(W, b, single_output and stats.n_outputs == 1)
     info["seconds"] = time.perf_counter() - t0
     return Result(coef=coef, intercept=intercept, loss=loss, n_iter=0, converged=True, status=4,

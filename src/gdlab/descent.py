@@ -57,6 +57,8 @@ class _Problem:
         self.penalty = penalty
         self.fit_intercept = fit_intercept
         self.off = 1 if fit_intercept else 0
+        self._packed = getattr(source, "packed_value_and_grad", None)
+        self._penalised = penalty.active
 
     def split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.fit_intercept:
@@ -65,8 +67,10 @@ class _Problem:
 
     def value_and_grad(self, theta: np.ndarray, source: Any = None) -> tuple[float, np.ndarray]:
         """F(theta) (penalty included) and the gradient of its smooth part (L1 is handled by the prox)."""
+        if source is None and self._packed is not None and not self._penalised:  # the full-batch hot path
+            return self._packed(theta)
         src = source if source is not None else self.source
-        packed = getattr(src, "packed_value_and_grad", None)
+        packed = self._packed if source is None else getattr(src, "packed_value_and_grad", None)
         if packed is not None:
             loss, g = packed(theta)
         else:
@@ -317,9 +321,16 @@ def descend(
         from gdlab.closed_form import closed_form_from_stats
         from gdlab.exceptions import RankDeficiencyWarning
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RankDeficiencyWarning)
-            optimum_loss = closed_form_from_stats(stats, fit_intercept=fit_intercept, l2=pen.l2).loss
+        # the gram source solves for the optimum itself (its error form): reuse it rather than solve again
+        ef = (src_obj._error_form() if isinstance(src_obj, GramSource) and src_obj.fit_intercept == fit_intercept
+              and not pen.l2 else None)
+        if ef is not None:
+            optimum_loss = ef[2]
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RankDeficiencyWarning)
+                optimum_loss = closed_form_from_stats(stats, fit_intercept=fit_intercept, l2=pen.l2,
+                                                      curvature=curv if smooth_c == 2.0 else None).loss
 
     # ---- optimizer --------------------------------------------------------------------------------------------
     if isinstance(optimizer, Optimizer):
@@ -470,7 +481,7 @@ def descend(
         best = min(best, f)
         f_prev = f
 
-    traj = recorder.finish(unpack)
+    traj = recorder.finish(fit_intercept, single)
     if optimum_loss is not None:
         traj = type(traj)(**{**traj.__dict__, "gap": traj.loss - optimum_loss})
 

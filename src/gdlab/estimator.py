@@ -812,7 +812,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             self._adaptive_after_epoch(f)
         self._opt_state = velocity if self.optimizer != "gd" else None
         n_updates = int(counters[0]) - (self.t_ - 1)
-        traj = recorder.finish(lambda th: _unpack(th, self.fit_intercept, state.single))
+        traj = recorder.finish(self.fit_intercept, state.single)
         if loss_obj.name == "squared_error" and not pen.l1 and not partial:
             from gdlab.closed_form import closed_form_from_stats
 

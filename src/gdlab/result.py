@@ -99,7 +99,7 @@ class TrajectoryRecorder:
     doubles the stride, so memory stays bounded and the kept points stay evenly spread over the run. The last
     iterate is always kept.
 
-    Rows hold the packed parameters as given; ``finish(unpack)`` turns them into coefficients and intercepts.
+    Rows hold the packed parameters as given; ``finish`` turns them into coefficients and intercepts.
     """
 
     def __init__(self, record_every: int = 1, max_records: int | None = 100_000):
@@ -109,7 +109,7 @@ class TrajectoryRecorder:
         self._last: tuple | None = None
 
     def add(self, iteration: int, params: np.ndarray, loss: float, grad_norm: float, learning_rate: float) -> None:
-        row = (int(iteration), np.array(params, copy=True), float(loss), float(grad_norm), float(learning_rate))
+        row = (int(iteration), params.copy(), float(loss), float(grad_norm), float(learning_rate))
         self._last = row
         if iteration % self.stride:
             return
@@ -118,21 +118,23 @@ class TrajectoryRecorder:
             self.stride *= 2
             self.rows = [r for r in self.rows if r[0] % self.stride == 0]
 
-    def finish(self, unpack: Any) -> Trajectory:
+    def finish(self, fit_intercept: bool, single: bool) -> Trajectory:
+        """The Trajectory of the kept rows; packed rows are [b; W] (W alone without an intercept), each (p, k)."""
         rows = list(self.rows)
         if self._last is not None and (not rows or rows[-1][0] != self._last[0]):
             rows.append(self._last)
         if not rows:
             raise RuntimeError("empty trajectory: nothing was recorded")
-        parts = [unpack(r[1]) for r in rows]
-        lr = np.array([r[4] for r in rows])
+        P = np.stack([r[1] for r in rows]).astype(float, copy=False)  # (n, p, k)
+        W = P[:, 1:] if fit_intercept else P
+        B = P[:, 0] if fit_intercept else np.zeros((P.shape[0], P.shape[2]))
         return Trajectory(
             iteration=np.array([r[0] for r in rows], dtype=np.int64),
-            coef=np.stack([c for c, _ in parts]),
-            intercept=np.stack([np.asarray(b, dtype=float) for _, b in parts]),
+            coef=np.ascontiguousarray(W[:, :, 0] if single else W),
+            intercept=np.ascontiguousarray(B[:, 0] if single else B),
             loss=np.array([r[2] for r in rows]),
             grad_norm=np.array([r[3] for r in rows]),
-            learning_rate=lr,
+            learning_rate=np.array([r[4] for r in rows]),
             stride=self.stride,
         )
 

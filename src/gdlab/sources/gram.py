@@ -311,13 +311,15 @@ class GramSource:
     def packed_value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The same on packed parameters theta (p, k) = [b; W] (or W alone without an intercept): the descent
         loop's hot path, O(d^2)."""
-        ef = self._error_form()
+        ef = self.__dict__.get("_eform", False)
+        if ef is False:
+            ef = self._error_form()
         if ef is None:
             return self._centred_value_and_grad(theta)
         H, theta_star, f_star = ef
         e = theta - theta_star
         He = H @ e
-        return f_star + float(np.vdot(e, He)), 2.0 * He
+        return f_star + float(np.vdot(e, He)), He + He
 
     def _centred_value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         if self.fit_intercept:
