@@ -9,7 +9,10 @@ What is timed (best of --repeat):
 * scikit-learn `SGDRegressor()` with its defaults (one run; its relative gap is reported, it never reaches 1e-10);
 * a plain NumPy GD loop (the workshop's update, at the best constant step 2/(L+mu)) until the relative gap <= 1e-10;
 * PyTorch on the CPU, the same loop (when torch is importable; never a dependency of gdlab);
-* `gdlab.descend(X, y)` with its defaults (auto source -> gram, learning_rate='auto'), its gap checked;
+* `gdlab.descend(X, y)` with its defaults (auto source -> gram, learning_rate='auto'), its gap checked, twice: with
+  the statistics from gdlab's compiled pass (`compiled=True`; what 'auto' does once numba is loaded) and from
+  NumPy/BLAS (`compiled=False`; what 'auto' does in a process that has not loaded numba);
+* the cost of loading the compiled kernel in this fresh process (importing numba, reading its cache);
 * 1000 iterations on the gram source, against the pass that forms the statistics;
 * bytes allocated by a `gdlab.descend` call beyond the data (tracemalloc peak).
 """
