@@ -3,17 +3,21 @@ one read of X.
 
 The NumPy path forms the statistics with BLAS (syrk for X^T X, one more product for the sums and X^T y). For a
 few columns BLAS is far from the memory limit: its kernels are built for large square blocks, and a 10 x 10
-output leaves them packing more than multiplying (on 10^6 x 10, about 5 reads' worth of time for the pass). This
-kernel reads each row once, into a transposed tile that stays in L1 (``TILE`` rows of z = sqrt(s) [1, x - K, y - K]
-with K the shift), and takes the dot products of the tile's rows four against two (a 4 x 2 register block: eight
-products for every six loads, so the adds run at the FMA units' rate, not at the loads'; the upper triangle of
-blocks only). The tile's dot products are added into a block total, and every ``FLUSH`` tiles the block total into
-the chunk's total: a sum of a million rows is a sum of sums of at most 32 x 256 terms, so the rounding stays at a few ulps (the result agrees
-with the BLAS path to about 1e-15). Row chunks run on plain Python threads (the compiled function releases the
-GIL) and their totals are added at the end (all chunks use the same shift, so they add exactly as raw sums). Plain
-threads, not numba's ``parallel=True``: its OpenMP workers spin after each call and then fight OpenBLAS's own
-spinning workers for the same cores, and its default "workqueue" pool must not be entered from two threads at
-once, while this kernel may be called from any number of threads together (a server, Dask's threaded scheduler).
+output leaves them packing more than multiplying (on 10^6 x 10, about 5 reads' worth of time for the pass).
+
+This kernel reads each row once, into a transposed tile that stays in cache (``TILE`` rows of
+z = sqrt(s) [1, x - K, y - K] with K the shift; the tile's rows padded so that they do not alias in L1), and takes
+the dot products of the tile's rows four against two (a 4 x 2 register block: eight products for every six loads,
+so the adds run at the FMA units' rate, not at the loads'; the upper triangle of blocks only). The tile's dot
+products are added into a block total, and every ``FLUSH`` tiles the block total into the chunk's total: a sum of
+a million rows is a sum of sums of at most 128 x 64 terms, so the rounding stays at a few ulps (the result agrees
+with the BLAS path to about 1e-15).
+
+Row chunks run on plain Python threads (the compiled function releases the GIL) and their totals are added at the
+end (all chunks use the same shift, so they add exactly as raw sums). Plain threads, not numba's
+``parallel=True``: its OpenMP workers spin after each call and then fight OpenBLAS's own spinning workers for the
+same cores, and its default "workqueue" pool must not be entered from two threads at once, while this kernel may
+be called from any number of threads together (a server, Dask's threaded scheduler).
 
 Output of :func:`moments`: M (q1 x q1), q1 = 1 + d + k: M[0, 0] = sum s, M[0, 1:] = sum s (z - K),
 M[1:, 1:] = sum s (z - K)(z - K)^T.
@@ -32,10 +36,11 @@ import numba
 import numpy as np
 from numba import njit
 
-__all__ = ["TILE", "FLUSH", "MIN_CHUNK_ROWS", "shifted_moments", "moments", "n_threads", "warm_up"]
+__all__ = ["TILE", "TILE_STRIDE", "FLUSH", "MIN_CHUNK_ROWS", "shifted_moments", "moments", "n_threads", "warm_up"]
 
-TILE = 32  # rows per transposed tile: TILE x q1 doubles stay in L1 (32 KiB) for q1 up to ~100
-FLUSH = 256  # tiles per block total
+TILE = 128  # rows per transposed tile (measured best of 32..256 on 10..100 columns)
+TILE_STRIDE = TILE + 4  # the tile's rows are not a power of two apart: no L1 set aliasing between them
+FLUSH = 64  # tiles per block total
 MIN_CHUNK_ROWS = 16384  # rows per thread at least
 
 
@@ -49,7 +54,7 @@ def shifted_moments(X, Y, w, shift, start, stop):  # pragma: no cover - compiled
     has_w = w.shape[0] > 0
     total = np.zeros((qp, qp))
     block = np.zeros((qp, qp))
-    zt = np.zeros((qp, TILE))
+    zt = np.zeros((qp, TILE_STRIDE))
     n_tiles = 0
     for r0 in range(start, stop, TILE):
         nt = min(TILE, stop - r0)

@@ -409,11 +409,18 @@ def descend(
     eta = schedule(0) * eta_scale
     explode_at = 1e8 * (f0 if f0 > 0 else 1.0)
 
+    # the hot path's lookups, made once: the source's own packed evaluation when nothing is added to it, and no
+    # proximal step without an L1 penalty
+    value_and_grad = (problem._packed if problem._packed is not None and not pen.active else problem.value_and_grad)
+    has_prox = bool(pen.l1)
+    update = opt.direction.update
+    record = recorder.add
+
     for it in range(1, max_iter + 1):
         n_iter = it
         if full_batch:
             eta = schedule(t) * eta_scale
-            u, opt_state = opt.direction.update(g, opt_state, theta)
+            u, opt_state = update(g, opt_state, theta)
             if line_search:
                 # backtracking on the (proximal) sufficient-decrease condition, with no slack: the gram source
                 # computes the loss as F* + e^T H e, so comparisons near the optimum are exact enough
@@ -436,8 +443,10 @@ def descend(
                     break
                 theta, f, g = cand, f_c, g_c
             else:
-                theta = problem.prox(theta - eta * u, eta)
-                f, g = problem.value_and_grad(theta)
+                theta = theta - eta * u
+                if has_prox:
+                    theta = problem.prox(theta, eta)
+                f, g = value_and_grad(theta)
             t += 1
         else:
             for batch in src_obj.iter_batches(batch_size, rng, shuffle):
@@ -448,7 +457,7 @@ def descend(
                 t += 1
             f, g = problem.value_and_grad(theta)
         g_norm = math.sqrt(float(np.vdot(g, g)))  # non-finite whenever any component is
-        recorder.add(it, theta, f, g_norm, eta)
+        record(it, theta, f, g_norm, eta)
 
         # divergence: non-finite, exploding, or rising steadily far above the start
         rising = rising + 1 if f > best else 0
