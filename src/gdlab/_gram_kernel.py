@@ -7,8 +7,8 @@ output leaves them packing more than multiplying (on 10^6 x 10, about 5 reads' w
 
 This kernel reads each row once, into a transposed tile that stays in cache (``TILE`` rows of
 z = sqrt(s) [1, x - K, y - K] with K the shift; the tile's rows padded so that they do not alias in L1), and takes
-the dot products of the tile's rows four against two (a 4 x 2 register block: eight products for every six loads,
-so the adds run at the FMA units' rate, not at the loads'; the upper triangle of blocks only). The tile's dot
+the dot products of the tile's rows six against two (a 6 x 2 register block: twelve products for every eight
+loads, so the adds run at the FMA units' rate, not at the loads'; the upper triangle of blocks only). The tile's dot
 products are added into a block total, and every ``FLUSH`` tiles the block total into the chunk's total: a sum of
 a million rows is a sum of sums of at most 128 x 64 terms, so the rounding stays at a few ulps (the result agrees
 with the BLAS path to about 1e-15).
@@ -50,7 +50,7 @@ def shifted_moments(X, Y, w, shift, start, stop):  # pragma: no cover - compiled
     d = X.shape[1]
     k = Y.shape[1]
     q1 = 1 + d + k
-    qp = (q1 + 3) // 4 * 4
+    qp = (q1 + 5) // 6 * 6
     has_w = w.shape[0] > 0
     total = np.zeros((qp, qp))
     block = np.zeros((qp, qp))
@@ -68,7 +68,7 @@ def shifted_moments(X, Y, w, shift, start, stop):  # pragma: no cover - compiled
         for t in range(nt, TILE):
             for j in range(q1):
                 zt[j, t] = 0.0
-        for i in range(0, qp, 4):  # a 4 x 2 block of dot products: 8 products for every 6 loads
+        for i in range(0, qp, 6):  # a 6 x 2 block of dot products: 12 products for every 8 loads
             for j in range(i, qp, 2):
                 s00 = 0.0
                 s01 = 0.0
@@ -78,6 +78,10 @@ def shifted_moments(X, Y, w, shift, start, stop):  # pragma: no cover - compiled
                 s21 = 0.0
                 s30 = 0.0
                 s31 = 0.0
+                s40 = 0.0
+                s41 = 0.0
+                s50 = 0.0
+                s51 = 0.0
                 for t in range(TILE):
                     b0 = zt[j, t]
                     b1 = zt[j + 1, t]
@@ -85,6 +89,8 @@ def shifted_moments(X, Y, w, shift, start, stop):  # pragma: no cover - compiled
                     a1 = zt[i + 1, t]
                     a2 = zt[i + 2, t]
                     a3 = zt[i + 3, t]
+                    a4 = zt[i + 4, t]
+                    a5 = zt[i + 5, t]
                     s00 += a0 * b0
                     s01 += a0 * b1
                     s10 += a1 * b0
@@ -93,6 +99,10 @@ def shifted_moments(X, Y, w, shift, start, stop):  # pragma: no cover - compiled
                     s21 += a2 * b1
                     s30 += a3 * b0
                     s31 += a3 * b1
+                    s40 += a4 * b0
+                    s41 += a4 * b1
+                    s50 += a5 * b0
+                    s51 += a5 * b1
                 block[i, j] += s00
                 block[i, j + 1] += s01
                 block[i + 1, j] += s10
@@ -101,6 +111,10 @@ def shifted_moments(X, Y, w, shift, start, stop):  # pragma: no cover - compiled
                 block[i + 2, j + 1] += s21
                 block[i + 3, j] += s30
                 block[i + 3, j + 1] += s31
+                block[i + 4, j] += s40
+                block[i + 4, j + 1] += s41
+                block[i + 5, j] += s50
+                block[i + 5, j + 1] += s51
         n_tiles += 1
         if n_tiles == FLUSH:
             total += block
