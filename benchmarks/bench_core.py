@@ -153,7 +153,7 @@ def run(m: int, d: int, repeat: int, fast_rounds: int) -> dict:
     return out
 
 
-def report(results: list[dict], load_s: float | None) -> str:
+def report(results: list[dict], load_s: float | None, peak: float) -> str:
     lines = [f"Machine: {machine()}. X ~ N(0, 1), y = X w + 0.5 + N(0, 1), float64; times are the best of the "
              f"repeats (the read of X, gdlab's fits and passes: best of {results[0]['fast_rounds']} rounds, "
              "interleaved); "
@@ -192,6 +192,20 @@ def report(results: list[dict], load_s: float | None) -> str:
         f"{r['m']:.0e} x {r['d']}: {ms(r['gdlab_stats'])} vs {ms(r['gdlab_blas_stats'])} "
         f"({r['gdlab_stats'] / r['read']:.1f} vs {r['gdlab_blas_stats'] / r['read']:.1f} reads of X)"
         for r in results) + "."]
+    lines += [
+        "",
+        "- Which column a user gets: `compiled='auto'` (the default) takes the compiled pass once numba is loaded in the "
+        "process (a stochastic GDRegressor fit, `gdlab.load_compiled()`, another library) or for X of 4e8 elements "
+        "and more; in a fresh script it takes the BLAS column, since loading numba (the line below) costs more than "
+        "the kernel saves on one fit of this size.",
+        "- The arithmetic floor of the pass: its q(q+1)/2 multiply-adds per row (q = d + 2 columns of [1, x, y]) at "
+        f"the rate of a large dgemm measured in this run ({peak / 1e9:.0f} GFLOP/s on all cores): " + "; ".join(
+            f"{r['m']:.0e} x {r['d']}: {ms(r['floor'])} ({r['floor'] / r['read']:.1f} reads of X)" for r in results)
+        + ". At d = 100 the pass is compute-bound and runs near that rate, so its ratio to one read moves with the "
+        "machine's load (from 3.6x to 4.2x over the runs made while tuning, 2026-11-26, on this shared 2-core machine).",
+        "- OpenBLAS's workers spin for a while after each multi-threaded BLAS call and take a core from whatever runs "
+        "next; that is why the compiled and the BLAS configurations are measured in separate rounds.",
+    ]
     if load_s is not None:
         lines.append(f"Loading the compiled kernel in this fresh process (importing numba, loading its cache; compiling "
                      f"on a machine's first run): {load_s:.2f} s, once per process.")
@@ -210,8 +224,13 @@ def main() -> None:
     import sys
 
     load_s = None if "numba" in sys.modules else gdlab.load_compiled()
+    A = np.random.default_rng(1).standard_normal((2000, 2000))
+    peak = 2 * 2000**3 / best_of(lambda: A @ A, 5)[0]  # flop/s of a large dgemm on all cores
     results = [run(args.rows, d, args.repeat, args.rounds) for d in args.features]
-    text = report(results, load_s)
+    for r in results:
+        q = r["d"] + 2
+        r["floor"] = r["m"] * q * (q + 1) / peak  # 2 flops per multiply-add, q(q+1)/2 of them per row
+    text = report(results, load_s, peak)
     print(text)
     if not args.no_write:
         write_section("Core: full-batch gradient descent (issue 2)", text)
