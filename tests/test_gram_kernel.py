@@ -116,6 +116,32 @@ def test_the_kernel_may_run_from_many_threads_at_once():
         assert np.abs(r.comoment - ref.comoment).max() <= 1e-12 * np.abs(ref.comoment).max()
 
 
+def _fork_child(queue):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((100_000, 4))
+    st = GramStats.from_arrays(X, np.zeros((100_000, 1)), kernel="compiled")
+    queue.put(float(st.comoment[0, 0]) / float(((X[:, 0] - X[:, 0].mean()) ** 2).sum()))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_runs_the_kernel_on_its_own_threads():
+    import multiprocessing
+
+    X = np.random.default_rng(4).standard_normal((100_000, 4))
+    GramStats.from_arrays(X, np.zeros((100_000, 1)), kernel="compiled")  # the parent's thread pool exists now
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_fork_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive, "the forked child hung on the parent's thread pool"
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == pytest.approx(1.0, rel=1e-12)
+
+
 def test_use_compiled_rules():
     big = np.zeros((COMPILED_MIN_ELEMENTS, 2))
     small = np.zeros((10, 2))

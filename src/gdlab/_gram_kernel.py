@@ -29,6 +29,7 @@ paid already or pays for itself; see ``use_compiled`` there.
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -128,6 +129,8 @@ def shifted_moments(X, Y, w, shift, start, stop):  # pragma: no cover - compiled
 
 
 _POOL: ThreadPoolExecutor | None = None
+_POOL_PID = 0  # the process that made _POOL: a forked child (multiprocessing, Dask's process workers) inherits
+# the executor but not its threads, and would wait on it forever; it makes its own
 _POOL_LOCK = threading.Lock()
 
 
@@ -137,10 +140,11 @@ def n_threads() -> int:
 
 
 def _pool() -> ThreadPoolExecutor:
-    global _POOL
+    global _POOL, _POOL_PID
     with _POOL_LOCK:
-        if _POOL is None:
+        if _POOL is None or _POOL_PID != os.getpid():
             _POOL = ThreadPoolExecutor(max_workers=n_threads(), thread_name_prefix="gdlab-gram")
+            _POOL_PID = os.getpid()
         return _POOL
 
 
