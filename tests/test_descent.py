@@ -322,6 +322,23 @@ def test_l1_penalty_makes_exact_zeros_and_matches_scikit_learn_lasso():
     np.testing.assert_array_equal(r.coef == 0, sk.coef_ == 0)
 
 
+@pytest.mark.parametrize("penalty", ["l1", "elasticnet"])
+def test_line_search_with_an_l1_term_reaches_scikit_learns_optimum(penalty):
+    # proximal backtracking tests the smooth part only: a step that grows |w|_1 is still taken when it should be
+    from sklearn.linear_model import ElasticNet
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((400, 4)) * np.linspace(0.8, 1.5, 4) + np.linspace(-0.5, 0.5, 4)
+    y = X @ rng.standard_normal(4) + 1.5 + 0.3 * rng.standard_normal(400)
+    l1_ratio = 1.0 if penalty == "l1" else 0.5
+    r = gdlab.descend(X, y, penalty=penalty, alpha=0.2, l1_ratio=l1_ratio, line_search=True, learning_rate=1.0,
+                      max_iter=5000, tol=None, gtol=None)
+    assert r.n_iter == 5000 and "line search" not in r.message
+    sk = ElasticNet(alpha=0.1, l1_ratio=l1_ratio, tol=1e-13, max_iter=100_000).fit(X, y)
+    np.testing.assert_allclose(r.coef, sk.coef_, atol=1e-8)
+    assert r.intercept == pytest.approx(sk.intercept_, abs=1e-8)
+
+
 @pytest.mark.parametrize("loss", ["huber", "squared_epsilon_insensitive"])
 def test_smooth_robust_losses_reach_the_optimum_found_by_scipy(loss):
     from scipy.optimize import minimize

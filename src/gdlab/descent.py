@@ -413,6 +413,9 @@ def descend(
     # proximal step without an L1 penalty
     value_and_grad = (problem._packed if problem._packed is not None and not pen.active else problem.value_and_grad)
     has_prox = bool(pen.l1)
+
+    def l1_value(th: np.ndarray) -> float:
+        return pen.l1 * float(np.abs(th[off:]).sum()) if has_prox else 0.0
     update = opt.direction.update
     record = recorder.add
 
@@ -424,13 +427,16 @@ def descend(
             if line_search:
                 # backtracking on the (proximal) sufficient-decrease condition, with no slack: the gram source
                 # computes the loss as F* + e^T H e, so comparisons near the optimum are exact enough
+                # (on the smooth part of F only: the L1 term is the prox's, and a step that grows |w|_1 must not
+                # be refused for it)
                 eta_min = eta * 1e-12
+                f_smooth = f - l1_value(theta)
                 while True:
                     cand = problem.prox(theta - eta * u, eta)
                     f_c, g_c = problem.value_and_grad(cand)
                     step = cand - theta
-                    if math.isfinite(f_c) and f_c <= f + float(np.vdot(g, step)) + float(np.vdot(step, step)) / (
-                            2 * eta):
+                    if math.isfinite(f_c) and f_c - l1_value(cand) <= f_smooth + float(np.vdot(g, step)) + float(
+                            np.vdot(step, step)) / (2 * eta):
                         break
                     eta *= 0.5
                     if eta < eta_min:
