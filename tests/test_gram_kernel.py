@@ -84,6 +84,22 @@ def test_compiled_descent_reaches_the_closed_form_like_the_blas_path():
     np.testing.assert_allclose(rc.coef, rn.coef, rtol=1e-10)
 
 
+@pytest.mark.parametrize("kernel", ["compiled", "numpy"])
+def test_a_first_block_of_zero_weight_still_shifts_the_data(kernel):
+    # the shift comes from the first rows; weights of zero there must not leave columns with a mean of 1e8 unshifted
+    rng = np.random.default_rng(0)
+    m = 40_000
+    X = rng.standard_normal((m, 2)) + 1e8
+    y = (X - 1e8) @ [1.0, 2.0] + 0.5 + rng.standard_normal(m)
+    w = np.ones(m)
+    w[:4096] = 0.0
+    st = GramStats.from_arrays(X, y[:, None], w, kernel=kernel)
+    keep = X[4096:] - 1e8  # exact: the offsets are representable, the noise is what is left
+    ref = np.cov(np.c_[keep, y[4096:]].T, bias=True) * (m - 4096)
+    np.testing.assert_allclose(st.comoment, ref, rtol=1e-9)
+    np.testing.assert_allclose(st.mean[:2] - 1e8, keep.mean(axis=0), atol=1e-7)
+
+
 def test_nonfinite_data_is_reported_by_the_compiled_path():
     X = np.random.default_rng(0).standard_normal((70_000, 3))
     X[54_321, 2] = np.nan

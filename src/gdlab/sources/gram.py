@@ -162,12 +162,10 @@ class GramStats:
         w0 = None if sample_weight is None else sample_weight[:first]
         Z0 = np.concatenate([np.asarray(X[:first], dtype=np.float64), Y[:first]], axis=1)
         tot = float(first) if w0 is None else float(w0.sum())
-        if tot > 0:
-            mean0 = (Z0.sum(axis=0) if w0 is None else w0 @ Z0) / tot
-            var0 = ((Z0 - mean0) ** 2).sum(axis=0) if w0 is None else w0 @ (Z0 - mean0) ** 2
-            var0 = var0 / tot
-        else:
-            mean0, var0 = np.zeros(q), np.ones(q)
+        if w0 is not None and not tot > 0:  # any shift will do: rows of zero weight still show the columns' scale
+            w0, tot = None, float(first)
+        mean0 = (Z0.sum(axis=0) if w0 is None else w0 @ Z0) / tot
+        var0 = (((Z0 - mean0) ** 2).sum(axis=0) if w0 is None else w0 @ (Z0 - mean0) ** 2) / tot
         if not np.all(np.isfinite(mean0)):
             mean0 = np.zeros(q)
         needs_shift = bool(np.any(mean0 * mean0 > 100.0 * var0))
