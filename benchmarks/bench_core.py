@@ -10,8 +10,8 @@ What is timed (best of --repeat):
 * a plain NumPy GD loop (the workshop's update, at the best constant step 2/(L+mu)) until the relative gap <= 1e-10;
 * PyTorch on the CPU, the same loop (when torch is importable; never a dependency of gdlab);
 * `gdlab.descend(X, y)` with its defaults (auto source -> gram, learning_rate='auto'), its gap checked, twice: with
-  the statistics from gdlab's compiled pass (`compiled=True`; what 'auto' does once numba is loaded) and from
-  NumPy/BLAS (`compiled=False`; what 'auto' does in a process that has not loaded numba);
+  the statistics from gdlab's compiled pass (`compiled=True`; what 'auto' does once the kernel is loaded) and from
+  NumPy/BLAS (`compiled=False`; what 'auto' does in a process that has not loaded it);
 * the cost of loading the compiled kernel in this fresh process (importing numba, reading its cache);
 * 1000 iterations on the gram source, against the pass that forms the statistics;
 * bytes allocated by a `gdlab.descend` call beyond the data (tracemalloc peak).
@@ -160,9 +160,10 @@ def report(results: list[dict], load_s: float | None, peak: float) -> str:
              "'gap' is the relative optimality gap (F - F*)/F* with F* from gdlab's closed form. "
              "gdlab GD is `gdlab.descend(X, y)` with its defaults (the gram source, learning_rate='auto'), its "
              "statistics formed either by gdlab's compiled pass (numba; `compiled=True`, or the default 'auto' once "
-             "numba is loaded) or by NumPy/BLAS (`compiled=False`, the default 'auto' in a process that has not "
-             "loaded numba).", ""]
-    lines.append("| m x d | one read of X | X^T X | LinearRegression.fit | lstsq | SGDRegressor (gap) | NumPy GD to 1e-10 "
+             "the kernel is loaded) or by NumPy/BLAS (`compiled=False`, the default 'auto' in a process that has not "
+             "loaded it).", ""]
+    lines.append("| m x d | one read of X | X^T X | LinearRegression.fit | lstsq | SGDRegressor (gap) | "
+                 "NumPy GD to 1e-10 "
                  "(iters) | PyTorch GD to 1e-10 | gdlab GD, BLAS statistics (iters, gap) | **gdlab GD, compiled "
                  "statistics** (iters, gap) |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|")
@@ -174,7 +175,8 @@ def report(results: list[dict], load_s: float | None, peak: float) -> str:
             f"{ms(r['sgd'])} ({r['sgd_gap']:.1e}) | {ms(r['numpy_gd'])} ({r['numpy_gd_iters']}) | {torch_cell} | "
             f"{ms(r['gdlab_blas'])} ({r['gdlab_blas_iters']}, {r['gdlab_blas_gap']:.1e}) | "
             f"**{ms(r['gdlab'])}** ({r['gdlab_iters']}, {r['gdlab_gap']:.1e}) |")
-    lines += ["", "Ratios for gdlab GD with the compiled statistics (BLAS statistics in brackets); higher is better for "
+    lines += ["", "Ratios for gdlab GD with the compiled statistics (BLAS statistics in brackets); higher is better "
+              "for "
               "gdlab except in the read column:", ""]
     lines.append("| m x d | LinearRegression / gdlab (target >= 5) | gdlab / one read (target <= 4) | SGDRegressor / "
                  "gdlab (target >= 20) | NumPy GD / gdlab | PyTorch GD / gdlab | 1000 gram iterations / stats pass "
@@ -194,20 +196,21 @@ def report(results: list[dict], load_s: float | None, peak: float) -> str:
         for r in results) + "."]
     lines += [
         "",
-        "- Which column a user gets: `compiled='auto'` (the default) takes the compiled pass once numba is loaded in the "
-        "process (a stochastic GDRegressor fit, `gdlab.load_compiled()`, another library) or for X of 4e8 elements "
-        "and more; in a fresh script it takes the BLAS column, since loading numba (the line below) costs more than "
-        "the kernel saves on one fit of this size.",
+        "- Which column a user gets: `compiled='auto'` (the default) takes the compiled pass once the kernel is "
+        "loaded in the process (`gdlab.load_compiled()`, or an earlier pass with `compiled=True`) or for X of 4e8 "
+        "elements and more; in a fresh script it takes the BLAS column, since loading numba and the kernel (the line "
+        "below) costs more than the kernel saves on one fit of this size.",
         "- The arithmetic floor of the pass: its q(q+1)/2 multiply-adds per row (q = d + 2 columns of [1, x, y]) at "
         f"the rate of a large dgemm measured in this run ({peak / 1e9:.0f} GFLOP/s on all cores): " + "; ".join(
             f"{r['m']:.0e} x {r['d']}: {ms(r['floor'])} ({r['floor'] / r['read']:.1f} reads of X)" for r in results)
         + ". At d = 100 the pass is compute-bound and runs near that rate, so its ratio to one read moves with the "
-        "machine's load (from 3.6x to 4.2x over the runs made while tuning, 2026-11-26, on this shared 2-core machine).",
+        "machine's load (from 3.6x to 4.2x over the runs made while tuning, 2026-11-26, on this shared 2-core "
+        "machine).",
         "- OpenBLAS's workers spin for a while after each multi-threaded BLAS call and take a core from whatever runs "
         "next; that is why the compiled and the BLAS configurations are measured in separate rounds.",
     ]
     if load_s is not None:
-        lines.append(f"Loading the compiled kernel in this fresh process (importing numba, loading its cache; compiling "
+        lines.append("Loading the compiled kernel in this fresh process (importing numba, loading its cache; compiling "
                      f"on a machine's first run): {load_s:.2f} s, once per process.")
     return "\n".join(lines)
 

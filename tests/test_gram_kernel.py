@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from fractions import Fraction
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 import gdlab
+import gdlab.sources.gram
 from gdlab.sources.gram import COMPILED_MIN_ELEMENTS, GramStats, use_compiled
 
 numba = pytest.importorskip("numba")
@@ -59,7 +59,8 @@ def test_compiled_statistics_equal_exact_arithmetic(m, d, k, offset, weighted):
 def test_compiled_and_blas_paths_agree_on_a_large_problem(dtype, order, weighted):
     rng = np.random.default_rng(7)
     m, d = 200_003, 12  # several chunks, several flushes of the block total
-    X = np.asarray(rng.standard_normal((m, d)) * rng.uniform(0.1, 10, d) + rng.uniform(-5, 5, d), dtype=dtype, order=order)
+    X = np.asarray(rng.standard_normal((m, d)) * rng.uniform(0.1, 10, d) + rng.uniform(-5, 5, d), dtype=dtype,
+                   order=order)
     Y = X[:, :2].astype(np.float64) @ np.array([[1.0, -2.0], [0.5, 3.0]]) + rng.standard_normal((m, 2))
     w = rng.random(m) if weighted else None
     a = GramStats.from_arrays(X, Y, w, kernel="compiled")
@@ -161,8 +162,9 @@ def test_a_forked_child_runs_the_kernel_on_its_own_threads():
 def test_use_compiled_rules():
     big = np.zeros((COMPILED_MIN_ELEMENTS, 2))
     small = np.zeros((10, 2))
-    assert "numba" in sys.modules  # imported above
-    assert use_compiled(big) is True  # auto: numba is loaded and the data are big enough
+    gdlab.load_compiled()
+    assert _gram_kernel.loaded()
+    assert use_compiled(big) is True  # auto: the kernel is loaded and the data are big enough
     assert use_compiled(small) is False  # auto: BLAS is as fast on small data
     assert use_compiled(big[:, :1]) is False  # a strided view: the BLAS path takes it as it is
     assert use_compiled(big.astype(np.int64)) is False
@@ -179,6 +181,35 @@ def test_use_compiled_rules():
         use_compiled(big, "fast")
     with pytest.raises(ValueError, match="compiled must be 'auto', True or False"):
         gdlab.set_config(compiled="yes")
+    for not_a_bool in (0, 1, 1.0, "True"):
+        with pytest.raises(ValueError, match="compiled must be"):
+            gdlab.set_config(compiled=not_a_bool)
+    with gdlab.config_context(compiled=np.False_):
+        assert gdlab.get_config()["compiled"] is False
+        assert use_compiled(big) is False
+
+
+def test_auto_waits_for_the_kernel_to_be_loaded(monkeypatch):
+    # numba imported by something else is not enough: loading the kernel still costs a fraction of a second
+    big = np.zeros((COMPILED_MIN_ELEMENTS, 2))
+    monkeypatch.setattr(_gram_kernel, "_LOADED", False)
+    assert use_compiled(big) is False
+    monkeypatch.setattr(gdlab.sources.gram, "COMPILED_LOAD_ELEMENTS", big.size)
+    assert use_compiled(big) is True  # big data repays the load
+    monkeypatch.undo()
+    gdlab.load_compiled()
+    assert use_compiled(big) is True
+
+
+def test_set_config_inside_a_context_holds_in_it_and_after_it():
+    try:
+        with gdlab.config_context(compiled=False):
+            gdlab.set_config(compiled=True)
+            assert gdlab.get_config()["compiled"] is True
+        assert gdlab.get_config()["compiled"] is True
+    finally:
+        gdlab.set_config(compiled="auto")
+    assert gdlab.get_config()["compiled"] == "auto"
 
 
 def test_the_setting_decides_which_path_runs(monkeypatch):

@@ -1,14 +1,14 @@
 """Global settings, in the manner of scikit-learn's ``set_config`` / ``config_context``.
 
-``compiled`` decides where gdlab runs its compiled (numba) kernels for the one-pass statistics of the gram
-source (every full-batch squared-error fit, the closed form and the curvature):
+``compiled`` decides where gdlab runs its compiled (numba) kernel for the one-pass statistics of the gram source
+(every full-batch squared-error fit, the closed form and the curvature):
 
-* ``"auto"`` (default): where numba is installed and either already loaded in this process (by anything: a
-  stochastic GDRegressor fit, another library, :func:`load_compiled`) or the data are large enough (4e8 elements
-  and more) that the faster pass repays loading numba (about half a second); and X has at least 65 536
-  elements (below that BLAS is as fast);
-* ``True``: whenever numba is installed, whatever the size of the data (the first fit in a process then pays
-  for loading it);
+* ``"auto"`` (default): once the kernel is loaded in this process (:func:`load_compiled`, an earlier pass with
+  ``compiled=True``, or one on big data), and on big data (X of 4e8 elements and more, where the faster pass
+  repays loading numba, about half a second); BLAS otherwise, and always for X of fewer than 65 536 elements;
+* ``True``: the kernel whenever numba is installed and the array suits it (float64 or float32 in C or Fortran
+  order; any other array takes the BLAS pass), whatever the size of the data; the first fit in a process pays
+  for loading numba;
 * ``False``: never; the statistics come from NumPy/BLAS.
 
 The two paths agree to rounding (about 1e-15 relative); the compiled one reads X once and is 2 to 3 times
@@ -23,6 +23,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+import numpy as np
 
 __all__ = ["get_config", "set_config", "config_context", "load_compiled", "numba_installed"]
 
@@ -50,19 +52,29 @@ def get_config() -> dict[str, Any]:
     return dict(_current())
 
 
-def _check(compiled: Any) -> None:
-    if compiled not in ("auto", True, False):
+def _check(compiled: Any) -> Any:
+    """The setting's value, checked: "auto", True or False (numpy booleans count as booleans; 0 and 1 do not)."""
+    if isinstance(compiled, (bool, np.bool_)):
+        compiled = bool(compiled)
+    elif not (isinstance(compiled, str) and compiled == "auto"):
         raise ValueError(f"compiled must be 'auto', True or False, got {compiled!r}.")
     if compiled is True and not numba_installed():
         raise ImportError("compiled=True needs numba, which is not installed: pip install 'gdlab[fast]' "
                           "(or leave compiled='auto').")
+    return compiled
 
 
 def set_config(*, compiled: Any = None) -> None:
-    """Change gdlab's settings for the whole process (arguments left as None are unchanged)."""
+    """Change gdlab's settings for the whole process, every thread (arguments left as None are unchanged).
+
+    Inside a :func:`config_context` block the change holds in the block too, and stays after it.
+    """
     if compiled is not None:
-        _check(compiled)
+        compiled = _check(compiled)
         _global["compiled"] = compiled
+        local = getattr(_local, "config", None)
+        if local is not None:
+            local["compiled"] = compiled
 
 
 @contextmanager
@@ -71,8 +83,7 @@ def config_context(*, compiled: Any = None) -> Iterator[None]:
     old = getattr(_local, "config", None)
     new = dict(_current())
     if compiled is not None:
-        _check(compiled)
-        new["compiled"] = compiled
+        new["compiled"] = _check(compiled)
     _local.config = new
     try:
         yield

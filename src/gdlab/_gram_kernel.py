@@ -22,9 +22,9 @@ be called from any number of threads together (a server, Dask's threaded schedul
 Output of :func:`moments`: M (q1 x q1), q1 = 1 + d + k: M[0, 0] = sum s, M[0, 1:] = sum s (z - K),
 M[1:, 1:] = sum s (z - K)(z - K)^T.
 
-Loading numba costs about half a second in a fresh process (compiling the kernel, once per machine, a few
-seconds; ``cache=True``), so :func:`gdlab.sources.gram.GramStats.from_arrays` uses this pass only where that is
-paid already or pays for itself; see ``use_compiled`` there.
+Loading numba and this kernel costs about half a second in a fresh process (compiling it, once per machine and
+array layout, a few seconds; ``cache=True``), so :func:`gdlab.sources.gram.GramStats.from_arrays` uses this pass
+only where that is paid already (:func:`loaded`) or pays for itself; see ``use_compiled`` there.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ MIN_CHUNK_ROWS = 16384  # rows per thread at least
 
 @njit(fastmath={"reassoc", "contract"}, cache=True, nogil=True)
 def shifted_moments(X, Y, w, shift, start, stop):  # pragma: no cover - compiled
-    """sum over rows start:stop of s z z^T, z = [1, x - K, y - K] ((q1 + q1 % 2) square; see the module)."""
+    """sum over rows start:stop of s z z^T, z = [1, x - K, y - K] (padded to a multiple of 6; see the module)."""
     d = X.shape[1]
     k = Y.shape[1]
     q1 = 1 + d + k
@@ -134,22 +134,42 @@ _POOL_PID = 0  # the process that made _POOL: a forked child (multiprocessing, D
 _POOL_LOCK = threading.Lock()
 
 
+def _after_fork_in_child() -> None:  # a fork while another thread held the lock must not leave it held
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def n_threads() -> int:
-    """Threads for the pass: numba's setting (NUMBA_NUM_THREADS; by default the CPUs this process may use)."""
-    return max(1, int(numba.config.NUMBA_NUM_THREADS))
+    """Threads for the pass: numba's setting for the calling thread (``numba.set_num_threads``, at most
+    NUMBA_NUM_THREADS, by default the CPUs this process may use)."""
+    return max(1, int(numba.get_num_threads()))
+
+
+_LOADED = False
+
+
+def loaded() -> bool:
+    """Whether the kernel has run (or been loaded by :func:`warm_up`) in this process."""
+    return _LOADED
 
 
 def _pool() -> ThreadPoolExecutor:
     global _POOL, _POOL_PID
     with _POOL_LOCK:
         if _POOL is None or _POOL_PID != os.getpid():
-            _POOL = ThreadPoolExecutor(max_workers=n_threads(), thread_name_prefix="gdlab-gram")
+            _POOL = ThreadPoolExecutor(max_workers=max(1, int(numba.config.NUMBA_NUM_THREADS)),
+                                       thread_name_prefix="gdlab-gram")
             _POOL_PID = os.getpid()
         return _POOL
 
 
 def moments(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, shift: np.ndarray) -> np.ndarray:
     """sum_i s_i z_i z_i^T for z = [1, x - K, y - K] (q1 x q1), the rows split over ``n_threads()`` threads."""
+    global _LOADED
     m = X.shape[0]
     Yf = np.ascontiguousarray(Y, dtype=np.float64)
     wf = np.zeros(0) if w is None else np.ascontiguousarray(w, dtype=np.float64)
@@ -161,6 +181,7 @@ def moments(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, shift: np.ndarra
     else:  # the kernel releases the GIL: the chunks run in parallel, on any number of callers' threads at once
         futures = [_pool().submit(shifted_moments, X, Yf, wf, K, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
         total = sum(f.result() for f in futures)
+    _LOADED = True
     q1 = 1 + X.shape[1] + Y.shape[1]
     return total[:q1, :q1]
 

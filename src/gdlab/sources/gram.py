@@ -25,7 +25,7 @@ __all__ = ["GramStats", "GramSource", "gram_block_rows", "use_compiled"]
 
 
 # the compiled pass (gdlab._gram_kernel): below this many elements BLAS is as fast and no thread pool is woken;
-# from COMPILED_LOAD_ELEMENTS on, the faster pass repays loading numba in a fresh process (about 0.5 s)
+# from COMPILED_LOAD_ELEMENTS on, the faster pass repays loading numba and the kernel in a fresh process (~0.5 s)
 COMPILED_MIN_ELEMENTS = 1 << 16
 COMPILED_LOAD_ELEMENTS = 4e8
 
@@ -54,7 +54,10 @@ def use_compiled(X: np.ndarray, kernel: str = "auto") -> bool:
         return False
     if setting is True:
         return True
-    return X.size >= COMPILED_MIN_ELEMENTS and ("numba" in sys.modules or X.size >= COMPILED_LOAD_ELEMENTS)
+    if X.size < COMPILED_MIN_ELEMENTS:
+        return False
+    kernel_module = sys.modules.get("gdlab._gram_kernel")
+    return X.size >= COMPILED_LOAD_ELEMENTS or (kernel_module is not None and kernel_module.loaded())
 
 
 def gram_block_rows(n_columns: int, target_bytes: int = 1 << 20) -> int:
@@ -164,11 +167,12 @@ class GramStats:
         tot = float(first) if w0 is None else float(w0.sum())
         if w0 is not None and not tot > 0:  # any shift will do: rows of zero weight still show the columns' scale
             w0, tot = None, float(first)
-        mean0 = (Z0.sum(axis=0) if w0 is None else w0 @ Z0) / tot
-        var0 = (((Z0 - mean0) ** 2).sum(axis=0) if w0 is None else w0 @ (Z0 - mean0) ** 2) / tot
-        if not np.all(np.isfinite(mean0)):
-            mean0 = np.zeros(q)
-        needs_shift = bool(np.any(mean0 * mean0 > 100.0 * var0))
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported after the pass, with their place
+            mean0 = (Z0.sum(axis=0) if w0 is None else w0 @ Z0) / tot
+            var0 = (((Z0 - mean0) ** 2).sum(axis=0) if w0 is None else w0 @ (Z0 - mean0) ** 2) / tot
+            if not np.all(np.isfinite(mean0)):
+                mean0 = np.zeros(q)
+            needs_shift = bool(np.any(mean0 * mean0 > 100.0 * var0))
         S = np.zeros((q, q))
         s = np.zeros(q)
         M = None
