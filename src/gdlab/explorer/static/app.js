@@ -684,7 +684,38 @@ function drawMarkers(ctx, tr, box) {
   ctx.globalAlpha = 1;
 }
 
-// Draws the layer of plot p over its background's axes (as they are now: zoomed or not).
+// While the learner drags (pan, an axis end, a scroll zoom), plotly sets its axes' ranges at every mouse move and
+// shifts its drawing to match, but keeps their pixel conversions (l2p) as they were until the drag ends: the layer
+// then converts through the ranges themselves, as plotly does once the drag is over. A zoom box leaves the ranges
+// alone until the mouse is released (its 'plotly_relayouting' names the box, not the axes), and so does the layer.
+function liveAxis(ax) {
+  const r0 = ax.r2l(ax.range[0]), r1 = ax.r2l(ax.range[1]);
+  if (!(Number.isFinite(r0) && Number.isFinite(r1)) || r0 === r1) return ax;
+  const m = ax._id.charAt(0) === 'y' ? ax._length / (r0 - r1) : ax._length / (r1 - r0);
+  const b = -m * (ax._id.charAt(0) === 'y' ? r1 : r0);
+  return { type: ax.type, _offset: ax._offset, _length: ax._length, l2p: (v) => b + m * v };
+}
+
+// 'plotly_relayouting': redraw the layer on the live axes, at most once per animation frame (a mouse fires
+// faster than the screen paints).
+function followDrag(p) {
+  p.live = true;
+  if (p.liveFrame) return;
+  p.liveFrame = requestAnimationFrame(() => {
+    p.liveFrame = 0;
+    if (p.live && !p.job) paintLayer(p);
+  });
+}
+
+// The drag is over ('plotly_relayout', 'plotly_afterplot'): plotly's axes are final, the layer is drawn on them
+// and a frame still owed to the drag is dropped.
+function settleLayer(p) {
+  p.live = false;
+  if (p.liveFrame) { cancelAnimationFrame(p.liveFrame); p.liveFrame = 0; }
+  if (!p.job) paintLayer(p);
+}
+
+// Draws the layer of plot p over its background's axes (as they are now: zoomed or not, or dragged).
 function paintLayer(p) {
   const fl = p.bg._fullLayout;
   if (!fl || !fl.xaxis || !fl.yaxis) return;
@@ -702,7 +733,7 @@ function paintLayer(p) {
   ctx.clearRect(0, 0, w, h);
   const spec = p.spec;
   if (!spec) return;
-  const xa = fl.xaxis, ya = fl.yaxis;
+  const xa = p.live ? liveAxis(fl.xaxis) : fl.xaxis, ya = p.live ? liveAxis(fl.yaxis) : fl.yaxis;
   const box = { x0: xa._offset, x1: xa._offset + xa._length, y0: ya._offset, y1: ya._offset + ya._length };
   p.box = box;
   // lines are clipped to the plot area; a marker is drawn whole when its centre is inside it (as plotly draws them)
@@ -736,30 +767,52 @@ function paintLayer(p) {
   if (!p.tip.hidden) p.tip.hidden = true;
 }
 
-// The hover label of the layer: the nearest point (within 12 px) of a trace that has one.
+// The hover label of the layer: the nearest point (within 12 px) of a trace that has one, or for a trace marked
+// 'along' (a fitted line), the nearest point of the line itself: tr.hover(n, u) then names the point a fraction u
+// of the way from its point n to point n + 1.
 function hover(p, ev) {
   if (!p.spec || !p.box) return;
   const r = p.layer.getBoundingClientRect();
   const x = ev.clientX - r.left, y = ev.clientY - r.top;
+  const box = p.box;
+  const inside = (qx, qy) => qx >= box.x0 && qx <= box.x1 && qy >= box.y0 && qy <= box.y1;
   let best = null, bestD = 144;
   for (const tr of p.spec.traces) {
     if (!tr.hover || !tr.px) continue;
+    if (tr.along) {
+      const far = { x0: box.x0 - 50, x1: box.x1 + 50, y0: box.y0 - 50, y1: box.y1 + 50 };
+      for (let n = 1; n < tr.px.length; n++) {
+        const ax = tr.px[n - 1], ay = tr.py[n - 1], bx = tr.px[n], by = tr.py[n];
+        if (!(Number.isFinite(ax) && Number.isFinite(ay) && Number.isFinite(bx) && Number.isFinite(by))) continue;
+        const s = clipSegment(ax, ay, bx, by, far);  // the part on screen: a steep line's far end stays far away
+        if (!s) continue;
+        const dx = s[2] - s[0], dy = s[3] - s[1], len2 = dx * dx + dy * dy;
+        const v = len2 > 0 ? Math.max(0, Math.min(1, ((x - s[0]) * dx + (y - s[1]) * dy) / len2)) : 0;
+        const qx = s[0] + v * dx, qy = s[1] + v * dy, d = (qx - x) ** 2 + (qy - y) ** 2;
+        if (d < bestD && inside(qx, qy)) {
+          const u = Math.abs(bx - ax) >= 1 ? (qx - ax) / (bx - ax) : by !== ay ? (qy - ay) / (by - ay) : 0;
+          bestD = d;
+          best = [tr, n - 1, Math.max(0, Math.min(1, u)), qx, qy];
+        }
+      }
+      continue;
+    }
     for (let n = 0; n < tr.px.length; n++) {
       const dx = tr.px[n] - x, dy = tr.py[n] - y, d = dx * dx + dy * dy;
-      if (d < bestD && tr.px[n] >= p.box.x0 && tr.px[n] <= p.box.x1 && tr.py[n] >= p.box.y0 && tr.py[n] <= p.box.y1) {
+      if (d < bestD && inside(tr.px[n], tr.py[n])) {
         bestD = d;
-        best = [tr, n];
+        best = [tr, n, 0, tr.px[n], tr.py[n]];
       }
     }
   }
   if (!best) { p.tip.hidden = true; return; }
-  const [tr, n] = best;
-  p.tip.innerHTML = tr.hover(n);
+  const [tr, n, u, qx, qy] = best;
+  p.tip.innerHTML = tr.hover(n, u);
   p.tip.style.background = tr.color;
   p.tip.hidden = false;
-  const left = tr.px[n] + 10, wide = p.tip.offsetWidth;
-  p.tip.style.left = (left + wide > p.layer.clientWidth ? tr.px[n] - 10 - wide : left) + 'px';
-  p.tip.style.top = (tr.py[n] - p.tip.offsetHeight / 2) + 'px';
+  const left = qx + 10, wide = p.tip.offsetWidth;
+  p.tip.style.left = (left + wide > p.layer.clientWidth ? qx - 10 - wide : left) + 'px';
+  p.tip.style.top = (qy - p.tip.offsetHeight / 2) + 'px';
 }
 
 // ---- what each plot shows -------------------------------------------------------------------------------------------
@@ -788,7 +841,7 @@ function dataSpec() {
     for (const run of runs) {
       const c = run.params[upTo(run)][0];
       traces.push({ name: `c ${run.label}`, x: [c, c], y: [0, 1], mode: 'lines', color: COLORS[run.label], width: 3,
-        hover: () => `c = ${fmt(c, 5)} at iteration ${upTo(run)}` });
+        along: true, hover: () => `c = ${fmt(c, 5)} at iteration ${upTo(run)}` });
       legend.push(key({ line: COLORS[run.label], width: 3 }, `c at iteration ${upTo(run)}${many ? ' (' + run.label + ')' : ''}`));
     }
     const what = ds.id === 'mean' ? 'Data (the workshop\'s first figure)' : 'Data';
@@ -825,8 +878,9 @@ function dataSpec() {
       const name = `fit at iteration ${upTo(run)}${many ? ' (' + run.label + ')' : ''}`;
       legend.push(key({ line: COLORS[run.label], width: 3 }, name));
       const ends = p[0] === null || p[1] === null ? [null, null] : xl.map((x) => p[0] + p[1] * x);
-      traces.push({ name, x: xl, y: ends, mode: 'lines', color: COLORS[run.label], width: 3,
-        hover: (n) => `${name}<br>x = ${fmt(xl[n], 3)}, y = ${fmt(ends[n], 4)}` });
+      const at = (u) => xl[0] + u * (xl[1] - xl[0]);
+      traces.push({ name, x: xl, y: ends, mode: 'lines', color: COLORS[run.label], width: 3, along: true,
+        hover: (n, u) => `${name}<br>x = ${fmt(at(u), 3)}, y = ${fmt(p[0] + p[1] * at(u), 4)}` });
       if (ends[0] === null || (ends[0] < yr[0] && ends[1] < yr[0]) || (ends[0] > yr[1] && ends[1] > yr[1])) {
         notes.push({ color: COLORS[run.label],
           text: `fit ${run.label} at iteration ${upTo(run)} is off the chart: w0 = ${fmt(p[0], 3)}, w1 = ${fmt(p[1], 3)}` });
@@ -1064,7 +1118,11 @@ function syncPlot(p) {
     p.job = null;
     if (!p.listening && p.bg.on) {
       // zoom, pan, a resized window: plotly redraws the background, and the layer follows its axes
-      p.bg.on('plotly_afterplot', () => { if (!p.job) paintLayer(p); });
+      p.bg.on('plotly_afterplot', () => settleLayer(p));
+      p.bg.on('plotly_relayout', () => settleLayer(p));
+      // during a drag (pan, an axis dragged, a scroll zoom) plotly moves its axes at every mouse move: the layer
+      // follows them, once a frame
+      p.bg.on('plotly_relayouting', () => followDrag(p));
       p.bg.on('plotly_doubleclick', () => { if (p.spec.home && !p.job) Plotly.relayout(p.bg, clone(p.spec.home)); });
       p.listening = true;
     }
