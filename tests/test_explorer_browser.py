@@ -409,6 +409,92 @@ def test_a_zoomed_plot_keeps_its_layer_on_its_axes(page, server):
     page.wait_for_function("Math.abs(plots.loss.spec.traces[0].px[60] - plots.loss.box.x1) < 0.5")
 
 
+def live_axis_px(page, plot: str, x: float, y: float) -> list[float]:
+    """Where plotly's axes put (x, y) as they are now, in the middle of a drag too: from their live ranges (during a
+    drag plotly moves the ranges and its drawing, but keeps its pixel conversions, l2p, until the drag ends)."""
+    return page.evaluate(f"""() => {{
+        const fl = document.getElementById('plot-{plot}')._fullLayout;
+        const at = (ax, v, up) => {{
+            const l = ax.type === 'log' ? Math.log10(v) : v, r = ax.range.map((e) => ax.r2l(e));
+            const f = (l - r[0]) / (r[1] - r[0]);
+            return ax._offset + ax._length * (up ? 1 - f : f);
+        }};
+        return [at(fl.xaxis, {x}, false), at(fl.yaxis, {y}, true)];
+    }}""")
+
+
+def now_marker(page, plot: str, label: str = "A") -> list[float]:
+    return page.evaluate(f"""() => {{
+        const tr = plots['{plot}'].spec.traces.find((d) => d.name === 'now {label}');
+        return [tr.px[0], tr.py[0]];
+    }}""")
+
+
+def next_frame(page) -> None:
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+def test_a_dragged_plot_moves_its_layer_during_the_drag(page, server):
+    # the loss plot panned by the mouse: before the button is released, the layer's marker of the iteration shown
+    # is where plotly's live axes put it (the loss surface's plot does not zoom or pan: a click there moves the start)
+    open_page(page, server, "?dataset=line&iterations=40&t=20")
+    gap = page.evaluate("current.runs[0].gap[20]")
+    before = axis_px(page, "loss", 20, gap)
+    assert now_marker(page, "loss") == pytest.approx(before, abs=0.01)
+    page.hover("#plot-loss .nsewdrag")  # the mode bar shows on hover
+    page.click("#plot-loss .modebar-btn[data-attr='dragmode'][data-val='pan']")
+    page.wait_for_function("document.getElementById('plot-loss')._fullLayout.dragmode === 'pan'")
+    drag = page.locator("#plot-loss .nsewdrag").bounding_box()
+    page.mouse.move(drag["x"] + 200, drag["y"] + 100)
+    page.mouse.down()
+    try:
+        page.mouse.move(drag["x"] + 130, drag["y"] + 150, steps=7)
+        page.wait_for_function("document.getElementById('plot-loss')._fullLayout.xaxis.range[0] > 0")  # panning
+        next_frame(page)
+        x, y = live_axis_px(page, "loss", 20, gap)
+        assert x < before[0] - 40 and y > before[1] + 30  # the axes have moved with the mouse
+        assert layer_pixel(page, "loss", x + 2, y) == [0x1F, 0x5F, 0xBF, 255]  # beside the dotted line at t
+        assert now_marker(page, "loss") == pytest.approx([x, y], abs=0.01)
+        assert layer_pixel(page, "loss", before[0] + 2, before[1]) != [0x1F, 0x5F, 0xBF, 255]  # not left behind
+        live = page.evaluate("document.getElementById('plot-loss')._fullLayout.xaxis.range.slice()")
+        shot(page, "dragging")
+    finally:
+        page.mouse.up()
+    # released: plotly's final axes (their own conversions) and the layer agree, where the drag left them
+    page.wait_for_function("!plots.loss.live && !plots.loss.liveFrame")
+    next_frame(page)
+    assert page.evaluate("document.getElementById('plot-loss')._fullLayout.xaxis.range") == pytest.approx(live)
+    x, y = axis_px(page, "loss", 20, gap)
+    assert now_marker(page, "loss") == pytest.approx([x, y], abs=0.01)
+    assert layer_pixel(page, "loss", x + 2, y) == [0x1F, 0x5F, 0xBF, 255]
+    # a slider move after the drag draws on the panned axes too
+    page.click("#step-back")
+    gap19 = page.evaluate("current.runs[0].gap[19]")
+    assert now_marker(page, "loss") == pytest.approx(axis_px(page, "loss", 19, gap19), abs=0.01)
+
+
+def test_hovering_the_middle_of_a_fitted_line_names_its_iteration(page, server):
+    open_page(page, server)
+    api = page.request.get(server + "api/descend?dataset=line&lr=0.1&iterations=10").json()
+    w0, w1 = api["runs"][0]["params"][-1]
+    xr = page.evaluate("document.getElementById('plot-data')._fullLayout.xaxis.range")
+    xm = 0.45 * xr[0] + 0.55 * xr[1]  # far from both ends of the line
+    x, y = axis_px(page, "data", xm, w0 + w1 * xm)
+    box = page.locator("#layer-data").bounding_box()
+    page.mouse.move(box["x"] + x + 1, box["y"] + y + 4)
+    tip = page.locator("#layer-data .tip")
+    tip.wait_for(state="visible")
+    first, second = tip.inner_text().split("\n")
+    assert first == "fit at iteration 10"
+    m = re.match(r"x = ([-0-9.e]+), y = ([-0-9.e]+)$", second)
+    assert m, second
+    assert float(m.group(1)) == pytest.approx(xm, abs=0.02)
+    assert float(m.group(2)) == pytest.approx(w0 + w1 * float(m.group(1)), rel=1e-3)
+    shot(page, "hover-fit")
+    page.mouse.move(box["x"] + x + 1, box["y"] + y + 40)  # well off the line
+    tip.wait_for(state="hidden")
+
+
 def test_hovering_a_path_point_names_its_iteration(page, server):
     open_page(page, server)
     api = page.request.get(server + "api/descend?dataset=line&lr=0.1&iterations=10").json()
