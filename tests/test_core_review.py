@@ -12,10 +12,10 @@ import sys
 import textwrap
 import threading
 import warnings
-from fractions import Fraction
 
 import numpy as np
 import pytest
+from conftest import exact_moments
 
 import gdlab
 from gdlab import _config
@@ -23,21 +23,6 @@ from gdlab.sources.gram import GramStats, use_compiled
 
 numba = pytest.importorskip("numba")
 from gdlab import _gram_kernel
-
-
-def _exact(X, Y, w=None):
-    """n, mean and co-moment of [X, Y] in exact rational arithmetic."""
-    Z = np.concatenate([np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)], axis=1)
-    m, q = Z.shape
-    W = [Fraction(1)] * m if w is None else [Fraction(float(v)) for v in w]
-    F = [[Fraction(float(v)) for v in row] for row in Z]
-    n = sum(W)
-    mean = [sum(W[i] * F[i][j] for i in range(m)) / n for j in range(q)]
-    C = np.empty((q, q))
-    for a in range(q):
-        for b in range(a, q):
-            C[a, b] = C[b, a] = float(sum(W[i] * (F[i][a] - mean[a]) * (F[i][b] - mean[b]) for i in range(m)))
-    return float(n), np.array([float(v) for v in mean]), C
 
 
 def _assert_stats_close(a: GramStats, b: GramStats, rtol=1e-13):
@@ -61,7 +46,7 @@ def test_small_shapes_equal_exact_arithmetic(m, d, k):
     rng = np.random.default_rng(100 * m + 10 * d + k)
     X = rng.standard_normal((m, d)) * 2 + 1.5
     Y = rng.standard_normal((m, k)) - 4
-    n, mean, C = _exact(X, Y)
+    n, mean, C = exact_moments(X, Y)
     got = GramStats.from_arrays(X, Y, kernel="compiled")
     assert got.n == n and got.n_rows == m
     assert got.comoment.shape == (d + k, d + k)
@@ -177,7 +162,7 @@ def test_zero_weights_equal_dropping_the_rows():
     w[rng.random(m) < 0.3] = 0.0
     w[:3] = 1.0  # the first block keeps some weight
     keep = w > 0
-    n, mean, C = _exact(X[keep], Y[keep], w[keep])
+    n, mean, C = exact_moments(X[keep], Y[keep], w[keep])
     got = GramStats.from_arrays(X, Y, w, kernel="compiled")
     assert got.n == pytest.approx(n, rel=1e-15)
     assert got.n_rows == m
@@ -189,7 +174,7 @@ def test_huge_offsets_keep_their_digits():
     rng = np.random.default_rng(13)
     X = rng.standard_normal((400, 2)) + 1e8
     Y = rng.standard_normal((400, 1)) - 1e8
-    _n, mean, C = _exact(X, Y)
+    _n, mean, C = exact_moments(X, Y)
     got = GramStats.from_arrays(X, Y, kernel="compiled")
     assert np.abs(got.comoment - C).max() <= 1e-9 * np.abs(C).max()
     np.testing.assert_allclose(got.mean, mean, rtol=1e-15)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from fractions import Fraction
 
 import numpy as np
 import pytest
+from conftest import exact_moments
 
 import gdlab
 import gdlab.sources.gram
@@ -14,22 +14,6 @@ from gdlab.sources.gram import COMPILED_MIN_ELEMENTS, GramStats, use_compiled
 
 numba = pytest.importorskip("numba")
 from gdlab import _gram_kernel  # noqa: E402  (needs numba)
-
-
-def exact_moments(X, Y, w=None):
-    """n, mean and co-moment of [X, Y] in exact rational arithmetic (small problems only)."""
-    Z = np.concatenate([X.astype(np.float64), Y], axis=1)
-    m, q = Z.shape
-    W = [Fraction(1)] * m if w is None else [Fraction(float(v)) for v in w]
-    F = [[Fraction(float(v)) for v in row] for row in Z]
-    n = sum(W)
-    mean = [sum(W[i] * F[i][j] for i in range(m)) / n for j in range(q)]
-    C = np.empty((q, q))
-    for a in range(q):
-        for b in range(a, q):
-            C[a, b] = C[b, a] = float(sum(W[i] * (F[i][a] - mean[a]) * (F[i][b] - mean[b]) for i in range(m)))
-    return float(n), np.array([float(v) for v in mean]), C
-
 
 CASES = [  # rows (not multiples of the tile or of the chunk), features, outputs, column offset
     (1, 1, 1, 0.0), (63, 3, 1, 0.0), (65, 4, 2, 0.0), (300, 7, 0, 0.0), (257, 2, 1, 1e8), (129, 5, 1, -3e4),
