@@ -58,7 +58,8 @@ class _Problem:
         self.fit_intercept = fit_intercept
         self.off = 1 if fit_intercept else 0
         self._packed = getattr(source, "packed_value_and_grad", None)
-        self._penalised = penalty.active
+        # the full-batch hot path: the source's own packed evaluation when no penalty is added to it
+        self.evaluate = self._packed if self._packed is not None and not penalty.active else self.value_and_grad
 
     def split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.fit_intercept:
@@ -67,8 +68,6 @@ class _Problem:
 
     def value_and_grad(self, theta: np.ndarray, source: Any = None) -> tuple[float, np.ndarray]:
         """F(theta) (penalty included) and the gradient of its smooth part (L1 is handled by the prox)."""
-        if source is None and self._packed is not None and not self._penalised:  # the full-batch hot path
-            return self._packed(theta)
         src = source if source is not None else self.source
         packed = self._packed if source is None else getattr(src, "packed_value_and_grad", None)
         if packed is not None:
@@ -88,6 +87,10 @@ class _Problem:
             if self.penalty.l2:
                 g[self.off:] += self.penalty.l2 * W
         return loss, g
+
+    def l1_value(self, theta: np.ndarray) -> float:
+        """The L1 term of the penalty (the part the prox handles), 0 without one."""
+        return self.penalty.l1 * float(np.abs(theta[self.off:]).sum()) if self.penalty.l1 else 0.0
 
     def prox(self, theta: np.ndarray, step: float) -> np.ndarray:
         if self.penalty.l1:
@@ -409,13 +412,9 @@ def descend(
     eta = schedule(0) * eta_scale
     explode_at = 1e8 * (f0 if f0 > 0 else 1.0)
 
-    # the hot path's lookups, made once: the source's own packed evaluation when nothing is added to it, and no
-    # proximal step without an L1 penalty
-    value_and_grad = (problem._packed if problem._packed is not None and not pen.active else problem.value_and_grad)
+    # the hot path's lookups, made once (no proximal step without an L1 penalty)
+    value_and_grad = problem.evaluate
     has_prox = bool(pen.l1)
-
-    def l1_value(th: np.ndarray) -> float:
-        return pen.l1 * float(np.abs(th[off:]).sum()) if has_prox else 0.0
     update = opt.direction.update
     record = recorder.add
 
@@ -430,13 +429,13 @@ def descend(
                 # (on the smooth part of F only: the L1 term is the prox's, and a step that grows |w|_1 must not
                 # be refused for it)
                 eta_min = eta * 1e-12
-                f_smooth = f - l1_value(theta)
+                f_smooth = f - problem.l1_value(theta)
                 while True:
                     cand = problem.prox(theta - eta * u, eta)
                     f_c, g_c = problem.value_and_grad(cand)
                     step = cand - theta
-                    if math.isfinite(f_c) and f_c - l1_value(cand) <= f_smooth + float(np.vdot(g, step)) + float(
-                            np.vdot(step, step)) / (2 * eta):
+                    bound = f_smooth + float(np.vdot(g, step)) + float(np.vdot(step, step)) / (2 * eta)
+                    if math.isfinite(f_c) and f_c - problem.l1_value(cand) <= bound:
                         break
                     eta *= 0.5
                     if eta < eta_min:
