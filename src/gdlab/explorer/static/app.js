@@ -565,20 +565,27 @@ function baseLayout() {
   };
 }
 
+// The Content-Security-Policy refuses style attributes in HTML (style-src 'self'), but not styles set through the
+// CSSOM: HTML built here carries its colours as data-css="...", and setHtml moves them onto each element's style.
+function setHtml(el, html) {
+  el.innerHTML = html;
+  for (const node of el.querySelectorAll('[data-css]')) { node.style.cssText = node.dataset.css; node.removeAttribute('data-css'); }
+}
+
 // A legend entry: a short line (solid, dashed or dotted), a dot, a cross or a star, then the words.
 function key(mark, text) {
   let sw;
   if (mark.line) {
     const style = mark.dash === 'dot' ? 'dotted' : mark.dash === 'dash' ? 'dashed' : 'solid';
-    sw = `<span class="swatch" style="border-top:${mark.width || 2}px ${style} ${mark.line};opacity:${mark.opacity ?? 1}"></span>`;
+    sw = `<span class="swatch" data-css="border-top:${mark.width || 2}px ${style} ${mark.line};opacity:${mark.opacity ?? 1}"></span>`;
   } else if (mark.star) {
     sw = '<span class="star">★</span>';
   } else if (mark.cross) {
-    sw = `<span class="cross" style="color:${mark.cross}">×</span>`;
+    sw = `<span class="cross" data-css="color:${mark.cross}">×</span>`;
   } else if (mark.ring) {
     sw = '<span class="ring"></span>';
   } else {
-    sw = `<span class="dot-fill" style="background:${mark.dot}"></span>`;
+    sw = `<span class="dot-fill" data-css="background:${mark.dot}"></span>`;
   }
   return `<span class="key">${sw}${esc(text)}</span>`;
 }
@@ -756,12 +763,12 @@ function paintLayer(p) {
     if (tr.mode.includes('markers')) drawMarkers(ctx, tr, box);
   }
   p.layer.traces = spec.traces;  // what is drawn, in data coordinates (as plotly's gd.data): tests read it
-  const notes = (spec.notes || []).map((n) => `<div style="color:${n.color}">${esc(n.text)}</div>`).join('');
+  const notes = (spec.notes || []).map((n) => `<div data-css="color:${n.color}">${esc(n.text)}</div>`).join('');
   if (notes !== p.notesHtml) {
     p.notesHtml = notes;
     p.notes.style.left = (box.x0 + 6) + 'px';
     p.notes.style.top = (box.y0 + 6) + 'px';
-    p.notes.innerHTML = notes;
+    setHtml(p.notes, notes);
     p.notes.hidden = !notes;
   }
   if (!p.tip.hidden) p.tip.hidden = true;
@@ -977,7 +984,7 @@ function surfaceSpec() {
         : (n) => `iteration ${its[n]}<br>c = ${fmt(xs[n], 4)}<br>MSE = ${fmt(ys[n], 4)}` });
     traces.push({ name: `now ${run.label}`, x: [xs[xs.length - 1]], y: [ys[ys.length - 1]], mode: 'markers',
       marker: { size: 12, color: COLORS[run.label], line: { color: '#fff', width: 2 } } });
-    legend.push(`<span class="key"><span class="swatch" style="border-top:3px solid ${COLORS[run.label]}"></span>${what} ${run.label}: ${esc(run.optimizer)}, η = ${fmt(run.learning_rate, 3)}</span>`);
+    legend.push(`<span class="key"><span class="swatch" data-css="border-top:3px solid ${COLORS[run.label]}"></span>${what} ${run.label}: ${esc(run.optimizer)}, η = ${fmt(run.learning_rate, 3)}</span>`);
   }
   if (contour) {
     traces.push({ name: 'start', x: [current.start[i]], y: [current.start[j]], mode: 'markers', color: COLORS.start,
@@ -1154,7 +1161,7 @@ function drawPlots(counted) {
     const p = plotOf(name);
     p.spec = spec;
     const legend = spec.legend.join('');
-    if (legend !== p.legendHtml) { p.legendHtml = legend; $('legend-' + name).innerHTML = legend; }
+    if (legend !== p.legendHtml) { p.legendHtml = legend; setHtml($('legend-' + name), legend); }
     syncPlot(p);
   }
   const settle = () => {
