@@ -58,6 +58,15 @@ class Limits:
     max_uploads: int = 8
     #: mini-batch descent reads the rows: iterations x rows is bounded so that one request stays interactive
     max_batch_row_visits: int = 20_000_000
+    #: ... and each mini-batch is one update (tens of microseconds of Python each, whatever its size): iterations x
+    #: batches per iteration, summed over the runs of a request, is bounded too (about 1.5 s of work)
+    max_batch_updates: int = 50_000
+    #: an upload's columns (counted on its header line before anything parses it) and rows x columns
+    max_columns: int = 200
+    max_cells: int = 10_000_000
+    #: the longest pause while a request body arrives, and the longest a whole body may take (seconds)
+    body_read_timeout: float = 10.0
+    body_total_timeout: float = 120.0
 
 
 @dataclass

@@ -11,13 +11,23 @@ Routes (every API error is a 4xx JSON object ``{"error": ..., "parameter": ...}`
   page that already holds it: a slider move does not change it.
 * ``GET /api/surface?<state>`` the loss surface (grid included) of a page state, alone.
 * ``GET /api/export?format=csv|json&<state>`` the same runs as a file to download.
-* ``POST /api/upload?name=FILE.csv[&target=COLUMN]`` a CSV file as the request body (size-limited).
+* ``POST /api/upload?name=FILE.csv[&target=COLUMN]`` a CSV file as the request body, sent with
+  ``Content-Type: text/csv`` (size, columns and cells limited before anything parses it).
+
+Security (docs/explorer.md, "Security"): requests must name a host the explorer answers to (DNS rebinding); a
+state-changing request (any method but GET, HEAD and OPTIONS) must come from the explorer's own origin (``Origin``
+and ``Sec-Fetch-Site``; a request with neither is not from a browser and passes); the API answers no other site's
+page except a top-level navigation; every answer carries a strict Content-Security-Policy; a request body that stops
+arriving is answered 408 and its connection closed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import ipaddress
 import math
+import socket
 import threading
 import time
 import warnings
@@ -43,20 +53,36 @@ from gdlab.explorer.model import (
     upload_id,
 )
 
-__all__ = ["create_app", "serve", "running", "ApiError", "STATIC_DIR", "plotly_js_path", "parse_state"]
+__all__ = ["create_app", "serve", "running", "ApiError", "STATIC_DIR", "plotly_js_path", "parse_state",
+           "CONTENT_SECURITY_POLICY", "is_loopback", "host_names", "check_upload_shape"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
+
+#: Style attributes plotly.js writes as markup (d3's attr("style", ...)), allowed by their hashes and nothing else:
+#: the colour bar's empty style (sha256 of "") and the superscripts of its log-axis tick labels ("font-size:70%").
+PLOTLY_STYLE_ATTRIBUTES = {"": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+                           "font-size:70%": "S+l+cz1wXqs2B0FcjqqT7NvjwGmhD1UjJswXjlSkj0s="}
+#: The page loads only its own scripts, styles and data: no inline script or style sheet, nothing from elsewhere, no
+#: frames, no forms. plotly's own style rules come as /static/plotly.css; app.js sets styles through the CSSOM,
+#: which CSP allows; the only style attributes allowed are plotly's two above.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-hashes' "
+                           + " ".join(f"'sha256-{h}'" for h in PLOTLY_STYLE_ATTRIBUTES.values())
+                           + "; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
+                           "form-action 'none'; frame-ancestors 'none'")
+#: an upload's header line must end within this many bytes (it names at most Limits.max_columns columns)
+MAX_HEADER_BYTES = 64 * 1024
 
 
 class ApiError(Exception):
     """A request the explorer refuses: HTTP status, message in words, and the parameter at fault."""
 
-    def __init__(self, message: str, parameter: str | None = None, status: int = 400):
+    def __init__(self, message: str, parameter: str | None = None, status: int = 400, *, close: bool = False):
         super().__init__(message)
         self.message = message
         self.parameter = parameter
         self.status = status
+        self.close = close  # answer with "Connection: close" (the request's body was not read to its end)
 
 
 def plotly_js_path() -> Path:
@@ -140,6 +166,18 @@ def parse_state(query: Any, registry: dict[str, ExplorerDataset], limits: Limits
                            f"{ds.n_rows} rows is too much for one interactive request; use at most {most} "
                            "iterations, or full batches (batch_size=0), which cost O(d^2) per iteration.",
                            "iterations")
+        runs = 2 if spec_b else 1
+        per_iteration = math.ceil(ds.n_rows / batch_size) * runs
+        updates = iterations * per_iteration
+        if updates > limits.max_batch_updates:
+            most = limits.max_batch_updates // per_iteration
+            fewest_rows = math.ceil(ds.n_rows / max(1, limits.max_batch_updates // (iterations * runs)))
+            how = (f"use at most {most} iterations, batches of at least {fewest_rows} rows" if most else
+                   f"use batches of at least {fewest_rows} rows")
+            raise ApiError(f"mini-batches of {batch_size} rows make {per_iteration // runs} updates per iteration"
+                           f"{' for each of 2 runs' if runs == 2 else ''}: {iterations} iterations are {updates} "
+                           f"updates, over the limit of {limits.max_batch_updates} per request (max_batch_updates); "
+                           f"{how}, or full batches (batch_size=0).", "iterations")
     start = np.array(ds.default_start, dtype=float)
     if q.get("start"):
         parts = q["start"].split(",")
@@ -194,6 +232,35 @@ def compute(state: dict[str, Any], surface_values: bool = True) -> tuple[list[An
     return results, body
 
 
+# ---- uploads: limits checked on the bytes, before anything parses them -------------------------------------------
+
+def check_upload_shape(raw: bytes, name: str, limits: Limits) -> None:
+    """Refuse an upload whose header line, column count or rows x columns exceed the limits, looking only at its
+    bytes (O(size), no allocation beyond the header line): pandas, which would build every column first, never sees
+    such a file. Columns are counted on the header line with the separator that gives the most ("," ";" tab "|"),
+    an upper bound on what the parser will find; rows are counted as line ends."""
+    head = raw[:MAX_HEADER_BYTES + 1]
+    ends = [i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0]
+    end = min(ends) if ends else len(head)
+    header = head[:end]
+    columns = max(header.count(sep) for sep in (b",", b";", b"\t", b"|")) + 1
+    if end > MAX_HEADER_BYTES:
+        at_least = f" (at least {columns} columns)" if columns > 1 else ""
+        raise ApiError(f"{name}'s header line is longer than {MAX_HEADER_BYTES // 1024} KB{at_least}; the first "
+                       f"line of a CSV file names its columns, and the explorer reads at most {limits.max_columns}.",
+                       "file")
+    if columns > limits.max_columns:
+        raise ApiError(f"{name} has {columns} columns in its header; the explorer reads at most {limits.max_columns} "
+                       f"(and uses at most {limits.max_features} as features). Keep the columns you want to explore.",
+                       "file")
+    lines = raw.count(b"\n") or raw.count(b"\r")
+    rows = max(0, lines + (0 if raw.endswith((b"\n", b"\r")) else 1) - 1)
+    if rows * columns > limits.max_cells:
+        raise ApiError(f"{name} has about {rows} rows x {columns} columns = {rows * columns:.3g} values; an upload "
+                       f"may hold at most {limits.max_cells:.3g}. Upload a sample, or pass the file on the command "
+                       "line: gdlab explore FILE --target COL.", "file", 413)
+
+
 # ---- the app ------------------------------------------------------------------------------------------------------
 
 def create_app(data: Any = None, target: str | None = None, features: Any = None, *,
@@ -207,23 +274,30 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
     target : the target column (default: the last column); features : column names, a list or a comma-separated
         string (default: every other numeric column).
     limits : :class:`~gdlab.explorer.model.Limits` (iterations, grid size, upload size, ...).
-    allowed_hosts : Host headers to answer (default: the loopback names; guards against DNS rebinding).
+    allowed_hosts : Host headers to answer (default: the loopback names; guards against DNS rebinding). A bare
+        ``"*"`` (no guard) is refused; ``"*.example.org"`` patterns are allowed.
 
     Returns
     -------
     starlette.applications.Starlette
     """
+    import anyio
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
+    from starlette.datastructures import Headers
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import FileResponse, JSONResponse, Response
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
     limits = limits or Limits()
+    hosts = list(allowed_hosts) if allowed_hosts is not None else list(LOOPBACK_HOSTS)
+    if "*" in hosts:
+        raise ValueError("allowed_hosts may not hold '*': the Host-header guard (against DNS rebinding) cannot be "
+                         "switched off; name the hosts the page is reached by.")
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
     registry: dict[str, ExplorerDataset] = {ds.id: ds for ds in builtin_datasets()}
@@ -247,7 +321,7 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
         body = {"error": exc.message}
         if exc.parameter:
             body["parameter"] = exc.parameter
-        return JSONResponse(body, status_code=exc.status)
+        return JSONResponse(body, status_code=exc.status, headers={"Connection": "close"} if exc.close else None)
 
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error(exc)
@@ -340,21 +414,33 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
             raise ApiError(f"unknown parameter {unknown[0]!r}; the upload takes name and target.", unknown[0])
         name = (q.get("name") or "upload.csv")[:120]
         target = q.get("target") or None
+        # a page on another origin can send text/plain, form encodings or multipart without asking (no CORS
+        # preflight); text/csv it cannot, so this is a second wall behind the same-origin check
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "text/csv":
+            raise ApiError(f"an upload must be sent with Content-Type: text/csv, got {media or 'none'!r}; the page does "
+                           "this, and so does curl --data-binary @FILE.csv -H 'Content-Type: text/csv'.",
+                           "content-type", 415)
         limit = limits.max_upload_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise ApiError(f"the file is {int(declared) / 1e6:.1f} MB; the upload limit is {limit / 1e6:.1f} MB. Use a "
                            "smaller sample, or pass the file on the command line: gdlab explore FILE --target COL.",
-                           "file", 413)
+                           "file", 413, close=True)
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(f"the file is larger than the upload limit of {limit / 1e6:.1f} MB. Use a smaller "
-                               "sample, or pass the file on the command line: gdlab explore FILE --target COL.",
-                               "file", 413)
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(f"the file is larger than the upload limit of {limit / 1e6:.1f} MB. Use a smaller "
+                                   "sample, or pass the file on the command line: gdlab explore FILE --target COL.",
+                                   "file", 413, close=True)
+                chunks.append(chunk)
+        except ClientDisconnect:  # the client went away mid-upload: nobody to answer, nothing to log
+            return Response(status_code=400)
         raw = b"".join(chunks)
+        del chunks
+        check_upload_shape(raw, name, limits)  # before pandas: a header of a million names costs nothing here
 
         def build() -> ExplorerDataset:
             frame = read_csv_bytes(raw, name)
@@ -383,7 +469,11 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
         return endpoint
 
     security_headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-                        (b"x-frame-options", b"DENY")]
+                        (b"x-frame-options", b"DENY"),
+                        (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                        # other sites may not embed the answers (script/img tags) nor keep a handle on the window
+                        (b"cross-origin-resource-policy", b"same-origin"),
+                        (b"cross-origin-opener-policy", b"same-origin")]
 
     def _security_headers(app):  # (named app: older starlette passes it by keyword)
         # a plain ASGI middleware (starlette's BaseHTTPMiddleware costs every request a task and a stream)
@@ -402,6 +492,80 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
             await app(scope, receive, send_with_headers)
         return middleware
 
+    async def _refuse(scope, send, status: int, message: str, parameter: str | None = None) -> None:
+        body = {"error": message, **({"parameter": parameter} if parameter else {})}
+        await JSONResponse(body, status_code=status)(scope, None, send)
+
+    def _same_origin(app):
+        # CSRF: a page on another origin, open in the same browser, may send requests here (the browser adds no
+        # login to steal, but it would register data sets and cost work). Browsers name the page a request comes
+        # from (Origin on every POST; Sec-Fetch-Site on every request of current browsers); the Host header has
+        # passed the guard, so "http://" + Host is the explorer's own origin. A request with neither header is not
+        # from a browser (curl, a script): a hostile web page cannot send one, so it passes.
+        async def middleware(scope, receive, send):
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            headers = Headers(scope=scope)
+            origin, site = headers.get("origin"), headers.get("sec-fetch-site")
+            own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}".lower()
+            method, path = scope["method"], scope["path"]
+            problem = None
+            if method not in ("GET", "HEAD", "OPTIONS"):
+                if site is not None and site != "same-origin":
+                    problem = f"{method} {path} came from another page (Sec-Fetch-Site: {site})"
+                elif origin is not None and origin.lower() != own:
+                    problem = f"{method} {path} came from a page on {origin}"
+                if problem:
+                    await _refuse(scope, send, 403, f"{problem}; only the explorer's own page ({own}/) may change "
+                                  "its state. Open it there and upload from it.", "origin")
+                    return
+            elif path.startswith("/api/"):
+                # reads change nothing, but cost work: other sites' pages get them only as a top-level navigation
+                # (a link the user follows to an export, say)
+                navigation = headers.get("sec-fetch-mode") == "navigate" and \
+                    headers.get("sec-fetch-dest", "document") == "document"
+                if site in ("cross-site", "same-site") and not navigation:
+                    problem = f"a page on another site asked for {path} (Sec-Fetch-Site: {site})"
+                elif origin is not None and origin.lower() != own:
+                    problem = f"a page on {origin} asked for {path}"
+                if problem:
+                    await _refuse(scope, send, 403, f"{problem}; the explorer's API answers only its own page "
+                                  f"({own}/).", "origin")
+                    return
+            await app(scope, receive, send)
+        return middleware
+
+    def _body_timeout(app):
+        # uvicorn has no read timeout: a client that declares a body and stops sending would hold its request (and
+        # the upload's buffer) for ever. Each wait for body data is bounded, and so is the whole body; then the
+        # request gets 408 and its connection is closed.
+        async def middleware(scope, receive, send):
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            deadline = time.monotonic() + limits.body_total_timeout
+            done = False
+
+            async def timed_receive():
+                nonlocal done
+                if done:
+                    return await receive()
+                wait = min(limits.body_read_timeout, deadline - time.monotonic())
+                message = None
+                with anyio.move_on_after(max(wait, 0.0)):
+                    message = await receive()
+                if message is None:
+                    raise ApiError(f"the request body stopped arriving (no data for {limits.body_read_timeout:g} s, or "
+                                   f"not all of it within {limits.body_total_timeout:g} s); send it again.", "file",
+                                   408, close=True)
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    done = True
+                return message
+
+            await app(scope, timed_receive, send)
+        return middleware
+
     routes = [
         Route("/", index),
         Route("/vendor/plotly.min.js", plotly_js),
@@ -413,11 +577,12 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
         Route("/api/upload", api_upload, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    hosts = allowed_hosts if allowed_hosts is not None else LOOPBACK_HOSTS
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
-                    Middleware(_security_headers)],
+        # outermost first: every answer (refusals included) gets the security headers; the Host guard runs before
+        # the same-origin check, which trusts the Host header it has passed
+        middleware=[Middleware(_security_headers), Middleware(_body_timeout),
+                    Middleware(TrustedHostMiddleware, allowed_hosts=hosts), Middleware(_same_origin)],
         exception_handlers={ApiError: api_error, HTTPException: http_error},
     )
     app.state.registry = registry
@@ -433,8 +598,120 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
-def _hosts_for(host: str) -> list[str]:
-    return LOOPBACK_HOSTS if host in ("127.0.0.1", "localhost", "::1") else ["*"]
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` keeps the explorer to this machine (localhost, 127.0.0.0/8, ::1)."""
+    h = host.strip().strip("[]").lower()
+    if h == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_form(name: str) -> str:
+    """A name or address as a Host header holds it (IPv6 literals in brackets), lower case."""
+    name = name.strip().lower()
+    try:
+        if ipaddress.ip_address(name.strip("[]")).version == 6:
+            return f"[{name.strip('[]')}]"
+    except ValueError:
+        pass
+    return name
+
+
+def _own_addresses() -> list[str]:
+    """This machine's names and the addresses it is reached by, found without touching the network: its host name,
+    fully qualified name and their addresses, and the address of the interface that routes outwards (a UDP socket
+    'connected' to a documentation address sends nothing)."""
+    out: list[str] = []
+    with contextlib.suppress(OSError):
+        name = socket.gethostname()
+        out += [name, socket.getfqdn()]
+        out += [info[4][0] for info in socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)]
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as udp:
+            udp.connect((probe, 9))
+            out.append(udp.getsockname()[0])
+    return out
+
+
+def host_names(host: str, extra: list[str] | None = None) -> list[str]:
+    """The Host headers the explorer answers when it listens on ``host``.
+
+    Always the loopback names. Listening on another address also answers that address, this machine's names and
+    (for 0.0.0.0 or ::) the addresses it is reached by; ``extra`` adds names (``gdlab explore --allow-host``), e.g.
+    the name other machines use for it, or ``*.example.org``. The guard is never switched off: a page that rebinds
+    its own domain to this machine's address still sends its own domain as the Host header, and is refused.
+    """
+    names = list(LOOPBACK_HOSTS)
+    if not is_loopback(host):
+        h = host.strip().strip("[]")
+        if h not in ("", "0.0.0.0", "::"):
+            names.append(h)
+        names += _own_addresses()
+    for name in extra or []:
+        name = name.strip()
+        if not name or name == "*" or "*" in name[1:] or (name.startswith("*") and not name.startswith("*.")):
+            raise ValueError(f"--allow-host {name!r} is not a host name: give a name or address (or *.domain) that "
+                             "the page is reached by; the Host-header guard cannot be switched off with '*'.")
+        names.append(name)
+    seen: dict[str, None] = {}
+    for name in names:
+        seen.setdefault(_host_form(name), None)
+    return list(seen)
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Bind and listen on host:port, turning every failure into one ValueError that says what to do (uvicorn would
+    log its own message and exit with code 3)."""
+    where = host or "0.0.0.0"
+    try:
+        infos = socket.getaddrinfo(host.strip("[]") or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise ValueError(f"cannot listen on host {host!r} ({why}): give an address or name of this machine, "
+                         "e.g. 127.0.0.1 (the default) or 0.0.0.0 for every network interface.") from None
+    sockets: list[socket.socket] = []
+    seen = set()
+    try:
+        for family, kind, proto, _, addr in infos:
+            if (family, addr[0]) in seen:
+                continue
+            seen.add((family, addr[0]))
+            if sockets and port == 0:  # the other addresses of a name (localhost: 127.0.0.1 and ::1) on one port
+                addr = (addr[0], sockets[0].getsockname()[1], *addr[2:])
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPV6_V6ONLY"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(addr)
+            sock.listen(2048)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            message = (f"port {port} on {where} is already in use (another gdlab explore?); choose another with "
+                       "--port, or --port 0 for any free port.")
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            message = (f"cannot listen on {where}: it is not an address of this machine; use 127.0.0.1 (the "
+                       "default), or 0.0.0.0 for every network interface.")
+        elif exc.errno == errno.EACCES:
+            message = (f"port {port} on {where} needs administrator rights (ports below 1024 usually do); choose "
+                       "another with --port.")
+        else:
+            message = f"cannot listen on {where} port {port}: {exc.strerror or exc}."
+        raise ValueError(message) from None
+    return sockets
+
+
+def _config(app: Any, **kwargs: Any) -> Any:
+    import uvicorn
+
+    # timeout_keep_alive closes an idle connection 5 s after its last answer; the app bounds body reads itself
+    return uvicorn.Config(app, log_level="warning", lifespan="off", timeout_keep_alive=5, **kwargs)
 
 
 @contextlib.contextmanager
@@ -446,8 +723,7 @@ def running(app: Any = None, host: str = "127.0.0.1", port: int = 0, timeout: fl
     import uvicorn
 
     app = app if app is not None else create_app()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(_config(app, host=host, port=port))
     thread = threading.Thread(target=server.run, name="gdlab-explorer", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
@@ -464,27 +740,32 @@ def running(app: Any = None, host: str = "127.0.0.1", port: int = 0, timeout: fl
 
 
 def serve(data: Any = None, target: str | None = None, features: Any = None, host: str = "127.0.0.1",
-          port: int = 8765, open_browser: bool = True, on_ready: Any = None) -> None:
+          port: int = 8765, open_browser: bool = True, on_ready: Any = None,
+          allowed_hosts: list[str] | None = None) -> None:
     """Serve the explorer until interrupted (Ctrl-C), opening the page in the browser unless told not to.
 
     ``on_ready(url)``, when given, is called once the server listens (the CLI prints the address with it).
 
     Listens on 127.0.0.1 unless ``host`` says otherwise (another host makes the page reachable from the network:
-    the explorer has no login). Raises ValueError for bad data or a bad port before anything is served.
+    the explorer has no login; it then answers the Host names of :func:`host_names`, plus ``allowed_hosts``).
+    Raises ValueError, with one line saying what to do, for bad data, a bad port or host, or a port in use, before
+    anything is served.
     """
     import uvicorn
 
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer between 0 and 65535, got {port!r}.")
-    app = create_app(data, target, features, allowed_hosts=_hosts_for(host))
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    names = host_names(host, allowed_hosts)
+    app = create_app(data, target, features, allowed_hosts=names)
+    sockets = _listen(host, port)
+    server = uvicorn.Server(_config(app))
     if open_browser or on_ready is not None:
         def _when_ready() -> None:
             deadline = time.monotonic() + 30
             while not server.started and time.monotonic() < deadline and not server.should_exit:
                 time.sleep(0.05)
             if server.started:
-                url = _url(host, server.servers[0].sockets[0].getsockname()[1])
+                url = _url(host, sockets[0].getsockname()[1])
                 if on_ready is not None:
                     on_ready(url)
                 if open_browser:
@@ -493,4 +774,8 @@ def serve(data: Any = None, target: str | None = None, features: Any = None, hos
                     webbrowser.open(url)
 
         threading.Thread(target=_when_ready, daemon=True).start()
-    server.run()
+    try:
+        server.run(sockets=sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
