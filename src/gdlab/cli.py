@@ -601,7 +601,11 @@ def explore(
     features: Annotated[Optional[str], typer.Option("--features", "-f", help="Feature columns, "
                                                     "comma-separated.")] = None,
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8765,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on (another than 127.0.0.1 makes the explorer "
+                                      "reachable from the network: it has no login).")] = "127.0.0.1",
+    allow_host: Annotated[Optional[list[str]], typer.Option(
+        "--allow-host", help="Another host name the page may be reached by (repeatable; with a non-loopback "
+        "--host, e.g. the name other machines use for this one).", show_default=False)] = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
 ) -> None:
     """Open the explorer: gradient descent you can play with, in the browser."""
@@ -610,14 +614,22 @@ def explore(
     if data is not None and target is None:
         raise UserError("--target is missing: name the column to predict, e.g. --target y.")
     try:
-        from gdlab.explorer.server import serve
+        from gdlab.explorer.server import host_names, is_loopback, serve
     except ImportError as exc:
         raise UserError(f"the explorer is not available in this installation ({exc}); install gdlab[explorer].") \
             from None
+    extra = [name for value in allow_host or [] for name in value.split(",") if name.strip()]
+
+    def ready(url: str) -> None:
+        if not is_loopback(host):  # said once it listens, so that a refused port or host gives one line only
+            typer.echo(f"gdlab explore: warning: --host {host} makes the explorer reachable from the network, and it "
+                       "has no login: anyone who can reach this machine can use it. It answers requests addressed to "
+                       f"{', '.join(host_names(host, extra))} (add names with --allow-host).", err=True)
+        typer.echo(f"gdlab explorer at {url} (Ctrl-C to stop)", err=True)
+
     try:
         serve(data=None if data is None else str(data), target=target, features=_split(features), host=host,
-              port=port, open_browser=not no_browser,
-              on_ready=lambda url: typer.echo(f"gdlab explorer at {url} (Ctrl-C to stop)", err=True))
+              port=port, open_browser=not no_browser, allowed_hosts=extra, on_ready=ready)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
