@@ -563,15 +563,16 @@ def test_explore_on_every_interface_warns_and_keeps_the_host_guard():
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gdlab", "explore", "--host", "0.0.0.0", "--port", str(port),
-                             "--allow-host", "explorer.test", "--no-browser"], stderr=subprocess.PIPE, text=True,
+                             "--allow-host", "explorer.test", "--no-browser"], stderr=subprocess.PIPE, bufsize=0,
                             env=ENV)
     try:
-        lines, deadline = [], time.monotonic() + 60
-        while not any(line.startswith("gdlab explorer at") for line in lines):
-            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+        err, deadline = b"", time.monotonic() + 60
+        while b"gdlab explorer at" not in err:  # raw reads: a buffered readline could sit on the second line
+            assert proc.poll() is None and time.monotonic() < deadline, err.decode()
             ready, _, _ = select.select([proc.stderr], [], [], 0.5)
             if ready:
-                lines.append(proc.stderr.readline())
+                err += os.read(proc.stderr.fileno(), 65536)
+        lines = err.decode().splitlines()
         warning = [line for line in lines if "warning" in line]
         assert len(warning) == 1 and warning[0].startswith("gdlab explore: warning: --host 0.0.0.0 makes the "
                                                            "explorer reachable from the network"), lines
