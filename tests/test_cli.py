@@ -203,9 +203,11 @@ def test_standardize_reports_coefficients_in_the_original_units(good, data_dir):
     out = json.loads(_ok(good["fit standardize"]).stdout)
     frame = pd.read_csv(data_dir / "scaled.csv")
     cf = gdlab.closed_form(frame[["a", "b", "c"]].to_numpy(), frame["target"].to_numpy())
-    np.testing.assert_allclose(out["coef"], cf.coef, rtol=1e-6)
-    assert out["intercept"] == pytest.approx(cf.intercept, rel=1e-6)
-    assert out["loss"] == pytest.approx(cf.loss, rel=1e-8)
+    assert out["scaling"] == "standardize" and out["converged"]
+    # converged means the default tol=1e-10 of the minimum loss; coefficients to about its square root
+    assert out["loss"] - cf.loss <= 1e-10 * cf.loss
+    np.testing.assert_allclose(out["coef"], cf.coef, rtol=1e-4)
+    assert out["intercept"] == pytest.approx(cf.intercept, rel=1e-4)
 
 
 def test_save_then_predict_gives_the_models_predictions(good, data_dir, work):

@@ -91,7 +91,8 @@ def test_heavy_ball_at_polyaks_parameters_reaches_its_predicted_rate():
     ds = problem(400, 5, 100.0, 2, noise=0.5)
     c = gdlab.curvature(ds.X)
     exact = gdlab.closed_form(ds.X, ds.y)
-    r = gdlab.descend(ds.X, ds.y, optimizer="momentum", learning_rate="auto", max_iter=300, tol=None, gtol=None)
+    r = gdlab.descend(ds.X, ds.y, optimizer="momentum", learning_rate="auto", max_iter=300, tol=None, gtol=None,
+                      standardize=False)  # Polyak's parameters on the raw problem, whose curvature c describes
     err = np.linalg.norm(r.trajectory.params - exact.params, axis=1)
     observed = (err[250] / err[150]) ** (1 / 100)
     assert observed <= c.heavy_ball["rate"] * 1.1
@@ -135,10 +136,12 @@ def test_gram_statistics_do_not_lose_digits_when_columns_have_large_means():
 
 def test_auto_source_reports_its_choice():
     ds = problem(2000, 3)
-    r = gdlab.descend(ds.X, ds.y, max_iter=500)
+    r = gdlab.descend(ds.X, ds.y, max_iter=500, standardize=False)
     assert r.source == "gram" and "beats" in r.source_reason
+    r = gdlab.descend(ds.X, ds.y, max_iter=500)  # standardizing reads the statistics anyway
+    assert r.source == "gram" and "standardiz" in r.source_reason and r.scaling == "standardize"
     r = gdlab.descend(ds.X, ds.y, loss="huber", learning_rate=0.1, max_iter=50, warn=False)
-    assert r.source == "memory" and "huber" in r.source_reason
+    assert r.source == "memory" and "huber" in r.source_reason and r.scaling == "none"
 
 
 # ---- optimizers (a table of optimizers x problems with a known minimum) -------------------------------------
@@ -431,13 +434,26 @@ def test_callback_sees_each_iteration_and_can_stop_the_run():
     assert seen == list(range(1, 8)) and r.n_iter == 7 and r.status == 3
 
 
-def test_tol_patience_stops_when_the_loss_settles():
+def test_full_batch_tol_is_the_relative_gap_to_the_minimum():
     ds = problem(200, 2)
-    r = gdlab.descend(ds.X, ds.y, learning_rate="auto", max_iter=10_000, tol=1e-6, n_iter_no_change=3, gtol=None)
-    assert r.converged and r.n_iter < 200
+    exact = gdlab.closed_form(ds.X, ds.y)
+    for tol in (1e-3, 1e-6, 1e-10):
+        r = gdlab.descend(ds.X, ds.y, learning_rate="auto", max_iter=10_000, tol=tol)
+        assert r.converged and r.loss - exact.loss <= tol * exact.loss
+        # and it stopped at the first iteration that met it (the gap before was above)
+        assert r.trajectory.loss[-2] - exact.loss > tol * exact.loss
+
+
+def test_mini_batch_patience_stops_when_the_loss_settles_and_claims_only_a_checked_gap():
+    ds = problem(200, 2)
+    exact = gdlab.closed_form(ds.X, ds.y)
+    r = gdlab.descend(ds.X, ds.y, learning_rate=0.01, batch_size=20, max_iter=10_000, tol=1e-4,
+                      n_iter_no_change=3, random_state=0, warn=False)
+    assert r.n_iter < 10_000 and r.status in (0, 5)
     losses = r.trajectory.loss
     rel = np.abs(np.diff(losses[-4:])) / losses[-4:-1]
-    assert np.all(rel <= 1e-6)
+    assert np.all(rel <= 1e-4)
+    assert r.converged == (r.loss - exact.loss <= 1e-4 * exact.loss)
 
 
 def test_recording_is_bounded_and_keeps_the_last_iterate():

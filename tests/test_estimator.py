@@ -31,8 +31,8 @@ def problem(m=200, d=4, seed=0, noise=0.3, scale=1.0, outliers=False, n_outputs=
 
 
 def tight(**kw):
-    """Full-batch settings that run to the optimum."""
-    return dict(tol=1e-14, max_iter=50_000, **kw)
+    """Full-batch settings that run to the optimum (tol=0: until the gap to it is 0 in floating point)."""
+    return dict(tol=0.0, max_iter=50_000, **kw)
 
 
 # ---- the workshop -------------------------------------------------------------------------------------------------
@@ -291,7 +291,9 @@ def test_sample_weights_equal_repeated_rows():
     w = np.arange(30) % 3
     a = GDRegressor(**tight()).fit(X, y, sample_weight=w)
     b = GDRegressor(**tight()).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
-    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-9)
+    # both stop at the floating-point floor of the (L2-penalised) objective's gap, a few ulps of F*: the
+    # coefficients then agree to about the square root of that
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-7)
 
 
 # ---- the stochastic kernel against a plain NumPy transcription -------------------------------------------------------

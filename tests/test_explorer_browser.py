@@ -69,7 +69,8 @@ def browser(server):
 @pytest.fixture(scope="module")
 def context(browser):
     # one context for the module: its HTTP cache keeps plotly.js (4.8 MB) parsed-once-per-test instead of fetched
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    # the page is tested under its real CSP in test_explorer_security.py; here Playwright evaluates its predicates
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000}, bypass_csp=True)
     yield ctx
     ctx.close()
 

@@ -179,27 +179,43 @@ class _RowsProgress:
             self.progress.stop()
 
 
-def _standardize(X: Any) -> tuple[Any, Any, Any]:
-    mean = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale[scale == 0] = 1.0
-    return (X - mean) / scale, mean, scale
+#: the core's remedies (gdlab.descent.Diagnosis) as this command line's flags
+_REMEDY_FLAGS = {"standardize": lambda v: "--standardize", "max_iter": lambda v: f"--iters {v}",
+                 "learning_rate": lambda v: "--lr auto", "solver": lambda v: "--solver closed-form"}
 
 
-def _unstandardize(result: Any, mean: Any, scale: Any) -> Any:
-    """The result of a fit on standardized features, in the units of the original features."""
-    import dataclasses
+def _gap_words(result: Any, diagnosis: Any) -> str:
+    from gdlab.descent import format_distinct
 
-    import numpy as np
+    if not diagnosis.gap_text:
+        return ""
+    return f": the loss {format_distinct(result.loss, result.optimum_loss, digits=6)[0]} is {diagnosis.gap_text}"
 
-    coef = np.asarray(result.coef) / scale
-    intercept = float(result.intercept - np.dot(np.asarray(result.coef) / scale, mean))
-    traj = result.trajectory
-    if traj is not None:
-        tc = traj.coef / scale
-        traj = dataclasses.replace(traj, coef=tc, intercept=traj.intercept - tc @ mean)
-    extra = {**result.extra, "standardized": {"mean": mean.tolist(), "scale": scale.tolist()}}
-    return dataclasses.replace(result, coef=coef, intercept=intercept, trajectory=traj, extra=extra)
+
+def _status_line(result: Any) -> str:
+    """How the fit ended, for the table (the remedies, in flags, go to stderr)."""
+    diagnosis = result.extra.get("diagnosis")
+    if result.converged or result.diverged or diagnosis is None:
+        return result.message
+    ended = (f"did not converge in {result.n_iter} iterations" if result.status == 1
+             else result.message.split(";")[0])
+    return ended + _gap_words(result, diagnosis)
+
+
+def _cli_warning(result: Any, command: str) -> Optional[str]:
+    """The one-line warning for a fit that ended away from the optimum, in flags (None when it did not)."""
+    diagnosis = result.extra.get("diagnosis")
+    if result.converged or result.diverged or diagnosis is None:
+        return None
+    text = f"gdlab {command}: warning: {result.method} did not reach the optimum"
+    text += f" in {result.n_iter} iterations" if result.status == 1 else f" ({result.message.split(';')[0]})"
+    text += _gap_words(result, diagnosis)
+    if diagnosis.reason:
+        text += f" ({diagnosis.reason})"
+    flags = [_REMEDY_FLAGS[k](v) for k, v in diagnosis.remedies if k in _REMEDY_FLAGS]
+    if flags:
+        text += "; try " + (flags[0] if len(flags) == 1 else ", ".join(flags[:-1]) + " or " + flags[-1])
+    return text + "."
 
 
 def _fit_table(result: Any, names: list[str], target: str, data: str) -> Any:
@@ -214,17 +230,21 @@ def _fit_table(result: Any, names: list[str], target: str, data: str) -> Any:
         t.add_row(n, f"{c:.8g}")
     t.add_section()
     status = "[red]diverged[/red]" if result.diverged else ("yes" if result.converged else "[yellow]no[/yellow]")
+    from gdlab.descent import format_distinct
     t.add_row("loss (MSE)", f"{result.loss:.8g}" if math.isfinite(result.loss) else str(result.loss))
     t.add_row("iterations", str(result.n_iter))
     t.add_row("converged", status)
     curv = result.curvature
     if curv is not None:
-        t.add_row("stable bound 2/L", f"{curv.stable_step:.6g}")
-        t.add_row("learning rate used", f"{result.learning_rate:.6g}" if math.isfinite(result.learning_rate)
-                  else "–")
+        where = " (standardized)" if result.scaling == "standardize" else ""
+        eta = result.learning_rate if math.isfinite(result.learning_rate) else curv.stable_step
+        stable, used = format_distinct(curv.stable_step, eta, digits=6)
+        t.add_row(f"stable bound 2/L{where}", stable)
+        t.add_row(f"learning rate used{where}", used if math.isfinite(result.learning_rate) else "–")
     if result.gap is not None and math.isfinite(result.gap):
         t.add_row("gap to the minimum", f"{result.gap:.3g}")
     t.add_row("source", result.source)
+    t.add_row("features", "standardized for the descent" if result.scaling == "standardize" else "raw")
     return t
 
 
@@ -327,11 +347,11 @@ def fit(
     penalty: Annotated[str, typer.Option(help="none, l2, l1 or elasticnet.")] = "none",
     alpha: Annotated[float, typer.Option(help="Penalty strength (scikit-learn's alpha).")] = 0.0001,
     l1_ratio: Annotated[float, typer.Option("--l1-ratio", help="Elastic-net mixing (scikit-learn's).")] = 0.15,
-    tol: Annotated[float, typer.Option(help="Stop when the loss changes by less than tol (relative) for 5 "
-                                       "iterations.")] = 1e-10,
-    standardize: Annotated[bool, typer.Option("--standardize", help="Scale features to mean 0, sd 1 for the "
-                                              "descent (coefficients are reported in the original units).")
-                           ] = False,
+    tol: Annotated[float, typer.Option(help="The relative gap to the minimum loss at which the fit has converged "
+                                       "(1e-10: ten digits).")] = 1e-10,
+    standardize: Annotated[Optional[bool], typer.Option("--standardize/--no-standardize", help="Run the descent on "
+                           "centred, unit-variance features (everything is reported in the original units). "
+                           "Default: on with --lr auto, off with an explicit --lr.", show_default=False)] = None,
     solver: Annotated[str, typer.Option(help="gd (gradient descent) or closed-form (the Normal Equation).")] = "gd",
     fit_intercept: Annotated[bool, typer.Option("--intercept/--no-intercept", help="Fit an intercept.")] = True,
     random_state: Annotated[Optional[int], typer.Option("--random-state", help="Seed for mini-batch "
@@ -377,15 +397,13 @@ def fit(
     names: list[str]
     descend_kw: dict[str, Any] = dict(
         optimizer=optimizer, learning_rate=learning_rate, max_iter=iters, tol=tol, batch_size=batch_size,
-        loss=loss, penalty=pen, alpha=alpha, l1_ratio=l1_ratio, random_state=random_state, warn=False)
+        loss=loss, penalty=pen, alpha=alpha, l1_ratio=l1_ratio, random_state=random_state, warn=False,
+        standardize="auto" if standardize is None else standardize)
     import gdlab
 
     progress = _ProgressCallback(iters, f"{optimizer} on {data.name}", enabled=not quiet and fmt == "table")
     try:
         if streaming:
-            if standardize:
-                raise UserError("--standardize is not available with streaming yet; standardize the files first, "
-                                "or drop --stream.")
             try:
                 from gdlab.scale import closed_form as scale_closed_form
                 from gdlab.scale import open_source
@@ -418,13 +436,10 @@ def fit(
             X, y, names = table.X, table.y, table.feature_names
             if X.shape[1] == 0 and not fit_intercept:
                 raise UserError("there are no feature columns and --no-intercept: nothing to fit; add features.")
-            Xfit, mean, scale = _standardize(X) if standardize else (X, None, None)
             if solver == "closed-form":
-                result = gdlab.closed_form(Xfit, y, fit_intercept=fit_intercept)
+                result = gdlab.closed_form(X, y, fit_intercept=fit_intercept)
             else:
-                result = gdlab.descend(Xfit, y, callback=progress, fit_intercept=fit_intercept, **descend_kw)
-            if standardize:
-                result = _unstandardize(result, mean, scale)
+                result = gdlab.descend(X, y, callback=progress, fit_intercept=fit_intercept, **descend_kw)
     finally:
         progress.close()
 
@@ -436,7 +451,7 @@ def fit(
             "coef": [float(v) for v in result.coef], "intercept": float(result.intercept),
             "settings": {"data": str(data), "solver": solver, "optimizer": optimizer, "learning_rate": lr,
                          "max_iter": iters, "batch_size": batch_size, "loss": loss, "penalty": pen, "alpha": alpha,
-                         "l1_ratio": l1_ratio, "tol": tol, "standardize": standardize,
+                         "l1_ratio": l1_ratio, "tol": tol, "standardize": result.scaling == "standardize",
                          "fit_intercept": fit_intercept, "random_state": random_state},
             "result": result.to_dict(trajectory=True),
         }
@@ -452,11 +467,14 @@ def fit(
         console = _console()
         console.print(_fit_table(result, names, target, str(data)))
         style = "red" if result.diverged else ("green" if result.converged else "yellow")
-        console.print(f"[{style}]{result.message}[/{style}]", soft_wrap=True)
+        console.print(f"[{style}]{_status_line(result)}[/{style}]", soft_wrap=True, markup=True)
         if save is not None and not quiet:
             console.print(f"Model saved to {save}")
         if report is not None and not quiet:
             console.print(f"Report: {(report / 'index.html').resolve()}", soft_wrap=True)
+    warning = _cli_warning(result, "fit")
+    if warning is not None:  # the result stands (exit 0), but stderr says how far it is and what would fix it
+        typer.echo(warning, err=True)
     if result.diverged:
         raise typer.Exit(1)
 

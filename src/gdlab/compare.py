@@ -268,7 +268,8 @@ def _fmt_time(s: float) -> str:
 
 def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_rate: Any = "auto",
             max_iter: int = 1000, tol: float | None = 1e-10, fit_intercept: bool = True, sample_weight: Any = None,
-            random_state: int | None = 0, feature_names: Sequence[str] | None = None) -> Comparison:
+            random_state: int | None = 0, feature_names: Sequence[str] | None = None,
+            standardize: bool | str = "auto") -> Comparison:
     """Fit the same unpenalised least-squares problem several ways and put the results side by side.
 
     Parameters
@@ -282,6 +283,8 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
     fit_intercept, sample_weight : the model, for every method.
     random_state : seeds SGDRegressor's shuffling.
     feature_names : coefficient labels (default: the DataFrame's columns, else w0, w1, ...).
+    standardize : the gdlab optimizers' coordinates, as in :func:`gdlab.descend` ("auto": standardized with
+        learning_rate="auto"; each row's note says how it ended).
 
     Returns
     -------
@@ -337,7 +340,7 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
             t0 = time.perf_counter()
             res = gdlab.descend(Xa, ya, optimizer=name, learning_rate=learning_rate, max_iter=max_iter, tol=tol,
                                 fit_intercept=fit_intercept, sample_weight=sw, warn=False, record_every=max_iter,
-                                track_gap=False)
+                                standardize=standardize)
             add(f"gdlab {name}", "gdlab", res.coef, res.intercept, res.n_iter, time.perf_counter() - t0,
                 res.converged, res.message)
         elif name == "LinearRegression":

@@ -13,6 +13,14 @@ e_{t+1} = (I - eta H) e_t, so
 
 The loss gap F(theta_t) - F* shrinks by rate^2 per step. For other smooth losses the same numbers, scaled by the
 loss's curvature bound (1 for Huber instead of 2), bound the Hessian from above.
+
+Every 'auto' step of gdlab is decided here (:func:`auto_parameters`), once, for every optimizer and face. The
+worst-case optimal step 2/(L+mu) is right when the condition number k is moderate; when k is huge (raw features, a
+constant or duplicated column: mu = 0) it is almost 2/L, where the steepest direction, which carries most of the
+loss, oscillates and hardly decays. On a budget of T iterations to a gap tolerance tol, no step can finish the
+directions with eigenvalues below L / k_T anyway, with k_T the condition number at which the best rate^(2T) = tol;
+so the step is chosen for k_eff = min(k, k_T): the fast directions are finished within the budget, the slow ones
+move as fast as any constant step allows, and mu = 0 is no longer a special case.
 """
 
 from __future__ import annotations
@@ -26,7 +34,14 @@ import numpy as np
 from gdlab._validation import as_matrix, as_sample_weight
 from gdlab.sources.gram import GramStats
 
-__all__ = ["Curvature", "curvature", "curvature_from_stats"]
+__all__ = ["Curvature", "auto_parameters", "budget_condition_number", "curvature", "curvature_from_operator",
+           "curvature_from_stats", "ADAPTIVE_BASE_STEP"]
+
+#: the 'auto' step of the optimizers that scale their steps per coordinate (they move each parameter by about this
+#: much per iteration), times the spread of the target in the descent's coordinates (see :func:`auto_parameters`)
+ADAPTIVE_BASE_STEP = {"adagrad": 0.5, "rmsprop": 0.01, "adam": 0.02}
+#: the tolerance the budget is planned for when the caller gives none (tol=None runs every iteration)
+_PLANNING_TOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,8 @@ class Curvature:
 
     eigenvalues: np.ndarray
     fit_intercept: bool = True
+    #: False when only L is known (wide data: a few Lanczos iterations); mu is then reported as 0
+    mu_known: bool = True
 
     @property
     def L(self) -> float:
@@ -88,6 +105,38 @@ class Curvature:
             return 1.0
         return math.log(reduction) / (2.0 * math.log(r))
 
+    @property
+    def rank_deficient(self) -> bool:
+        """mu = 0 to working precision: a constant or duplicated column, one-hot columns beside the intercept, or
+        more features than rows. The minimiser is then not unique; descent from a point of the row space (zeros)
+        converges to the minimum-norm one."""
+        p = self.eigenvalues.shape[0]
+        return self.mu_known and self.mu <= self.L * max(p, 1) * 1e-13
+
+    def spectral_radius(self, learning_rate: float, optimizer: str = "gd", beta: float = 0.0) -> float:
+        """The asymptotic contraction per step of the error of gd, momentum (heavy ball) or nesterov with these
+        constant parameters, on this quadratic: the largest |root| of each eigen-direction's recurrence.
+
+        gd: e' = (1 - eta l) e. momentum (v' = g + beta v, theta' = theta - eta v): the 2 x 2 matrix
+        [[1 - eta l, -eta beta], [l, beta]]; nesterov (direction g + beta v'): [[1 - eta l (1 + beta),
+        -eta beta^2], [l, beta]]. Above 1 the run diverges; directions with l = 0 do not move and are left out.
+        """
+        lam = self.eigenvalues[self.eigenvalues > self.L * 1e-13] if self.L > 0 else np.zeros(0)
+        if lam.size == 0:
+            return 0.0
+        eta = float(learning_rate)
+        if optimizer == "gd" or beta == 0.0 and optimizer in ("momentum", "nesterov"):
+            return float(np.max(np.abs(1.0 - eta * lam)))
+        if optimizer == "momentum":
+            a, b, c, d = 1.0 - eta * lam, -eta * beta, lam, beta
+        elif optimizer == "nesterov":
+            a, b, c, d = 1.0 - eta * lam * (1.0 + beta), -eta * beta * beta, lam, beta
+        else:
+            raise ValueError(f"spectral_radius knows gd, momentum and nesterov, not {optimizer!r}.")
+        tr, det = a + d, a * d - b * c
+        disc = np.sqrt((tr * tr - 4.0 * det).astype(complex))
+        return float(np.max(np.maximum(np.abs((tr + disc) / 2.0), np.abs((tr - disc) / 2.0))))
+
     def diverges(self, learning_rate: float) -> bool:
         return learning_rate >= self.stable_step
 
@@ -99,7 +148,8 @@ class Curvature:
             "L": f(self.L), "mu": f(self.mu), "condition_number": f(self.condition_number),
             "stable_step": f(self.stable_step), "best_step": f(self.best_step), "best_rate": f(self.best_rate),
             "heavy_ball": {k: f(v) for k, v in self.heavy_ball.items()},
-            "eigenvalues": [float(v) for v in self.eigenvalues],
+            "eigenvalues": [float(v) for v in self.eigenvalues], "mu_known": self.mu_known,
+            "rank_deficient": self.rank_deficient,
         }
 
     def __repr__(self) -> str:
@@ -107,16 +157,91 @@ class Curvature:
                 f"stable_step={self.stable_step:.6g}, best_step={self.best_step:.6g})")
 
 
+def budget_condition_number(max_iter: int, tol: float | None, optimizer: str = "gd") -> float:
+    """k_T: the condition number at which the best constant-parameter rate r gives r^(2 T) = tol (T = max_iter).
+
+    gd's best rate is (k - 1)/(k + 1), so k_T = (1 + r)/(1 - r); heavy ball and nesterov reach (sqrt k - 1) /
+    (sqrt k + 1), so k_T is the square of that. Directions with eigenvalues below L / k_T cannot be finished within
+    the budget by any constant step; planning for them only slows the others (see the module docstring).
+    """
+    t = _PLANNING_TOL if tol is None or not tol > 0 else min(float(tol), 0.5)
+    r = t ** (1.0 / (2.0 * max(int(max_iter), 1)))
+    if r >= 1.0:
+        return math.inf
+    k = (1.0 + r) / (1.0 - r)
+    return k * k if optimizer in ("momentum", "nesterov") else k
+
+
+def auto_parameters(curv: Curvature | None, optimizer: str, *, max_iter: int, tol: float | None,
+                    target_scale: float = 1.0, smooth: bool = True) -> tuple[float, dict[str, float], str]:
+    """learning_rate='auto': the step (and momentum) of each optimizer, and the reason in words.
+
+    * gd: 2 / (L + mu_eff), the best constant step for k_eff = min(k, k_T) (:func:`budget_condition_number`);
+    * momentum: Polyak's heavy ball for k_eff, eta = 4 / (sqrt L + sqrt mu_eff)^2, beta = ((sqrt k_eff - 1) /
+      (sqrt k_eff + 1))^2, step and beta chosen together;
+    * nesterov: eta = 1 / L, beta = (sqrt k_eff - 1) / (sqrt k_eff + 1);
+    * adagrad, rmsprop, adam: they move each parameter by about eta per step whatever the gradient's size, so the
+      step is :data:`ADAPTIVE_BASE_STEP` times ``target_scale`` (the target's spread: in standardized
+      coordinates every coefficient is of that order);
+    * a non-smooth loss (no curvature bound): 1 / L of its smooth part's scale, decaying as 1/sqrt(t) (the
+      caller's schedule).
+    Without a curvature (no statistics) gd, momentum and nesterov cannot choose: ValueError.
+    """
+    if optimizer in ADAPTIVE_BASE_STEP:
+        eta = ADAPTIVE_BASE_STEP[optimizer] * (target_scale if target_scale > 0 and math.isfinite(target_scale)
+                                               else 1.0)
+        return eta, {}, f"{ADAPTIVE_BASE_STEP[optimizer]:g} x the target's spread {target_scale:.4g}"
+    if curv is None or not curv.L > 0:
+        if curv is not None:  # L = 0: a loss that does not depend on the parameters; any step is stable
+            return 1.0, ({} if optimizer == "gd" else {"beta": 0.0}), "L = 0 (the loss is flat)"
+        raise ValueError("learning_rate='auto' needs the curvature (the statistics of X) for optimizer="
+                         f"{optimizer!r}; give a number or a schedule.")
+    L = curv.L
+    k_budget = budget_condition_number(max_iter, tol, optimizer)
+    k = curv.condition_number if curv.mu_known else math.inf
+    k_eff = min(k, k_budget)
+    mu_eff = L / k_eff
+    capped = "" if k <= k_budget else (f" (k_eff = {k_eff:.4g}: the budget of {max_iter} iterations cannot finish "
+                                       f"directions flatter than L/{k_eff:.4g})")
+    if not smooth:
+        return 1.0 / L, ({} if optimizer == "gd" else {"beta": 0.0}), "1/L of the loss's smooth scale"
+    if optimizer == "gd":
+        return 2.0 / (L + mu_eff), {}, f"2/(L+mu_eff) with L = {L:.6g}, mu_eff = {mu_eff:.6g}" + capped
+    sk = math.sqrt(k_eff)
+    if optimizer == "momentum":
+        sl, sm = math.sqrt(L), math.sqrt(mu_eff)
+        r = (sk - 1.0) / (sk + 1.0)
+        return 4.0 / (sl + sm) ** 2, {"beta": r * r}, "Polyak's heavy ball for " + (capped.strip(" ()") or
+                                                                                     f"k = {k_eff:.4g}")
+    if optimizer == "nesterov":
+        return 1.0 / L, {"beta": (sk - 1.0) / (sk + 1.0)}, "1/L and (sqrt k - 1)/(sqrt k + 1) for " + (
+            capped.strip(" ()") or f"k = {k_eff:.4g}")
+    raise ValueError(f"learning_rate='auto' has no rule for optimizer {optimizer!r}.")
+
+
+def curvature_from_operator(matvec: Any, p: int, fit_intercept: bool = True) -> Curvature:
+    """L alone from Hessian-vector products (wide data, where the p x p Hessian is not formed): Lanczos
+    (scipy's eigsh), a few dozen products. mu is unknown (``mu_known=False``); L is raised by 1% so that a step
+    planned from it stays below the true 2/L."""
+    import scipy.sparse.linalg as spla
+
+    op = spla.LinearOperator((p, p), matvec=matvec, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    L = float(spla.eigsh(op, k=1, which="LA", tol=1e-4, v0=rng.standard_normal(p), return_eigenvectors=False)[0])
+    return Curvature(np.array([0.0, 1.01 * max(L, 0.0)]), fit_intercept, mu_known=False)
+
+
 def curvature_from_stats(stats: GramStats, fit_intercept: bool = True, loss_curvature: float = 2.0,
-                         l2: float = 0.0) -> Curvature:
-    """Curvature of (loss_curvature/n) X_b^T S X_b + l2 (coefficients only), from the one-pass statistics."""
+                         l2: float | np.ndarray = 0.0) -> Curvature:
+    """Curvature of (loss_curvature/n) X_b^T S X_b + l2 (coefficients only; a number or one per coefficient),
+    from the one-pass statistics."""
     if fit_intercept:
         # eigenvalues of the design Gram [[n, n mx^T], [n mx, Cxx + n mx mx^T]] / n, from the centred statistics
         g = stats.design_gram(True) / stats.n
     else:
         g = stats.design_gram(False) / stats.n
     h = loss_curvature * g
-    if l2:
+    if np.any(l2):
         idx = np.arange(1 if fit_intercept else 0, h.shape[0])
         h[idx, idx] += l2
     if h.shape[0] == 0:

@@ -2,7 +2,17 @@
 
 ``descend`` is gdlab's core call. It validates the input, builds the objective (loss + penalty), picks a source of
 loss and gradient (``memory``: a pass over X per evaluation; ``gram``: one-pass statistics, then O(d^2) per
-evaluation), builds the optimizer, runs the loop and returns a :class:`~gdlab.result.Result` with the trajectory.
+evaluation), decides the coordinates (standardized or raw, :mod:`gdlab.scaling`), the step
+(:func:`gdlab.curvature.auto_parameters`), builds the optimizer, runs the loop and returns a
+:class:`~gdlab.result.Result` with the trajectory, in the user's units whatever coordinates the descent ran in.
+
+Each decision is made once, here, for every face (GDRegressor, the CLI, compare, sweep, the explorer):
+
+* the coordinates: :func:`_choose_scaling`;
+* the step: :func:`gdlab.curvature.auto_parameters`;
+* the stop: :class:`_StopRule` (the gap to the optimum when it is known, the first-order condition otherwise);
+* divergence: :func:`_is_diverging`;
+* what a failed fit says: :func:`_diagnose`.
 
 Parameters are packed in one array theta of shape (p, k): row 0 is the intercept when there is one (the workshop's
 w = [intercept, slope]), the next d rows the coefficients; k is the number of outputs.
@@ -14,27 +24,36 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from gdlab._validation import as_matrix, as_sample_weight, as_target, check_choice, check_positive
-from gdlab.curvature import Curvature, curvature_from_stats
+from gdlab.curvature import Curvature, auto_parameters, curvature_from_operator, curvature_from_stats
 from gdlab import exceptions as _exceptions
 from gdlab.exceptions import DivergenceWarning
 from gdlab.objectives import Loss, Penalty, get_loss, make_penalty
 from gdlab.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from gdlab.result import Result, TrajectoryRecorder
-from gdlab.schedules import adaptive, constant
+from gdlab.scaling import Scaling, ScaledSource
+from gdlab.schedules import adaptive, constant, invscaling
 from gdlab.sources.gram import GramSource
 from gdlab.sources.memory import MemorySource
 
-__all__ = ["descend", "IterationInfo", "SOURCES", "STATUS"]
+__all__ = ["descend", "Diagnosis", "IterationInfo", "SOURCES", "STATUS", "format_distinct"]
 
 SOURCES = ("auto", "memory", "gram")
-STATUS = {0: "converged", 1: "max_iter reached", 2: "diverged", 3: "stopped by callback", 4: "exact"}
+STATUS = {0: "converged", 1: "max_iter reached", 2: "diverged", 3: "stopped by callback", 4: "exact",
+          5: "stalled"}
+# the raw-coordinate 'auto' steps of the per-coordinate methods (no statistics to scale them by)
 _AUTO_FALLBACK_STEP = {"adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01}
+# the stop rule: the rounding floor of a measured gap, and how long a loss may fail to decrease (full batch)
+_ROUNDING_ULPS = 4
+_FLOOR_ULPS = 256
+_NO_PROGRESS_ITERATIONS = 50
+# wide data: above this many parameters the p x p statistics are not formed (L comes from Lanczos)
+_MAX_STATS_PARAMETERS = 4000
 
 
 @dataclass(frozen=True)
@@ -49,22 +68,67 @@ class IterationInfo:
     learning_rate: float
 
 
-class _Problem:
-    """The objective F = data loss (from a source) + penalty, over packed parameters theta (p, k)."""
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why a fit did not reach the optimum, and remedies that would.
 
-    def __init__(self, source: Any, penalty: Penalty, fit_intercept: bool):
+    reason : the cause in words (feature scales, condition number, a constant column, ...).
+    remedies : (parameter, value) pairs, best first: ("standardize", True), ("max_iter", 25000),
+        ("learning_rate", "auto"), ("solver", "closed_form"). Each face renders them in its own terms (a Python
+        parameter, a CLI flag); a remedy is listed only when it would work (``max_iter`` from the predicted rate).
+    gap_text : "8.5x above the minimum MSE 2859.7" when the optimum is known, else "".
+    """
+
+    reason: str = ""
+    remedies: tuple[tuple[str, Any], ...] = ()
+    gap_text: str = ""
+
+    def python_text(self) -> str:
+        """The remedies as Python parameters."""
+        words = {"standardize": lambda v: f"standardize={v!r}", "max_iter": lambda v: f"max_iter={v}",
+                 "learning_rate": lambda v: f"learning_rate={v!r}",
+                 "solver": lambda v: "the closed form (gdlab.closed_form(X, y))"}
+        return _join_remedies([words[k](v) for k, v in self.remedies if k in words])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "remedies": [list(r) for r in self.remedies], "gap_text": self.gap_text}
+
+
+def _join_remedies(items: list[str]) -> str:
+    if not items:
+        return ""
+    return "use " + (items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1])
+
+
+def format_distinct(*values: float, digits: int = 4, max_digits: int = 17) -> list[str]:
+    """The numbers with enough significant digits (at least ``digits``, at most ``max_digits``) that different
+    values never read alike (2/L = 0.99997 and 2/(L+mu) = 0.99999 must not both read "1")."""
+    for g in range(digits, max_digits + 1):
+        texts = [f"{v:.{g}g}" for v in values]
+        if all(texts[i] != texts[j] for i in range(len(values)) for j in range(i) if values[i] != values[j]):
+            return texts
+    return [f"{v:.{max_digits}g}" for v in values]
+
+
+class _Problem:
+    """The objective F = data loss (from a source) + penalty, over packed parameters theta (p, k).
+
+    ``coef_scale`` (d,): the descent runs in standardized coordinates, where the user's coefficients are
+    w = w' / coef_scale; the penalty stays on the user's w (so the minimiser is the user's problem's).
+    """
+
+    def __init__(self, source: Any, penalty: Penalty, fit_intercept: bool, coef_scale: np.ndarray | None = None):
         self.source = source
         self.penalty = penalty
         self.fit_intercept = fit_intercept
         self.off = 1 if fit_intercept else 0
+        self.inv_scale = None if coef_scale is None else (1.0 / coef_scale)[:, None]
         self._packed = getattr(source, "packed_value_and_grad", None)
         # the full-batch hot path: the source's own packed evaluation when no penalty is added to it
         self.evaluate = self._packed if self._packed is not None and not penalty.active else self.value_and_grad
 
-    def split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.fit_intercept:
-            return theta[1:], theta[0]
-        return theta, np.zeros(theta.shape[1])
+    def user_coef(self, W: np.ndarray) -> np.ndarray:
+        return W if self.inv_scale is None else W * self.inv_scale
 
     def value_and_grad(self, theta: np.ndarray, source: Any = None) -> tuple[float, np.ndarray]:
         """F(theta) (penalty included) and the gradient of its smooth part (L1 is handled by the prox)."""
@@ -73,7 +137,8 @@ class _Problem:
         if packed is not None:
             loss, g = packed(theta)
         else:
-            W, b = self.split(theta)
+            W = theta[self.off:]
+            b = theta[0] if self.fit_intercept else np.zeros(theta.shape[1])
             loss, gW, gb = src.value_and_grad(W, b)
             g = np.empty_like(theta)
             if self.fit_intercept:
@@ -83,22 +148,36 @@ class _Problem:
                 g[:] = gW
         if self.penalty.active:
             W = theta[self.off:]
-            loss += self.penalty.value(W)
+            Wu = self.user_coef(W)
+            loss += self.penalty.value(Wu)
             if self.penalty.l2:
-                g[self.off:] += self.penalty.l2 * W
+                g[self.off:] += self.penalty.l2 * (Wu if self.inv_scale is None else Wu * self.inv_scale)
         return loss, g
 
     def l1_value(self, theta: np.ndarray) -> float:
         """The L1 term of the penalty (the part the prox handles), 0 without one."""
-        return self.penalty.l1 * float(np.abs(theta[self.off:]).sum()) if self.penalty.l1 else 0.0
+        if not self.penalty.l1:
+            return 0.0
+        return self.penalty.l1 * float(np.abs(self.user_coef(theta[self.off:])).sum())
 
     def prox(self, theta: np.ndarray, step: float) -> np.ndarray:
         if self.penalty.l1:
-            theta[self.off:] = self.penalty.prox(theta[self.off:], step)
+            t = step if self.inv_scale is None else step * self.inv_scale
+            theta[self.off:] = self.penalty.prox(theta[self.off:], t)
         return theta
 
+    def gradient_mapping_norm(self, theta: np.ndarray, g: np.ndarray, step: float) -> float:
+        """|theta - prox(theta - step g)| / step: the first-order optimality measure (the gradient's norm without
+        an L1 term; it vanishes exactly at a minimiser of the composite objective)."""
+        if not self.penalty.l1:
+            return math.sqrt(float(np.vdot(g, g)))
+        moved = self.prox(theta - step * g, step)
+        diff = theta - moved
+        return math.sqrt(float(np.vdot(diff, diff))) / step
 
-def _choose_source(requested: str, loss: Loss, full_batch: bool, m: int, d: int, max_iter: int) -> tuple[str, str]:
+
+def _choose_source(requested: str, loss: Loss, full_batch: bool, m: int, d: int, max_iter: int,
+                   standardize: bool = False) -> tuple[str, str]:
     if requested == "gram":
         if loss.name != "squared_error":
             raise ValueError(f"source='gram' is exact only for loss='squared_error' (got loss={loss.name!r}); "
@@ -113,6 +192,8 @@ def _choose_source(requested: str, loss: Loss, full_batch: bool, m: int, d: int,
         return "memory", f"loss={loss.name!r} needs the rows at every evaluation"
     if not full_batch:
         return "memory", "mini-batches are drawn from the rows"
+    if standardize and d + 1 <= _MAX_STATS_PARAMETERS:
+        return "gram", "standardizing reads the statistics (means, spreads) anyway; then O(d^2) per iteration"
     q = d + 1
     # cost model in units of one element read: the gram pass reads X once and does q/32 multiply-adds per element
     # (BLAS syrk on cache-resident blocks), then each iteration costs O(p^2); memory reads X twice per iteration.
@@ -125,38 +206,227 @@ def _choose_source(requested: str, loss: Loss, full_batch: bool, m: int, d: int,
 
 
 def loss_stalled(f: float, f_prev: float, best: float, tol: float, adaptive_schedule: bool) -> bool:
-    """The stop rule's test for one iteration. The 'adaptive' schedule (as in scikit-learn) counts any iteration
-    that fails to beat the best loss by tol (and then divides the step by 5); otherwise the loss must have
-    *settled*: changed by at most tol (relative). A rising loss is not settling."""
+    """The stall test of stochastic descent (scikit-learn's rule), for one epoch. The 'adaptive' schedule counts
+    any epoch that fails to beat the best loss by tol (and then divides the step by 5); otherwise the loss must
+    have *settled*: changed by at most tol (relative). A rising loss is not settling. A stall ends a noisy run; it
+    is not a claim of convergence (:class:`_StopRule` checks that)."""
     if adaptive_schedule:
         return f > best - tol * abs(best)
     return abs(f_prev - f) <= tol * abs(f_prev) or f == f_prev
 
 
-def _scale_advice(stats: Any) -> str:
-    if stats is None or stats.n_features < 2:
-        return ""
+def _choose_scaling(requested: Any, *, auto_lr: bool, named_optimizer: bool, d: int) -> tuple[bool, str]:
+    """Whether the descent runs on standardized features, and why (the one place this is decided)."""
+    if requested not in ("auto", True, False) or isinstance(requested, (int, float)) and not isinstance(
+            requested, bool):
+        raise ValueError(f"standardize must be 'auto', True or False, got {requested!r}.")
+    if d == 0:
+        return False, "no features to scale"
+    if requested is False:
+        return False, "standardize=False: the descent runs on the raw features"
+    if requested is True:
+        return True, "standardize=True"
+    if not auto_lr or not named_optimizer:
+        return False, ("an explicit learning rate is a step in the raw features' units, so the descent runs on them "
+                       "(standardize='auto' standardizes only with learning_rate='auto')")
+    return True, ("learning_rate='auto': the descent runs on centred, unit-variance features (as glmnet and glum "
+                  "do), and reports everything in the original units")
+
+
+class _StopRule:
+    """When to stop, and whether that is convergence: decided here for every run.
+
+    * The optimum known (the squared error without an L1 term, on statistics): converged when the gap itself is
+      small, F - F* <= tol * max(|F*|, eps F_0) (tol is a relative objective gap: 1e-10 means ten digits of the
+      minimum).
+    * Otherwise, full batch: converged when the first-order measure (the gradient's norm, or the proximal
+      gradient mapping's with an L1 term) has fallen to sqrt(tol) of its start. For a quadratic the gap goes as
+      the square of the gradient, so this asks for roughly the same digits.
+    * Mini-batches: the loss is noisy, so the run ends when it stalls (scikit-learn's rule, ``loss_stalled``) or
+      at max_iter; it is called converged only if the test above holds at that point.
+    * ``gtol``: also stop when the gradient norm falls to gtol times its start (a claim of convergence only if the
+      gap, when known, is within tol as well).
+    """
+
+    def __init__(self, tol: float | None, gtol: float | None, optimum: float | None, f0: float, g0: float,
+                 n_iter_no_change: int, full_batch: bool, adaptive_schedule: bool):
+        self.tol, self.gtol, self.optimum = tol, gtol, optimum
+        self.g0 = g0
+        self.full_batch = full_batch
+        self.adaptive_schedule = adaptive_schedule
+        self.n_iter_no_change = n_iter_no_change
+        self.no_improve = 0
+        self.gap_bound = None
+        if tol is not None and optimum is not None:
+            # a gap below the rounding of F itself (a few dozen ulps of F*) cannot be measured
+            # (tol=0 asks for the floor itself: see full_batch_stop)
+            self.gap_bound = 0.0 if tol == 0 else max(tol * max(abs(optimum), np.finfo(float).eps * abs(f0)),
+                                                      _ROUNDING_ULPS * np.finfo(float).eps * abs(optimum))
+        self.grad_bound = None if tol is None else math.sqrt(tol) * g0
+        self.best = f0
+        self.since_best = 0
+
+    #: the gap of the last evaluation when the source measures it exactly (the gram source's error form)
+    exact_gap: Callable[[], float] | None = None
+
+    def gap(self, f: float) -> float:
+        return self.exact_gap() if self.exact_gap is not None else f - self.optimum
+
+    def certified(self, f: float, g_map: float) -> bool:
+        if self.gap_bound is not None:
+            return self.gap(f) <= self.gap_bound
+        return self.grad_bound is not None and g_map <= self.grad_bound
+
+    def certificate_text(self, f: float, g_map: float) -> str:
+        if self.gap_bound is not None:
+            return (f"the gap to the optimum {self.gap(f):.3g} is within tol={self.tol:g} of the minimum "
+                    f"{self.optimum:.6g}")
+        return (f"the gradient norm {g_map:.3g} fell to sqrt(tol) = {math.sqrt(self.tol):.3g} of its start "
+                f"{self.g0:.3g}")
+
+    def full_batch_stop(self, f: float, g_map: float, g_norm: float) -> tuple[bool, bool, str]:
+        """(stop, converged, message) after a full-batch iteration."""
+        if self.tol is not None and self.certified(f, g_map):
+            return True, True, "converged: " + self.certificate_text(f, g_map)
+        if f < self.best:
+            self.best, self.since_best = f, 0
+        else:
+            self.since_best += 1
+        if (self.gap_bound is not None and self.since_best >= _NO_PROGRESS_ITERATIONS
+                and self.gap(f) <= _FLOOR_ULPS * np.finfo(float).eps * abs(self.optimum)):
+            # the loss has not decreased for a while and its gap is within F's own rounding: that is the floor
+            return True, True, (f"converged: the gap to the optimum {f - self.optimum:.3g} is at the rounding "
+                                f"floor of the loss (it has not decreased for {_NO_PROGRESS_ITERATIONS} iterations)")
+        if self.gtol is not None and g_norm <= self.gtol * self.g0:
+            text = f"gradient norm {g_norm:.3g} <= gtol * initial ({self.gtol:g} x {self.g0:.3g})"
+            if self.tol is None or self.gap_bound is None:
+                return True, True, "converged: " + text
+            return True, False, (f"stopped: {text}, but the gap to the optimum {self.gap(f):.3g} is above "
+                                 f"tol x minimum = {self.gap_bound:.3g}")
+        return False, False, ""
+
+    def stall(self, f: float, f_prev: float, best: float) -> bool:
+        """Count one (mini-batch) epoch; True once the loss has stalled for n_iter_no_change epochs in a row."""
+        if self.tol is None:
+            return False
+        self.no_improve = self.no_improve + 1 if loss_stalled(f, f_prev, best, self.tol, self.adaptive_schedule) \
+            else 0
+        if self.no_improve >= self.n_iter_no_change:
+            self.no_improve = 0
+            return True
+        return False
+
+
+def _is_diverging(f: float, f0: float, rising: int, expect_stable: bool) -> bool:
+    """Divergence: a non-finite or exploded loss; or a loss rising for 10 iterations to 10x its start, unless the
+    theory says these constant parameters converge on this quadratic (heavy ball's transients rise, then fall)."""
+    if not math.isfinite(f) or f > 1e8 * (f0 if f0 > 0 else 1.0):
+        return True
+    return not expect_stable and rising >= 10 and f > 10 * f0 and f > 0
+
+
+def collinear(stats: Any, fit_intercept: bool) -> bool:
+    """Whether the features are (numerically) linearly dependent once scaled: a duplicated column, one-hot columns
+    beside the intercept, more features than rows. Judged on the correlation-scaled statistics, as closed_form
+    judges rank, so that mere differences of units do not count."""
+    if stats is None or stats.n_features == 0 or not stats.n > 0:
+        return False
+    mx = stats.mean_x
+    A = stats.cxx if fit_intercept else stats.cxx + stats.n * np.outer(mx, mx)
+    s = np.sqrt(np.diag(A))
+    s[~(s > 0)] = 1.0
+    eig = np.linalg.eigvalsh(A / np.outer(s, s))
+    live = np.diag(A) > 0
+    if not np.any(live):
+        return False
+    return bool(eig[-1] > 0 and np.sum(eig > eig[-1] * stats.n_features * 1e-13) < int(np.sum(live)))
+
+
+def _feature_facts(stats: Any, fit_intercept: bool) -> tuple[float, list[int]]:
+    """(spread of the feature scales max/min, indices of constant columns) from the raw statistics."""
+    if stats is None or stats.n_features == 0 or not stats.n > 0:
+        return 1.0, []
     sd = np.sqrt(np.maximum(np.diag(stats.cxx) / stats.n, 0))
-    sd = sd[sd > 0]
-    if sd.size >= 2 and sd.max() / sd.min() > 100:
-        return (f" The features differ in scale by {sd.max() / sd.min():.3g}x, which makes the problem ill-conditioned:"
-                " standardise them first (sklearn.preprocessing.StandardScaler, or gdlab fit --standardize).")
-    return ""
+    if not fit_intercept:
+        sd = np.sqrt(sd**2 + stats.mean_x**2)
+    const = [int(j) for j in np.flatnonzero(sd == 0)] if fit_intercept else []
+    pos = sd[sd > 0]
+    spread = float(pos.max() / pos.min()) if pos.size >= 2 else 1.0
+    return spread, const
+
+
+def _diagnose(*, raw_stats: Any, curv: Curvature | None, fit_intercept: bool, standardized: bool, f: float,
+              optimum: float | None, tol: float | None, n_iter: int, rate: float | None, quadratic: bool,
+              explicit_step: bool, l1: bool, eta: float | None = None, loss_curvature: float = 2.0,
+              l2: float = 0.0, max_iter: int | None = None) -> Diagnosis:
+    """Why a full run ended away from the optimum, and what would get there (each remedy checked by theory)."""
+    reasons: list[str] = []
+    remedies: list[tuple[str, Any]] = []
+    spread, const = _feature_facts(raw_stats, fit_intercept)
+    if spread > 100:
+        reasons.append(f"the feature scales spread by {spread:.2g}x")
+    if curv is not None and curv.mu_known and math.isfinite(curv.condition_number) and curv.condition_number > 1e3:
+        where = "standardized " if standardized else ""
+        reasons.append(f"the {where}problem's condition number is {curv.condition_number:.2g}")
+    if const:
+        reasons.append(f"feature(s) {', '.join(map(str, const[:5]))} are constant")
+    if collinear(raw_stats, fit_intercept) if raw_stats is not None else curv is not None and curv.rank_deficient:
+        reasons.append("the features are collinear (mu = 0: a duplicated column, or one-hot columns beside the "
+                       "intercept)")
+    if not standardized and raw_stats is not None and (spread > 100 or reasons):
+        # a claim that the fix works: with an explicit constant step, standardizing helps only if that step is
+        # stable on the standardized problem (otherwise learning_rate='auto' standardizes and picks the step)
+        ok = not explicit_step
+        if explicit_step and eta is not None and raw_stats.n_features > 0:
+            sc = Scaling.from_stats(raw_stats, fit_intercept)
+            sc_curv = curvature_from_stats(sc.transform_stats(raw_stats), fit_intercept, loss_curvature,
+                                           l2 / sc.scale**2)
+            r = sc_curv.rate(eta)
+            need = math.inf if r >= 1 else (1.0 if r == 0 else math.log(tol or 1e-10) / (2.0 * math.log(r)))
+            ok = need <= max(max_iter or n_iter, 1)
+        if ok:
+            remedies.append(("standardize", True))
+    gap_text = ""
+    if optimum is not None:
+        ratio = f / optimum if optimum > 0 else math.inf
+        shown = format_distinct(f, optimum, digits=6)[1]
+        gap_text = (f"{ratio:.3g}x the minimum {shown}" if ratio < 1e6 and ratio >= 1.01
+                    else f"{f - optimum:.3g} above the minimum {shown}")
+        target = 0.0 if tol is None else tol * max(abs(optimum), np.finfo(float).eps * abs(f))
+        if quadratic and rate is not None and 0 < rate < 1 and target > 0 and f > optimum:
+            more = math.log(target / (f - optimum)) / (2.0 * math.log(rate))
+            total = int(math.ceil(1.2 * (n_iter + max(more, 0.0)))) + 10
+            if total <= 10_000_000:
+                remedies.append(("max_iter", total))
+        if not l1:
+            remedies.append(("solver", "closed_form"))
+    if explicit_step and not any(k == "standardize" for k, _ in remedies):
+        remedies.insert(0, ("learning_rate", "auto"))  # 'auto' standardizes and plans the step for the budget
+    return Diagnosis("; ".join(reasons), tuple(remedies), gap_text)
 
 
 def _divergence_text(iteration: int, loss: float, eta: float, curv: Curvature | None, optimizer: str,
-                     advice: str) -> str:
+                     auto_text: str | None, diagnosis: Diagnosis) -> str:
     grew = "became non-finite" if not math.isfinite(loss) else f"grew to {loss:.3g}"
     text = f"gradient descent ({optimizer}) diverged at iteration {iteration}: the loss {grew}."
-    if curv is not None and math.isfinite(curv.stable_step):
+    if auto_text is not None:
+        text += f" learning_rate='auto' chose {auto_text}; please report this as a bug."
+    elif curv is not None and math.isfinite(curv.stable_step):
         where = "above" if eta >= curv.stable_step else "below"
-        text += (f" The learning rate {eta:.4g} is {where} the stable bound 2/L = {curv.stable_step:.4g} "
+        e, two_l, best = format_distinct(eta, curv.stable_step, curv.best_step, max_digits=6)
+        best_text = (f"e.g. the best constant step 2/(L+mu) = {best}" if best != two_l else
+                     "e.g. 1/L (2/(L+mu) is 2/L to six digits here: mu is tiny)")
+        text += (f" The learning rate {e} is {where} the stable bound 2/L = {two_l} "
                  f"(L = {curv.L:.4g} is the largest eigenvalue of the Hessian (2/m) X_b^T X_b); use a learning rate "
-                 f"below {curv.stable_step:.4g}, e.g. the best constant step 2/(L+mu) = {curv.best_step:.4g}, or "
-                 "learning_rate='auto'.")
+                 f"below {two_l}, {best_text}, or learning_rate='auto'.")
     else:
-        text += f" The learning rate {eta:.4g} is too large; try a smaller one."
-    return text + advice
+        text += f" The learning rate {eta:.4g} is too large; use a smaller one, or learning_rate='auto'."
+    if diagnosis.reason:
+        text += f" ({diagnosis.reason}.)"
+    if any(key == "standardize" for key, _ in diagnosis.remedies):
+        text += (" Standardize the features: standardize=True runs the descent on centred, unit-variance features "
+                 "(or scale them yourself with sklearn.preprocessing.StandardScaler).")
+    return text
 
 
 def descend(
@@ -168,7 +438,7 @@ def descend(
     max_iter: int = 1000,
     tol: float | None = 1e-10,
     n_iter_no_change: int = 5,
-    gtol: float | None = 1e-9,
+    gtol: float | None = None,
     batch_size: int | None = None,
     shuffle: bool = True,
     random_state: int | np.random.Generator | None = None,
@@ -182,6 +452,7 @@ def descend(
     alpha: float = 0.0001,
     l1_ratio: float = 0.15,
     source: str | Any = "auto",
+    standardize: bool | str = "auto",
     line_search: bool = False,
     record_every: int = 1,
     max_records: int | None = 100_000,
@@ -202,20 +473,29 @@ def descend(
     optimizer : "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", or an :class:`Optimizer`.
         Extra keyword arguments (``beta``, ``beta1``, ``beta2``, ``decay``, ``eps``) go to it.
     learning_rate : a positive number, a schedule (a function of the step, see ``gdlab.schedules``), a schedule
-        name, or "auto": the best constant step 2/(L+mu) for gd; Polyak's optimal step and momentum for
-        momentum; 1/L with momentum (sqrt k - 1)/(sqrt k + 1) for nesterov; 0.1 for adagrad and 0.01 for
-        rmsprop and adam (which scale their steps themselves).
+        name, or "auto" (:func:`gdlab.curvature.auto_parameters`): 2/(L + mu_eff) for gd, Polyak's heavy ball
+        for momentum, 1/L with (sqrt k - 1)/(sqrt k + 1) for nesterov, a fraction of the target's spread for
+        adagrad, rmsprop and adam; mu_eff is mu, raised to what the budget of max_iter iterations can use.
     max_iter : iterations, i.e. epochs (full passes over the data); with full batches one update each.
-    tol : stop when the loss has changed by at most ``tol`` (relative) for ``n_iter_no_change`` iterations in a
-        row. None: never, and no ConvergenceWarning at max_iter (run all max_iter iterations, as the workshop does).
-    gtol : stop when the gradient norm falls to ``gtol`` times its initial value. None: never.
+    tol : the relative objective gap to reach: converged when F - F* <= tol * |F*| (the optimum F* is known for
+        the squared error without an L1 term); otherwise when the gradient norm (the proximal gradient mapping's
+        with L1) falls to sqrt(tol) of its start. With mini-batches the run also ends when the loss stalls
+        (changes by at most tol, relative, for ``n_iter_no_change`` epochs), and is called converged only if the
+        test above holds then. None: never stop early, and no ConvergenceWarning (the workshop's fixed budget).
+    gtol : also stop when the gradient norm falls to ``gtol`` times its start (None, the default: never).
     batch_size : None (full batch, the default), k (mini-batches of k rows) or 1 (stochastic); rows are reshuffled
         each epoch by a generator seeded with ``random_state``. A batch_size of m or more is the full batch.
-    fit_intercept, coef_init, intercept_init, sample_weight : the model and its starting point (default zeros).
+    fit_intercept, coef_init, intercept_init, sample_weight : the model and its starting point (default zeros;
+        with standardization the intercept starts at the best one for zero slopes, the target's mean).
     loss, epsilon : "squared_error" (the workshop's), "huber", "epsilon_insensitive", "squared_epsilon_insensitive".
     penalty, alpha, l1_ratio : None, "l2", "l1", "elasticnet" (scikit-learn's convention, intercept never
         penalised); L1 parts are applied by their proximal step, so exact zeros appear.
     source : "auto" (a cost model chooses; the Result says which and why), "memory", "gram", or a source object.
+    standardize : "auto" (the default: True with learning_rate="auto", False with an explicit learning rate,
+        whose step is in the raw features' units), True or False. True runs the descent on centred features of
+        unit variance (without an intercept: unit root mean square), from the statistics the fit forms anyway;
+        coefficients, intercept, trajectory and losses are reported in the original units, and the objective (the
+        penalty included) is the original one. ``Result.scaling`` says which was used and why.
     line_search : Armijo backtracking (halving from the scheduled step) for optimizer="gd" with full batches.
     record_every, max_records : keep every k-th iterate; past max_records the kept ones are thinned to stay
         within bounds (the stride doubles).
@@ -248,8 +528,9 @@ def descend(
         raise ValueError(f"line_search=True is defined for optimizer='gd' (got {opt_name!r}); "
                          "drop line_search or use optimizer='gd'.")
 
-    # ---- data and source -------------------------------------------------------------------------------------
+    # ---- data and source (in the user's coordinates) ----------------------------------------------------------
     single = True
+    mem: MemorySource | None = None
     if hasattr(X, "value_and_grad") and y is None:
         src_obj = X
         m, d, k = src_obj.n_samples, src_obj.n_features, src_obj.n_outputs
@@ -268,6 +549,15 @@ def descend(
         if sample_weight is not None:
             raise ValueError(f"sample_weight cannot be given with a {src_obj.name!r} source object: weights belong "
                              "to the data; pass arrays (descend(X, y, sample_weight=...)) instead.")
+        full = batch_size is None or batch_size >= m
+        scaled, scaling_reason = _choose_scaling(standardize, auto_lr=auto_lr,
+                                                 named_optimizer=not isinstance(optimizer, Optimizer), d=d)
+        if scaled and not hasattr(src_obj, "gram_stats"):
+            if standardize is True:
+                raise ValueError(f"standardize=True needs the means and spreads of the features, which the "
+                                 f"{src_obj.name!r} source does not provide; standardize the data first or pass "
+                                 "standardize=False.")
+            scaled, scaling_reason = False, f"the {src_obj.name!r} source has no statistics to standardize with"
     else:
         if y is None:
             raise ValueError("y is missing: pass the targets, descend(X, y), or a source object as X.")
@@ -280,7 +570,9 @@ def descend(
         k = Y.shape[1]
         sw = as_sample_weight(sample_weight, m)
         full = batch_size is None or batch_size >= m
-        source_name, source_reason = _choose_source(source, loss_obj, full, m, d, max_iter)
+        scaled, scaling_reason = _choose_scaling(standardize, auto_lr=auto_lr,
+                                                 named_optimizer=not isinstance(optimizer, Optimizer), d=d)
+        source_name, source_reason = _choose_source(source, loss_obj, full, m, d, max_iter, standardize=scaled)
         mem = MemorySource(Xa, Y, sw, loss_obj, fit_intercept)
         if source_name == "gram":
             src_obj = GramSource(mem.gram_stats(), fit_intercept)  # the pass also checks X for NaN/inf
@@ -305,68 +597,100 @@ def descend(
         raise ValueError("line_search=True needs full batches (batch_size=None).")
     rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
 
-    # ---- curvature (from the one-pass statistics when the rows are at hand or already summarised) ------------
+    # ---- statistics, coordinates and curvature ---------------------------------------------------------------
     p = d + (1 if fit_intercept else 0)
     stats = None
-    curv: Curvature | None = None
-    smooth_c = loss_obj.curvature
-    if hasattr(src_obj, "gram_stats") and (source_name == "gram" or p <= 64 * max_iter) and p <= 4000:
+    if hasattr(src_obj, "gram_stats") and p <= _MAX_STATS_PARAMETERS and (
+            source_name == "gram" or scaled or p <= 64 * max_iter):
         stats = src_obj.gram_stats()
-        if smooth_c is not None:
-            curv = curvature_from_stats(stats, fit_intercept, smooth_c, pen.l2)
+    scaling: Scaling | None = None
+    if scaled:
+        if stats is not None:
+            scaling = Scaling.from_stats(stats, fit_intercept)
+        elif mem is not None:  # wide data: the column moments alone (the d x d statistics are not formed)
+            scaling = Scaling.from_columns(mem.X, mem.sample_weight, fit_intercept)
+        else:
+            scaled, scaling_reason = False, f"{p} parameters: too many for the {source_name!r} source's statistics"
+    quadratic = loss_obj.name == "squared_error"
+    stats_d = stats if scaling is None or stats is None else scaling.transform_stats(stats)
+    l2_d: Any = pen.l2 if scaling is None else pen.l2 / scaling.scale**2
+    # a ridge term on statistics joins the source's error form (exact near the optimum); the loop adds no penalty
+    fold_l2 = bool(pen.l2) and not pen.l1 and quadratic and full_batch and stats_d is not None and (
+        scaling is not None or isinstance(src_obj, GramSource))
+    if scaling is None and not fold_l2:
+        src_d = src_obj
+    elif quadratic and full_batch and stats_d is not None:
+        # the (standardized) problem straight from the statistics
+        src_d = GramSource(stats_d, fit_intercept, l2=l2_d if fold_l2 else 0.0)
+    else:
+        src_d = ScaledSource(src_obj, scaling)
+    smooth_c = loss_obj.curvature
+    curv: Curvature | None = None
+    raw_curv: Curvature | None = None
+    c_eff = smooth_c if smooth_c is not None else 1.0  # a non-smooth loss: the scale of its smooth part
+    if stats_d is not None:
+        curv = curvature_from_stats(stats_d, fit_intercept, c_eff, l2_d)
+        raw_curv = curv if scaling is None else curvature_from_stats(stats, fit_intercept, c_eff, pen.l2)
+    elif auto_lr and mem is not None and not isinstance(optimizer, Optimizer) and opt_name in (
+            "gd", "momentum", "nesterov"):
+        curv = _lanczos_curvature(mem, scaling, fit_intercept, c_eff, l2_d)
+    if smooth_c is None and curv is not None:
+        curv_report = None  # a non-smooth loss has no curvature to report (the step uses its smooth scale)
+    else:
+        curv_report = curv
+
     optimum_loss = None
     if track_gap is None:
-        track_gap = loss_obj.name == "squared_error" and not pen.l1 and stats is not None
+        track_gap = quadratic and not pen.l1 and stats is not None
     if track_gap:
-        if stats is None or loss_obj.name != "squared_error" or pen.l1:
+        if stats is None or not quadratic or pen.l1:
             raise ValueError("track_gap=True needs the squared error without an L1 penalty (the optimum is then "
                              "known exactly).")
         from gdlab.closed_form import closed_form_from_stats
         from gdlab.exceptions import RankDeficiencyWarning
 
         # the gram source solves for the optimum itself (its error form): reuse it rather than solve again
-        ef = (src_obj._error_form() if isinstance(src_obj, GramSource) and src_obj.fit_intercept == fit_intercept
-              and not pen.l2 else None)
+        ef = (src_d._error_form() if isinstance(src_d, GramSource) and src_d.fit_intercept == fit_intercept
+              and (not pen.l2 or fold_l2) else None)
         if ef is not None:
             optimum_loss = ef[2]
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RankDeficiencyWarning)
                 optimum_loss = closed_form_from_stats(stats, fit_intercept=fit_intercept, l2=pen.l2,
-                                                      curvature=curv if smooth_c == 2.0 else None).loss
+                                                      curvature=raw_curv if smooth_c == 2.0 else None).loss
 
     # ---- optimizer --------------------------------------------------------------------------------------------
+    auto_text: str | None = None
     if isinstance(optimizer, Optimizer):
         opt = optimizer
     else:
         lr = learning_rate
         params = dict(optimizer_params)
         if auto_lr:
-            if curv is None:
-                if optimizer in _AUTO_FALLBACK_STEP:
-                    lr = _AUTO_FALLBACK_STEP[optimizer]
-                else:
-                    raise ValueError("learning_rate='auto' needs the curvature of a smooth loss; "
-                                     f"loss={loss_obj.name!r} has none: give a number or a schedule.")
-            elif optimizer == "gd":
-                lr = curv.best_step
-            elif optimizer == "momentum":
-                hb = curv.heavy_ball
-                lr = hb["learning_rate"]
-                params.setdefault("beta", hb["beta"])
-            elif optimizer == "nesterov":
-                lr = 1.0 / curv.L
-                sk = math.sqrt(curv.condition_number) if math.isfinite(curv.condition_number) else math.inf
-                params.setdefault("beta", 0.0 if sk == 1 else ((sk - 1) / (sk + 1) if math.isfinite(sk) else 0.99))
+            if opt_name in _AUTO_FALLBACK_STEP and scaling is None:
+                lr, why = _AUTO_FALLBACK_STEP[opt_name], "its raw-coordinate default"
             else:
-                lr = _AUTO_FALLBACK_STEP[optimizer]
+                spread = 1.0
+                if stats_d is not None and stats_d.n > 0 and stats_d.n_outputs:
+                    spread = float(np.sqrt(np.max(np.diag(stats_d.cyy)) / stats_d.n)) or 1.0
+                lr, auto_params, why = auto_parameters(curv, opt_name, max_iter=max_iter, tol=tol,
+                                                       target_scale=spread, smooth=smooth_c is not None)
+                for key, value in auto_params.items():
+                    params.setdefault(key, value)
             if not math.isfinite(lr):
                 lr = 1.0
+            if smooth_c is None and opt_name in ("gd", "momentum", "nesterov"):
+                lr = invscaling(float(lr), 0.5)  # a subgradient method needs a decaying step
+            shown = ", ".join([f"learning rate {float(getattr(lr, 'eta0', lr)):.6g}"]
+                              + [f"{key} {value:.6g}" for key, value in params.items()
+                                 if isinstance(value, float)])
+            auto_text = f"{shown} ({why})"
         opt = make_optimizer(optimizer, lr, **params)
     schedule = opt.learning_rate
     is_adaptive = isinstance(schedule, adaptive)
 
-    # ---- starting point ---------------------------------------------------------------------------------------
+    # ---- starting point (the user's coordinates, then the descent's) -----------------------------------------
     theta = np.zeros((p, k))
     if coef_init is not None:
         ci = np.asarray(coef_init, dtype=float)
@@ -380,14 +704,24 @@ def descend(
         if ii.size != k:
             raise ValueError(f"intercept_init has {ii.size} values; expected {k} (one per output).")
         theta[0] = ii.reshape(k)
+    elif scaling is not None and fit_intercept and stats is not None and stats.n > 0:
+        # the best intercept for the starting slopes (the target's mean for zeros): centring decouples it
+        theta[0] = stats.mean_y - stats.mean_x @ theta[1:]
+    if scaling is not None:
+        theta = scaling.to_descent(theta)
 
-    problem = _Problem(src_obj, pen, fit_intercept)
+    problem = _Problem(src_d, Penalty() if fold_l2 else pen, fit_intercept,
+                       None if scaling is None else scaling.scale)
     recorder = TrajectoryRecorder(record_every, max_records)
     off = problem.off
+    to_user = (lambda th: th) if scaling is None else scaling.to_user
+    user_grad_norm = ((lambda g, n: n) if scaling is None
+                      else (lambda g, n: math.sqrt(float(np.vdot(gu := scaling.grad_to_user(g), gu)))))
 
     def unpack(th: np.ndarray) -> tuple[np.ndarray, Any]:
-        W = th[off:]
-        b = th[0] if fit_intercept else np.zeros(k)
+        thu = to_user(th)
+        W = thu[off:]
+        b = thu[0] if fit_intercept else np.zeros(k)
         if single:
             return W[:, 0].copy(), (float(b[0]) if fit_intercept else 0.0)
         return W.copy(), b.copy()
@@ -395,26 +729,37 @@ def descend(
     f, g = problem.value_and_grad(theta)
     if not math.isfinite(f):
         raise ValueError("the loss at the starting point is not finite; check coef_init/intercept_init and the data.")
+    eta0_value = float(schedule(0))
+    _check_step(eta0_value, 0)
     g_norm = math.sqrt(float(np.vdot(g, g)))
-    g0_norm = g_norm
+    has_prox = bool(pen.l1)
+    g_map = problem.gradient_mapping_norm(theta, g, eta0_value) if has_prox else g_norm
     f0 = f
     eta_scale = 1.0  # the 'adaptive' schedule's divisions by 5
     t = 0  # updates made
-    recorder.add(0, theta, f, g_norm, math.nan)
+    recorder.add(0, theta, f, user_grad_norm(g, g_norm), math.nan)
+
+    stop_rule = _StopRule(tol, gtol, optimum_loss, f0, g_map, n_iter_no_change, full_batch, is_adaptive)
+    if (isinstance(src_d, GramSource) and problem.evaluate == src_d.packed_value_and_grad
+            and src_d._error_form() is not None and optimum_loss is not None):
+        stop_rule.exact_gap = lambda: src_d.last_gap
+    beta_used = float(opt.hyperparameters.get("beta", 0.0)) if isinstance(opt.hyperparameters, dict) else 0.0
+    rate = None
+    if curv is not None and quadratic and isinstance(schedule, constant) and opt.name in ("gd", "momentum",
+                                                                                         "nesterov"):
+        rate = curv.spectral_radius(schedule.eta0, opt.name, beta_used)
+    expect_stable = full_batch and rate is not None and rate < 1.0 and not line_search
 
     best = f_prev = f
-    no_improve = 0
     rising = 0
     status, message = 1, f"max_iter={max_iter} reached"
     converged = diverged = False
     n_iter = 0
     opt_state = opt.direction.init(theta)
-    eta = schedule(0) * eta_scale
-    explode_at = 1e8 * (f0 if f0 > 0 else 1.0)
+    eta = eta0_value * eta_scale
 
     # the hot path's lookups, made once (no proximal step without an L1 penalty)
     value_and_grad = problem.evaluate
-    has_prox = bool(pen.l1)
     update = opt.direction.update
     record = recorder.add
 
@@ -422,6 +767,8 @@ def descend(
         n_iter = it
         if full_batch:
             eta = schedule(t) * eta_scale
+            if not eta > 0 or not math.isfinite(eta):
+                _check_step(eta, t)
             u, opt_state = update(g, opt_state, theta)
             if line_search:
                 # backtracking on the (proximal) sufficient-decrease condition, with no slack: the gram source
@@ -441,8 +788,10 @@ def descend(
                     if eta < eta_min:
                         break
                 if eta < eta_min:
-                    converged, status = True, 0
-                    message = ("converged: the line search finds no decrease (the loss is at machine precision; "
+                    converged = stop_rule.tol is None or stop_rule.certified(f, g_map)
+                    status = 0 if converged else 5
+                    message = (("converged: " if converged else "stalled: ")
+                               + "the line search finds no decrease (the loss is at machine precision; "
                                f"gradient norm {g_norm:.3g})")
                     n_iter = it - 1
                     break
@@ -454,68 +803,125 @@ def descend(
                 f, g = value_and_grad(theta)
             t += 1
         else:
-            for batch in src_obj.iter_batches(batch_size, rng, shuffle):
+            for batch in src_d.iter_batches(batch_size, rng, shuffle):
                 eta = schedule(t) * eta_scale
+                if not eta > 0 or not math.isfinite(eta):
+                    _check_step(eta, t)
                 _, gb = problem.value_and_grad(theta, batch)
                 u, opt_state = opt.direction.update(gb, opt_state, theta)
                 theta = problem.prox(theta - eta * u, eta)
                 t += 1
             f, g = problem.value_and_grad(theta)
         g_norm = math.sqrt(float(np.vdot(g, g)))  # non-finite whenever any component is
-        record(it, theta, f, g_norm, eta)
+        record(it, theta, f, user_grad_norm(g, g_norm) if scaling is not None else g_norm, eta)
 
-        # divergence: non-finite, exploding, or rising steadily far above the start
         rising = rising + 1 if f > best else 0
-        if not math.isfinite(f) or f > explode_at or (rising >= 10 and f > 10 * f0 and f > 0):
+        if _is_diverging(f, f0, rising, expect_stable):
             diverged = True
             status = 2
-            message = _divergence_text(it, f, eta, curv, opt.name, _scale_advice(stats))
             break
         if callback is not None:
             W, b = unpack(theta)
             if callback(IterationInfo(it, W, b, f, g_norm, eta)):
                 status, message = 3, f"stopped by the callback at iteration {it}"
                 break
-        if gtol is not None and g_norm <= gtol * g0_norm:
-            converged, status = True, 0
-            message = f"converged: gradient norm {g_norm:.3g} <= gtol * initial ({gtol:g} x {g0_norm:.3g})"
-            break
-        if tol is not None:
-            # n_iter_no_change stalled iterations in a row end the run (or divide an 'adaptive' step by 5)
-            no_improve = no_improve + 1 if loss_stalled(f, f_prev, best, tol, is_adaptive) else 0
-            if no_improve >= n_iter_no_change:
-                if is_adaptive and schedule(t) * eta_scale > 1e-6:
-                    eta_scale /= 5.0
-                    no_improve = 0
-                else:
-                    converged, status = True, 0
-                    message = (f"converged: the loss changed by at most tol={tol:g} (relative) for "
-                               f"{n_iter_no_change} iterations")
-                    break
+        g_map = problem.gradient_mapping_norm(theta, g, eta0_value) if has_prox else g_norm
+        if full_batch and not is_adaptive:
+            stop, converged, text = stop_rule.full_batch_stop(f, g_map, g_norm)
+            if stop:
+                status, message = (0 if converged else 5), text
+                break
+        elif stop_rule.stall(f, f_prev, best):
+            if is_adaptive and schedule(t) * eta_scale > 1e-6:
+                eta_scale /= 5.0  # scikit-learn's 'adaptive': a stall divides the step by 5
+            else:
+                converged = stop_rule.certified(f, g_map)
+                status = 0 if converged else 5
+                stalled = (f"the loss changed by at most tol={tol:g} (relative) for {n_iter_no_change} "
+                           f"{'iterations' if full_batch else 'epochs'}")
+                message = ("converged: " + stop_rule.certificate_text(f, g_map) + f" ({stalled})" if converged
+                           else f"stalled: {stalled}")
+                break
         best = min(best, f)
         f_prev = f
 
-    traj = recorder.finish(fit_intercept, single)
+    traj = recorder.finish(fit_intercept, single, transform=None if scaling is None else scaling.to_user)
     if optimum_loss is not None:
         traj = type(traj)(**{**traj.__dict__, "gap": traj.loss - optimum_loss})
 
+    diagnosis = None
+    if diverged or (status in (1, 5) and tol is not None):
+        diagnosis = _diagnose(raw_stats=stats, curv=curv, fit_intercept=fit_intercept, standardized=scaling is not None,
+                              f=f, optimum=optimum_loss, tol=tol, n_iter=n_iter, rate=rate, quadratic=quadratic,
+                              explicit_step=not auto_lr, l1=has_prox,
+                              eta=schedule.eta0 if isinstance(schedule, constant) else None, loss_curvature=c_eff,
+                              l2=pen.l2, max_iter=max_iter)
+    if diverged:
+        message = _divergence_text(n_iter, f, eta, curv, opt.name, auto_text, diagnosis)
+    elif diagnosis is not None:
+        if status == 1:
+            message = f"did not converge in max_iter={max_iter} iterations"
+        if diagnosis.gap_text:
+            message += f"; the loss {format_distinct(f, optimum_loss, digits=6)[0]} is {diagnosis.gap_text}"
+        if diagnosis.reason:
+            message += f" ({diagnosis.reason})"
+        if diagnosis.remedies:
+            message += "; " + diagnosis.python_text()
+    notes = []
+    if collinear(stats, fit_intercept) if stats is not None else curv is not None and curv.rank_deficient:
+        notes.append("the problem is rank deficient (mu = 0): the minimiser is not unique, and descent from the "
+                     "start converges to the minimum-norm one" + (" in the standardized coordinates, as closed_form "
+                                                                 "does" if scaling is not None else ""))
     if warn and diverged:
         warnings.warn(message, DivergenceWarning, stacklevel=2)
-    elif warn and status == 1 and tol is not None:
-        hint = ""
-        if curv is not None and isinstance(schedule, constant) and opt.name == "gd":
-            hint = (f" The predicted rate at this step is {curv.rate(schedule.eta0):.4g} per iteration; "
-                    f"learning_rate='auto' uses 2/(L+mu) = {curv.best_step:.4g}.")
-        warnings.warn(f"gradient descent ({opt.name}) did not converge in max_iter={max_iter} iterations "
-                      f"(loss {f:.6g}); increase max_iter or the learning rate." + hint,
-                      _exceptions.ConvergenceWarning, stacklevel=2)
+    elif warn and diagnosis is not None:
+        warnings.warn(f"gradient descent ({opt.name}) {message}", _exceptions.ConvergenceWarning, stacklevel=2)
 
     coef, intercept = unpack(theta)
     return Result(
         coef=coef, intercept=intercept, loss=float(f), n_iter=n_iter, n_updates=t, converged=converged,
         diverged=diverged, status=status, message=message, method=opt.name, source=source_name,
-        source_reason=source_reason, curvature=curv, trajectory=traj, optimum_loss=optimum_loss,
-        learning_rate=float(eta),
+        source_reason=source_reason, curvature=curv_report, trajectory=traj, optimum_loss=optimum_loss,
+        learning_rate=float(eta), scaling="standardize" if scaling is not None else "none",
+        scaling_reason=scaling_reason,
         extra={"seconds": time.perf_counter() - t_start, "optimizer": opt, "batch_size": batch_size,
-               "fit_intercept": fit_intercept, "loss": loss_obj.name, "penalty": penalty},
+               "fit_intercept": fit_intercept, "loss": loss_obj.name, "penalty": penalty, "scaling": scaling,
+               "raw_curvature": raw_curv if smooth_c is not None else None, "auto": auto_text,
+               "diagnosis": diagnosis, "notes": notes},
     )
+
+
+def _check_step(eta: float, t: int) -> None:
+    if not (eta > 0 and math.isfinite(eta)):
+        raise ValueError(f"the learning-rate schedule gave {eta!r} at step {t}; a learning rate must be a positive "
+                         "finite number at every step: fix the schedule (or give a number).")
+
+
+def _lanczos_curvature(mem: MemorySource, scaling: Scaling | None, fit_intercept: bool, c: float,
+                       l2: Any) -> Curvature:
+    """L of the (standardized) problem from Hessian-vector products on the rows: wide data, where the p x p
+    statistics are not formed."""
+    X, sw = mem.X, mem.sample_weight
+    n = float(X.shape[0]) if sw is None else float(sw.sum())
+    d = X.shape[1]
+    off = 1 if fit_intercept else 0
+    inv_s = np.ones(d) if scaling is None else 1.0 / scaling.scale
+    center = np.zeros(d) if scaling is None else scaling.center
+    l2v = np.broadcast_to(np.asarray(l2, dtype=float), (d,))
+
+    def matvec(v: np.ndarray) -> np.ndarray:
+        v = np.ravel(v)
+        vw = v[off:] * inv_s
+        z = X @ vw.astype(X.dtype, copy=False) + ((v[0] if off else 0.0) - center @ vw)
+        if sw is not None:
+            z = z * sw
+        out = np.empty(d + off)
+        xz = X.T @ z.astype(X.dtype, copy=False)
+        out[off:] = (xz - center * z.sum()) * inv_s
+        if off:
+            out[0] = z.sum()
+        out *= c / n
+        out[off:] += l2v * v[off:]
+        return out
+
+    return curvature_from_operator(matvec, d + off, fit_intercept)

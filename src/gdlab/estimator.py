@@ -44,7 +44,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from gdlab import _sgd_kernel
 from gdlab.curvature import Curvature, curvature_from_stats
-from gdlab.descent import _divergence_text, _scale_advice, descend, loss_stalled
+from gdlab.descent import _diagnose, _divergence_text, _is_diverging, _StopRule, descend
 from gdlab.exceptions import ConvergenceWarning, DivergenceWarning
 from gdlab.objectives import LOSSES, get_loss, make_penalty
 from gdlab.optimizers import GradientTransformation, Optimizer, make_optimizer
@@ -132,12 +132,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     max_iter : int >= 1, default=1000
         Iterations, i.e. epochs (passes over the data); a full-batch epoch is one update.
     tol : float >= 0, "auto" or None, default="auto"
-        Stop when the objective changes by at most ``tol`` (relative) for ``n_iter_no_change`` epochs in a row
-        (with ``early_stopping``: when the validation R^2 fails to beat its best by ``tol`` that often; with the
-        "adaptive" schedule: divide the step by 5 instead, until it falls below 1e-6). None runs all ``max_iter``
-        epochs. "auto": 1e-10 for full batches (cheap, exact iterations: run to the optimum; the gradient norm
-        falling to 1e-9 of its start also stops), 1e-4 for mini-batches (noisy losses). SGDRegressor's 1e-3 is
-        an absolute change of its running loss.
+        The relative objective gap to reach, as in :func:`gdlab.descend`: a full-batch fit stops, converged, when
+        F - F* <= tol * |F*| (the squared error without L1, whose optimum F* the statistics give), otherwise when
+        the gradient norm has fallen to sqrt(tol) of its start. Mini-batch fits also stop when the objective
+        changes by at most ``tol`` (relative) for ``n_iter_no_change`` epochs in a row (with ``early_stopping``:
+        when the validation R^2 fails to beat its best by ``tol`` that often; with the "adaptive" schedule: divide
+        the step by 5 instead, until it falls below 1e-6), and are called converged only if the test above holds.
+        None runs all ``max_iter`` epochs. "auto": 1e-10 for full batches (cheap, exact iterations: run to the
+        optimum), 1e-4 for mini-batches (noisy losses). SGDRegressor's 1e-3 is an absolute change of its running
+        loss.
     shuffle : bool, default=True
         Reshuffle the rows each epoch (mini-batch and stochastic fits).
     verbose : int, default=0
@@ -180,6 +183,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         RMSProp's decay of the running mean square.
     eps : float > 0 or None, default=None
         The optimizer's denominator guard (None: its default: 1e-10 adagrad, 1e-8 rmsprop and adam).
+    standardize : "auto", bool, default="auto"
+        Not in SGDRegressor: run the descent on centred features of unit variance, and report ``coef_``,
+        ``intercept_`` and ``trajectory_`` in the original units (the objective, penalty included, is unchanged;
+        the statistics the fit forms anyway give the means and spreads, so no extra pass over X). "auto":
+        standardize with ``learning_rate="auto"`` (the default), not with an explicit schedule, whose ``eta0`` is
+        a step in the raw features' units (so SGDRegressor's settings replay exactly). Full-batch fits; mini-batch
+        fits run on the raw features (see docs/estimator.md).
     record_every : int >= 1, default=1
         Keep every k-th iterate in ``trajectory_``.
     max_records : int >= 2, default=10000
@@ -239,6 +249,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         "beta2": [Interval(Real, 0, 1, closed="left")],
         "decay": [Interval(Real, 0, 1, closed="left")],
         "eps": [Interval(Real, 0, None, closed="neither"), None],
+        "standardize": [StrOptions({"auto"}), "boolean"],
         "record_every": [Interval(Integral, 1, None, closed="left")],
         "max_records": [Interval(Integral, 2, None, closed="left")],
     }
@@ -247,7 +258,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                  max_iter=1000, tol="auto", shuffle=True, verbose=0, epsilon=0.1, random_state=None,
                  learning_rate="auto", eta0=0.01, power_t=0.25, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, warm_start=False, average=False, optimizer="gd", batch_size=None, beta=None,
-                 beta1=0.9, beta2=0.999, decay=0.9, eps=None, record_every=1, max_records=10000):
+                 beta1=0.9, beta2=0.999, decay=0.9, eps=None, standardize="auto", record_every=1,
+                 max_records=10000):
         self.loss = loss
         self.penalty = penalty
         self.alpha = alpha
@@ -274,6 +286,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.beta2 = beta2
         self.decay = decay
         self.eps = eps
+        self.standardize = standardize
         self.record_every = record_every
         self.max_records = max_records
 
@@ -439,8 +452,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
         res = descend(
             source, None, optimizer=self.optimizer, learning_rate=lr, max_iter=self.max_iter, tol=self._tol,
-            n_iter_no_change=self.n_iter_no_change, gtol=None if self._tol is None else 1e-9,
-            batch_size=self.batch_size, shuffle=self.shuffle, random_state=self._rng,
+            n_iter_no_change=self.n_iter_no_change, batch_size=self.batch_size, shuffle=self.shuffle,
+            random_state=self._rng, standardize=self.standardize if self.batch_size is None else False,
             coef_init=theta0[off:], intercept_init=theta0[0] if self.fit_intercept else None,
             penalty=self.penalty, alpha=self._objective_alpha, l1_ratio=self.l1_ratio,
             record_every=self.record_every, max_records=self.max_records, callback=callback, warn=False, **params)
@@ -661,7 +674,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         res = descend(
             X, y, optimizer=opt_arg, learning_rate=lr_arg, max_iter=max_iter,
             tol=None if partial else self._tol, n_iter_no_change=self.n_iter_no_change,
-            gtol=None if (partial or self._tol is None) else 1e-9, batch_size=batch_size, shuffle=self.shuffle,
+            batch_size=batch_size, shuffle=self.shuffle,
+            standardize=self.standardize if (full_batch and not partial) else False,
             random_state=self._rng, fit_intercept=self.fit_intercept, coef_init=state.theta[off:],
             intercept_init=state.theta[0] if self.fit_intercept else None, sample_weight=sw, loss=self.loss,
             epsilon=self.epsilon, penalty=self.penalty, alpha=self._objective_alpha, l1_ratio=self.l1_ratio,
@@ -745,6 +759,23 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     grad[off:] += pen.l2 * th[off:]
             return float(f), float(np.linalg.norm(grad)) if np.all(np.isfinite(grad)) else math.inf
 
+        tol = None if partial else self._tol
+        opt_loss = None
+        if loss_obj.name == "squared_error" and not pen.l1 and not partial:
+            from gdlab.closed_form import closed_form_from_stats
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exact = closed_form_from_stats(stats, fit_intercept=self.fit_intercept, l2=pen.l2,
+                                               single_output=False)
+            opt_loss = exact.loss
+            spread = np.maximum(np.diag(stats.comoment) / stats.n, np.finfo(float).tiny)
+            if float(np.max(stats.mean**2 / spread)) > 1e6:
+                # raw moments lost digits to large column means: the loss at the solution, evaluated on the rows,
+                # is exact to second order in the solution's error
+                opt_theta = _pack(exact.coef, exact.intercept, self.fit_intercept, Yk.shape[1])
+                opt_loss, _ = objective(opt_theta)
+
         recorder = TrajectoryRecorder(self.record_every, self.max_records)
         f, g_norm = objective(theta)
         f0 = f
@@ -752,10 +783,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         recorder.add(0, theta, f, g_norm, math.nan)  # as in gdlab.descend: the step that produced each iterate
         best_theta, best_it = theta.copy(), 0
         best = f_prev = f
-        no_improve = rising = 0
+        rising = 0
         status, message, diverged = 1, f"max_iter={max_iter} reached", False
-        explode_at = 1e8 * (f0 if f0 > 0 else 1.0)
-        tol = None if partial else self._tol
+        # the core's stop rule (gdlab.descend): a stall ends the run; convergence is a claim about the gap
+        stop_rule = _StopRule(tol, None, opt_loss, f0, g_norm, self.n_iter_no_change, False, is_adaptive)
         if val is not None:
             self._best_val, self._val_no_improve = -math.inf, 0
         eta = eta0
@@ -778,9 +809,14 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             recorder.add(it, theta, f, g_norm, eta)
             self._log(it, f, g_norm, eta)
             rising = rising + 1 if f > best else 0
-            if not math.isfinite(f) or f > explode_at or (rising >= 10 and f > 10 * f0 and f > 0):
+            if _is_diverging(f, f0, rising, False):
                 diverged, status = True, 2
-                message = _divergence_text(it, f, eta, curv, self.optimizer, _scale_advice(stats))
+                diagnosis = _diagnose(raw_stats=stats, curv=curv, fit_intercept=self.fit_intercept,
+                                      standardized=False, f=f, optimum=None, tol=tol, n_iter=it, rate=None,
+                                      quadratic=False, explicit_step=self.learning_rate != "auto", l1=bool(pen.l1),
+                                      eta=eta0 if code == 0 else None, loss_curvature=loss_obj.curvature or 1.0,
+                                      l2=pen.l2, max_iter=max_iter * -(-m // int(self.batch_size)))
+                message = _divergence_text(it, f, eta, curv, self.optimizer, None, diagnosis)
                 c = loss_obj.curvature or 1.0
                 L_B = self._batch_smoothness(curv.L if curv is not None else 0.0, Xk, sw, c, pen.l2,
                                              int(self.batch_size))
@@ -793,18 +829,19 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 status, message = 0, (f"early stopping: the validation R^2 did not improve by tol={self._tol} for "
                                       f"{self.n_iter_no_change} epochs")
                 break
-            if tol is not None:
-                # the core's rule (gdlab.descend)
-                no_improve = no_improve + 1 if loss_stalled(f, f_prev, best, tol, is_adaptive) else 0
-                if no_improve >= self.n_iter_no_change:
-                    if is_adaptive and sched(int(counters[0])) * eta_scale > 1e-6:
-                        eta_scale /= 5.0
-                        no_improve = 0
-                    else:
-                        status = 0
-                        message = (f"converged: the loss changed by at most tol={tol:g} (relative) for "
-                                   f"{self.n_iter_no_change} epochs")
-                        break
+            if stop_rule.stall(f, f_prev, best):
+                if is_adaptive and sched(int(counters[0])) * eta_scale > 1e-6:
+                    eta_scale /= 5.0
+                else:
+                    converged = stop_rule.certified(f, g_norm)
+                    status = 0 if converged else 5
+                    stalled = (f"the loss changed by at most tol={tol:g} (relative) for {self.n_iter_no_change} "
+                               "epochs")
+                    message = ("converged: " + stop_rule.certificate_text(f, g_norm) + f" ({stalled})"
+                               if converged else f"stalled: {stalled}")
+                    if not converged and opt_loss is not None:
+                        message += f"; the loss {f:.6g} is {f - opt_loss:.3g} above the minimum {opt_loss:.6g}"
+                    break
             best = min(best, f)
             f_prev = f
         if partial:
@@ -813,20 +850,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self._opt_state = velocity if self.optimizer != "gd" else None
         n_updates = int(counters[0]) - (self.t_ - 1)
         traj = recorder.finish(self.fit_intercept, state.single)
-        if loss_obj.name == "squared_error" and not pen.l1 and not partial:
-            from gdlab.closed_form import closed_form_from_stats
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                exact = closed_form_from_stats(stats, fit_intercept=self.fit_intercept, l2=pen.l2,
-                                               single_output=False)
-            opt_loss = exact.loss
-            spread = np.maximum(np.diag(stats.comoment) / stats.n, np.finfo(float).tiny)
-            if float(np.max(stats.mean**2 / spread)) > 1e6:
-                # raw moments lost digits to large column means: the loss at the solution, evaluated on the rows,
-                # is exact to second order in the solution's error
-                opt_theta = _pack(exact.coef, exact.intercept, self.fit_intercept, Yk.shape[1])
-                opt_loss, _ = objective(opt_theta)
+        if opt_loss is not None:
             traj = Trajectory(**{**traj.__dict__, "gap": traj.loss - opt_loss})
         return _RunOutput(theta=theta, trajectory=traj, curvature=curv, loss=f, n_iter=n_iter, n_updates=n_updates,
                           status=status, message=message, diverged=diverged,
@@ -849,13 +873,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 theta, best_it, loss = out.best_theta, out.best_iteration, out.best_loss
             warnings.warn(f"{out.message} GDRegressor keeps the weights of iteration {best_it}, the lowest loss "
                           "recorded, and sets diverged_=True.", DivergenceWarning, stacklevel=stacklevel)
-        elif out.status == 1 and self._tol is not None and not out.partial_call:
-            hint = ""
-            if out.curvature is not None and isinstance(self._schedule, constant) and self.optimizer == "gd":
-                hint = (f" The predicted rate at this step is {out.curvature.rate(self._schedule.eta0):.4g} per "
-                        f"iteration; learning_rate='auto' uses 2/(L+mu) = {out.curvature.best_step:.4g}.")
-            warnings.warn(f"GDRegressor ({self.optimizer}) did not converge in max_iter={self.max_iter} epochs "
-                          f"(loss {out.loss:.6g}); increase max_iter, the learning rate or tol." + hint,
+        elif out.status in (1, 5) and self._tol is not None and not out.partial_call:
+            warnings.warn(f"GDRegressor ({self.optimizer}) {_estimator_terms(out.message, self.max_iter)}",
                           ConvergenceWarning, stacklevel=stacklevel)
         self._theta = theta.copy()
         self._single_output = single
@@ -879,6 +898,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if self.verbose:
             logger.info("GDRegressor: %s after %d epoch(s), %d updates, %.3g s (%s)", out.message, out.n_iter,
                         out.n_updates, seconds, out.solver)
+
+
+def _estimator_terms(message: str, max_iter: int) -> str:
+    """The core's message in the estimator's words (epochs; the closed form is LinearRegression or Ridge)."""
+    message = message.replace("max_iter reached", f"max_iter={max_iter} epochs reached")
+    return message.replace("the closed form (gdlab.closed_form(X, y))",
+                           "the closed form (gdlab.closed_form, or scikit-learn's LinearRegression/Ridge)")
 
 
 @dataclass

@@ -118,14 +118,18 @@ class TrajectoryRecorder:
             self.stride *= 2
             self.rows = [r for r in self.rows if r[0] % self.stride == 0]
 
-    def finish(self, fit_intercept: bool, single: bool) -> Trajectory:
-        """The Trajectory of the kept rows; packed rows are [b; W] (W alone without an intercept), each (p, k)."""
+    def finish(self, fit_intercept: bool, single: bool, transform: Any = None) -> Trajectory:
+        """The Trajectory of the kept rows; packed rows are [b; W] (W alone without an intercept), each (p, k).
+
+        ``transform``: maps the stacked rows (n, p, k) to the user's coordinates (a standardized descent)."""
         rows = list(self.rows)
         if self._last is not None and (not rows or rows[-1][0] != self._last[0]):
             rows.append(self._last)
         if not rows:
             raise RuntimeError("empty trajectory: nothing was recorded")
         P = np.stack([r[1] for r in rows]).astype(float, copy=False)  # (n, p, k)
+        if transform is not None:
+            P = transform(P)
         W = P[:, 1:] if fit_intercept else P
         B = P[:, 0] if fit_intercept else np.zeros((P.shape[0], P.shape[2]))
         return Trajectory(
@@ -150,17 +154,23 @@ class Result:
     loss : float — the objective at the result (mean loss, in the workshop's MSE units, plus the penalty).
     n_iter : int — iterations (epochs: full passes over the data) run.
     n_updates : int — parameter updates made (n_iter * batches per epoch).
-    converged : bool — a stopping rule other than max_iter was met (or the method is exact).
+    converged : bool — the run ended near the optimum: its gap F - F* within tol * |F*| when the optimum is known,
+        otherwise its gradient norm within sqrt(tol) of its start (or the method is exact).
     diverged : bool — the run was stopped because the loss became non-finite or exploded.
-    status : int — 0 converged, 1 max_iter reached, 2 diverged, 3 stopped by the callback, 4 exact solve.
+    status : int — 0 converged, 1 max_iter reached, 2 diverged, 3 stopped by the callback, 4 exact solve,
+        5 stalled (the loss stopped changing, or gtol was met, away from the optimum).
     message : str — the status in words.
     method : str — the optimizer name, or "closed_form".
     source : str — where the loss and gradient came from ("memory", "gram", "stream", "dask").
     source_reason : str — why that source was chosen.
-    curvature : Curvature or None — L, mu, stable step 2/L, ... of the squared-error Hessian.
+    curvature : Curvature or None — L, mu, stable step 2/L, ... of the Hessian the descent ran on (of the
+        standardized problem when ``scaling`` is "standardize": its steps are in those coordinates; the raw
+        problem's is ``extra["raw_curvature"]``).
     trajectory : Trajectory or None — what the descent went through.
     optimum_loss : float or None — the loss at the exact minimiser when it is known.
     learning_rate : float — the last step used.
+    scaling : str — "standardize" (the descent ran on centred, unit-variance features; everything here is in the
+        original units) or "none"; scaling_reason says why.
     """
 
     coef: np.ndarray
@@ -179,6 +189,8 @@ class Result:
     trajectory: Trajectory | None = None
     optimum_loss: float | None = None
     learning_rate: float = float("nan")
+    scaling: str = "none"
+    scaling_reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -214,6 +226,8 @@ class Result:
             "method": self.method,
             "source": self.source,
             "source_reason": self.source_reason,
+            "scaling": self.scaling,
+            "scaling_reason": self.scaling_reason,
             "learning_rate": _floats(np.array([self.learning_rate]))[0],
             "optimum_loss": None if self.optimum_loss is None else float(self.optimum_loss),
             "curvature": None if self.curvature is None else self.curvature.to_dict(),

@@ -245,15 +245,18 @@ class GramStats:
 class GramSource:
     """Loss and gradient of the squared error from :class:`GramStats`, O(d^2) per evaluation.
 
-    Exact for the squared error only (any other loss needs the rows themselves).
+    Exact for the squared error only (any other loss needs the rows themselves). ``l2`` (a number, or one per
+    coefficient): the ridge term l2/2 |w|^2 is part of the objective, so that the error form below is exact for
+    it too (the descent then adds no penalty of its own).
     """
 
     name = "gram"
     supports_batches = False
 
-    def __init__(self, stats: GramStats, fit_intercept: bool = True):
+    def __init__(self, stats: GramStats, fit_intercept: bool = True, l2: float | np.ndarray = 0.0):
         self.stats = stats
         self.fit_intercept = fit_intercept
+        self.l2 = l2
         self.n_samples = stats.n_rows
         self.n_features = stats.n_features
         self.n_outputs = stats.n_outputs
@@ -302,10 +305,14 @@ class GramSource:
 
                 with warnings.catch_warnings():  # a singular problem simply keeps the centred formula
                     warnings.simplefilter("ignore", RankDeficiencyWarning)
-                    W, b, info = _solve_stats(self.stats, self.fit_intercept, 0.0)
+                    W, b, info = _solve_stats(self.stats, self.fit_intercept, self.l2)
                 if info["solver"] == "cholesky":
                     theta_star = np.vstack([b[None, :], W]) if self.fit_intercept else W
                     H = self.stats.design_gram(self.fit_intercept) / self._n
+                    if np.any(self.l2):
+                        off = 1 if self.fit_intercept else 0
+                        idx = np.arange(off, H.shape[0])
+                        H[idx, idx] += 0.5 * np.broadcast_to(self.l2, (self.n_features,))
                     f_star, _ = self._centred_value_and_grad(theta_star)
                     self._eform = (H, theta_star, f_star)
         return self._eform
@@ -321,7 +328,9 @@ class GramSource:
         H, theta_star, f_star = ef
         e = theta - theta_star
         He = H.dot(e)  # (np.dot has less call overhead than @ on these small arrays)
-        return f_star + float(np.vdot(e, He)), He + He
+        # the gap itself, kept for the stop rule: F - F* read off F is quantized at an ulp of F*
+        self.last_gap = gap = float(np.vdot(e, He))
+        return f_star + gap, He + He
 
     def _centred_value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         if self.fit_intercept:
@@ -338,4 +347,11 @@ class GramSource:
             loss = float(np.vdot(theta, R - self._B)) + self._c0_sum
             g = 2.0 * R
         # rounding can push a tiny loss below zero at an exact fit
-        return max(loss, 0.0), g
+        loss = max(loss, 0.0)
+        if np.any(self.l2):
+            off = 1 if self.fit_intercept else 0
+            l2 = np.reshape(self.l2, (-1, 1)) if np.ndim(self.l2) else self.l2
+            W = theta[off:]
+            loss += 0.5 * float(np.sum(l2 * W * W))
+            g[off:] += l2 * W
+        return loss, g
