@@ -11,6 +11,7 @@ earlier gdlab report (it has the ``.gdlab-report`` marker); any other folder is 
 from __future__ import annotations
 
 import base64
+import errno
 import html
 import math
 import os
@@ -25,13 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gdlab._io import SPACE_ERRORS, clean_stale, signals_deferred, temp_prefix
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from gdlab.result import Result
     from gdlab.workshop import Workshop
 
-__all__ = ["Report", "write_workshop_report", "write_fit_report", "render_html", "report_folder"]
+__all__ = ["Report", "ReportError", "write_workshop_report", "write_fit_report", "render_html", "report_folder"]
 
 MARKER = ".gdlab-report"
 
@@ -153,10 +156,49 @@ def _comparison_html(frame: pd.DataFrame) -> str:
 
 # ---- writing a folder atomically --------------------------------------------------------------------------------
 
+INPLACE_NAME = "gdlab-report"  # temporary entries inside a destination that cannot be renamed (a mount point)
+_SPACE_HINT = "free some space, or choose another folder"
+
+
+class ReportError(ValueError):
+    """The report folder could not be written (a full disk, a read-only file system...); nothing was left behind.
+
+    ``folder`` is the destination; ``reason`` says why, without the advice (the command line adds its option)."""
+
+    def __init__(self, folder: Path, reason: str, advice: str = "choose another folder"):
+        super().__init__(f"cannot write the report to {folder}: {reason}; {advice}.")
+        self.folder, self.reason, self.advice = folder, reason, advice
+
+
+def _own_entry(name: str) -> bool:
+    """A temporary entry gdlab made inside a destination it writes in place."""
+    return name.startswith(f".{INPLACE_NAME}.")
+
+
+def _is_report(folder: Path) -> bool:
+    """A folder gdlab made: it holds the marker, or nothing at all (killed before the marker was written)."""
+    try:
+        return (folder / MARKER).exists() or not any(folder.iterdir())
+    except OSError:
+        return False
+
+
+def _foreign_entries(out: Path) -> list[str]:
+    """Entries of ``out`` that are neither gdlab's temporary ones nor an empty lost+found of a mount point."""
+    names = []
+    for e in out.iterdir():
+        if _own_entry(e.name):
+            continue
+        if e.name == "lost+found" and os.path.ismount(out):
+            continue
+        names.append(e.name)
+    return names
+
+
 def _check_destination(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is a file; choose another --out folder or remove the file.")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+    if out.is_dir() and _foreign_entries(out) and not (out / MARKER).exists():
         raise ValueError(f"{out} exists and holds files that are not a gdlab report; gdlab will not overwrite "
                          "them. Choose another --out folder or empty that one.")
     parent = out.parent if str(out.parent) else Path(".")
@@ -168,44 +210,161 @@ def _check_destination(out: Path) -> None:
                          "another --out.")
 
 
+def _clean_leftovers(out: Path) -> None:
+    """Remove the temporary folders of earlier runs that were killed (see :func:`gdlab._io.clean_stale`); a report
+    moved aside by a run killed between its two renames is moved back when the destination is missing."""
+    parent = out.parent if str(out.parent) else Path(".")
+
+    def restore(path: Path) -> bool:
+        if path.name.endswith("-old") or re.search(r"\.old-\d+$", path.name):
+            if not out.exists() and (path / MARKER).exists():
+                os.replace(path, out)
+                return True
+        return False
+
+    clean_stale(parent, out.name, is_ours=_is_report, restore=restore)
+    if out.is_dir():
+        clean_stale(out, INPLACE_NAME, is_ours=_is_report)
+
+
+def _move(src: Path, dst: Path) -> None:
+    try:
+        os.replace(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.move(str(src), str(dst))
+
+
+_UNRENAMABLE = {errno.EBUSY, errno.EXDEV, errno.EPERM, errno.EACCES, errno.EINVAL}
+
+
 class report_folder:
-    """Context manager: a temporary folder beside ``out``, moved onto ``out`` only when the block succeeds."""
+    """Context manager: a temporary folder beside ``out``, moved onto ``out`` only when the block succeeds.
+
+    A destination that cannot be renamed (a mount point, a bind mount) is written in place instead: the new report
+    is built in a temporary folder inside it, and its files replace the old ones only when it is complete. Leftovers
+    of earlier runs that were killed are removed first; on every way out (an error, Ctrl-C, SIGTERM, a full disk)
+    the temporary folder is removed.
+    """
 
     def __init__(self, out: Any):
         self.out = Path(out)
+        self.tmp: Path | None = None
 
     def __enter__(self) -> Path:
+        _clean_leftovers(self.out)
         _check_destination(self.out)
         parent = self.out.parent if str(self.out.parent) else Path(".")
+        self.inplace = self.out.is_dir() and os.path.ismount(self.out)
+        where, name = (self.out, INPLACE_NAME) if self.inplace else (parent, self.out.name)
         try:
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=parent))
+            with signals_deferred():
+                self.tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(name), suffix=".tmp", dir=where))
         except OSError as exc:
-            raise ValueError(f"cannot write the report to {self.out}: {exc.strerror}; choose another --out.") \
-                from None
-        (self.tmp / MARKER).write_text("written by gdlab; this folder may be replaced by the next report\n")
+            raise self._error(exc) from None
+        try:
+            (self.tmp / MARKER).write_text("written by gdlab; this folder may be replaced by the next report\n")
+        except BaseException as exc:
+            self._discard()
+            if isinstance(exc, OSError):
+                raise self._error(exc) from None
+            raise
         return self.tmp
 
+    def _error(self, exc: OSError) -> ReportError:
+        reason = (exc.strerror or str(exc)).lower()
+        if exc.errno in SPACE_ERRORS:
+            return ReportError(self.out, "no space left on the device", _SPACE_HINT)
+        return ReportError(self.out, reason)
+
+    def _discard(self) -> None:
+        if self.tmp is not None:
+            with signals_deferred():
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        assert self.tmp is not None
         if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            self._discard()
+            if isinstance(exc, OSError):
+                raise self._error(exc) from None
             return
+        try:
+            with signals_deferred():
+                if self.inplace:
+                    self._commit_inplace(self.tmp)
+                else:
+                    self._commit()
+        except BaseException as err:
+            self._discard()
+            if isinstance(err, OSError):
+                raise self._error(err) from None
+            raise
+        self.tmp = None
+
+    def _commit(self) -> None:
+        assert self.tmp is not None
         old = None
         if self.out.exists():
-            old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
-            os.replace(self.out, old)
+            old = self.out.with_name(f"{temp_prefix(self.out.name)}old")
+            try:
+                os.replace(self.out, old)
+            except OSError as exc:
+                if exc.errno not in _UNRENAMABLE:
+                    raise
+                self._commit_inplace(self.tmp)  # the destination cannot be renamed: replace its files instead
+                return
         try:
             os.replace(self.tmp, self.out)
         except BaseException:
             if old is not None:
                 os.replace(old, self.out)
-            shutil.rmtree(self.tmp, ignore_errors=True)
             raise
+        self.tmp = None
         mask = _umask()
         os.chmod(self.out, 0o777 & ~mask)
-        for f in self.out.iterdir():  # mkstemp makes private files; a report is for reading
-            os.chmod(f, 0o666 & ~mask)
+        self._chmod_files(mask)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+    def _chmod_files(self, mask: int) -> None:
+        for f in self.out.iterdir():  # mkstemp makes private files; a report is for reading
+            if f.is_file() and not _own_entry(f.name):
+                os.chmod(f, 0o666 & ~mask)
+
+    def _commit_inplace(self, new: Path) -> None:
+        """Replace the files of ``out`` by those of ``new``: the old ones are first moved into a folder inside
+        ``out`` (moved back if anything fails), then the new ones are moved in, the marker first (so that a run
+        killed even here leaves a folder the next run recognises as its own)."""
+        old = self.out / f"{temp_prefix(INPLACE_NAME)}old"
+        old.mkdir()
+        keep = {new.name, old.name}
+        moved_old: list[str] = []
+        moved_new: list[str] = []
+        try:
+            for e in list(self.out.iterdir()):
+                if e.name in keep or _own_entry(e.name) or (e.name == "lost+found" and os.path.ismount(self.out)):
+                    continue
+                os.replace(e, old / e.name)
+                moved_old.append(e.name)
+            names = sorted((e.name for e in new.iterdir()), key=lambda n: n != MARKER)
+            for n in names:
+                _move(new / n, self.out / n)
+                moved_new.append(n)
+        except BaseException:
+            for n in moved_new:
+                shutil.rmtree(self.out / n, ignore_errors=True) if (self.out / n).is_dir() else \
+                    (self.out / n).unlink(missing_ok=True)
+            for n in moved_old:
+                os.replace(old / n, self.out / n)
+            shutil.rmtree(old, ignore_errors=True)
+            raise
+        shutil.rmtree(new, ignore_errors=True)
+        self.tmp = None
+        self._chmod_files(_umask())
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:
