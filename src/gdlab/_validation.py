@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_matrix", "as_target", "as_sample_weight", "check_choice", "check_positive", "first_nonfinite"]
+__all__ = ["as_matrix", "as_target", "as_sample_weight", "check_sample_weight_values", "check_choice",
+           "check_positive", "first_nonfinite"]
 
 
 def first_nonfinite(a: np.ndarray) -> tuple[int, int] | None:
@@ -45,14 +46,59 @@ def _nonfinite_error(name: str, a: np.ndarray, columns: list[str] | None = None)
     )
 
 
+def _columns_of(a: Any) -> list[str] | None:
+    cols = getattr(a, "columns", None)
+    if cols is None:
+        return None
+    try:
+        return [str(c) for c in cols]
+    except TypeError:
+        return None
+
+
+def _where(arr: np.ndarray, flat: int, columns: list[str] | None) -> str:
+    if arr.ndim != 2:
+        return f"row {flat}" if arr.ndim < 2 else f"element {flat}"
+    r, c = (int(v) for v in np.unravel_index(flat, arr.shape))
+    col = f"column {columns[c]!r}" if columns is not None and c < len(columns) else f"column {c}"
+    return f"row {r}, {col}"
+
+
+def _missing_error(name: str, arr: np.ndarray, columns: list[str] | None) -> ValueError | None:
+    """A missing value (pd.NA, None, pd.NaT) in an object array: say so, and where, instead of "not numeric"."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is installed with scikit-learn
+        return None
+    flat = arr.reshape(-1)
+    for i, v in enumerate(flat):
+        if v is None or v is pd.NA or v is pd.NaT:
+            what = "None" if v is None else ("pd.NA" if v is pd.NA else "pd.NaT")
+            return ValueError(f"{name} holds a missing value ({what}) at {_where(arr, i, columns)}; gradient descent "
+                              "needs finite numbers. Remove or impute the missing values first (e.g. "
+                              "DataFrame.dropna() or sklearn.impute.SimpleImputer).")
+    return None
+
+
 def _to_float_array(a: Any, name: str) -> np.ndarray:
     if hasattr(a, "toarray") and not isinstance(a, np.ndarray):
         raise ValueError(f"{name} is a sparse matrix; gdlab works on dense arrays. Convert it with {name}.toarray().")
+    columns = _columns_of(a)
     arr = np.asarray(a)
+    if np.iscomplexobj(arr):
+        bad = np.flatnonzero(arr.imag != 0)
+        if bad.size:
+            raise ValueError(f"{name} holds complex numbers ({complex(arr.reshape(-1)[bad[0]])!r} at "
+                             f"{_where(arr, int(bad[0]), columns)}); gdlab fits real numbers. Split them into real "
+                             f"and imaginary parts ({name}.real, {name}.imag) as separate columns.")
+        arr = arr.real
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
+            missing = _missing_error(name, arr, columns) if arr.dtype == object else None
+            if missing is not None:
+                raise missing from None
             raise ValueError(
                 f"{name} must be numeric, got dtype {arr.dtype}; encode text columns as numbers first."
             ) from None
@@ -107,14 +153,27 @@ def as_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
         raise ValueError(
             f"sample_weight must have shape ({n_samples},), one weight per row of X, got shape {sw.shape}."
         )
-    if not np.all(np.isfinite(sw)):
-        raise ValueError("sample_weight contains NaN or inf; weights must be finite and non-negative.")
-    if np.any(sw < 0):
-        i = int(np.argmax(sw < 0))
-        raise ValueError(f"sample_weight must be non-negative, got {sw[i]} at row {i}.")
-    if sw.sum() <= 0:
-        raise ValueError("sample_weight sums to zero; at least one row must have a positive weight.")
+    check_sample_weight_values(sw)
     return sw
+
+
+def check_sample_weight_values(sw: np.ndarray) -> None:
+    """One clear error for weights that cannot weigh a fit: NaN/inf, negative ones (all of them, or the first),
+    all zero. (A sum of zero or less has three different causes; each is named.)"""
+    sw = np.asarray(sw, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(sw)):
+        i = int(np.argmax(~np.isfinite(sw)))
+        raise ValueError(f"sample_weight holds {sw[i]} at row {i}; weights must be finite and non-negative.")
+    negative = sw < 0
+    if negative.all():
+        raise ValueError(f"sample_weight is negative for every row (e.g. {sw[0]} at row 0); weights must be "
+                         "non-negative: did you mean their absolute values, or the weights of another array?")
+    if negative.any():
+        i = int(np.argmax(negative))
+        raise ValueError(f"sample_weight must be non-negative, got {sw[i]} at row {i} "
+                         f"({int(negative.sum())} negative weights in all).")
+    if not np.any(sw > 0):
+        raise ValueError("sample_weight is zero for every row; at least one row must have a positive weight.")
 
 
 def check_choice(name: str, value: Any, valid: list[str] | tuple[str, ...]) -> str:

@@ -5,6 +5,11 @@ and the column names. Every problem is a :class:`DataError` (a ``ValueError``) w
 where (file, column, row) and how to fix it: a missing file, a corrupt or unreadable file, an unknown or non-numeric
 column, a NaN or an infinity, an empty file, a header with no rows, ragged rows.
 
+Only regular files are read (a named pipe or a device is refused: gdlab reads a file more than once). Complex
+numbers are refused unless every imaginary part is 0, and a column whose squares overflow float64 (values near
+1e154 and above) is refused before any fit is attempted. Parquet pages written with checksums are verified; a Parquet
+file written without them gets one :class:`IntegrityWarning` (a corrupted page in it would be read as other numbers).
+
 Rows are numbered from 0 over the data rows (the header is not a row); for CSV the line of the file is given too.
 Column names of a .npy array are their indices ("0", "1", ...; a negative index counts from the end); a .npz
 archive is read either as one 2-D array (its only array, or the array named ``data``), as ``X`` and ``y`` arrays,
@@ -14,8 +19,11 @@ or as one 1-D array per column.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
+import stat
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +31,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DataError", "Table", "load_table", "load_columns", "read_frame", "FORMATS"]
+from gdlab.exceptions import GDLabWarning
+
+__all__ = ["DataError", "IntegrityWarning", "Table", "load_table", "load_columns", "read_frame", "FORMATS",
+           "parquet_page_checksums", "check_regular_file"]
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npy": "npy",
            ".npz": "npz"}
@@ -31,6 +42,87 @@ FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", "
 
 class DataError(ValueError):
     """The data file cannot be used as it is; the message says why and how to fix it."""
+
+
+class IntegrityWarning(GDLabWarning):
+    """A data file cannot be checked for corruption (a Parquet file written without page checksums)."""
+
+
+CHECKSUM_ADVICE = ("a corrupted page would be read as other numbers, unnoticed; write Parquet files with page "
+                   "checksums: pyarrow.parquet.write_table(table, path, write_page_checksum=True)")
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def check_regular_file(path: Path) -> str | None:
+    """None for a regular file (or a folder), else what it is ("a named pipe (FIFO)", "a device", ...)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return _file_kind(mode)
+
+
+def _page_header_has_crc(buf: bytes) -> bool | None:
+    """Whether a Parquet PageHeader (Thrift compact protocol) holds its optional field 4, the page's CRC.
+
+    Fields 1-3 (type, uncompressed and compressed size) are i32 and always come first; field 4 is the crc, and the
+    next fields are structs. None when the bytes do not look like a page header."""
+    pos, fid = 0, 0
+
+    def varint() -> None:
+        nonlocal pos
+        while pos < len(buf) and buf[pos] & 0x80:
+            pos += 1
+        pos += 1
+
+    while pos < len(buf):
+        b = buf[pos]
+        pos += 1
+        if b == 0:  # STOP: a header of only the required fields
+            return False
+        delta, kind = b >> 4, b & 0x0F
+        if delta == 0:
+            return None  # long-form field ids are not written for these fields
+        fid += delta
+        if fid >= 4:
+            return fid == 4
+        if kind not in (4, 5, 6):  # i16, i32, i64: the required fields are i32
+            return None
+        varint()
+    return None
+
+
+def parquet_page_checksums(path: Any, metadata: Any = None) -> bool | None:
+    """Whether a Parquet file was written with page checksums (read from its first page header), None when it
+    cannot tell (no rows, an unreadable file). ``metadata``: the file's ``FileMetaData`` if already read."""
+    try:
+        if metadata is None:
+            import pyarrow.parquet as pq
+
+            metadata = pq.ParquetFile(path).metadata
+        if metadata.num_row_groups == 0 or metadata.num_columns == 0:
+            return None
+        col = metadata.row_group(0).column(0)
+        offsets = [o for o in (col.dictionary_page_offset, col.data_page_offset) if o is not None and o >= 0]
+        if not offsets:
+            return None
+        with open(path, "rb") as fh:
+            fh.seek(min(offsets))
+            head = fh.read(64)
+    except Exception:  # noqa: BLE001 - a file that cannot be read is reported by its reader
+        return None
+    return _page_header_has_crc(head)
 
 
 @dataclass(frozen=True)
@@ -67,6 +159,10 @@ def _check_exists(path: Path) -> None:
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a file; give a CSV, Parquet, .npy or .npz file "
                         "(a folder of Parquet files needs `gdlab fit --stream`).")
+    kind = check_regular_file(path)
+    if kind is not None:
+        raise DataError(f"{path} is {kind}, not a regular file; gdlab reads its data from a file (more than once): "
+                        f"save the data to a file first, e.g. cat {path} > data{path.suffix or '.csv'}.")
     if not os.access(path, os.R_OK):
         raise DataError(f"{path}: permission denied; make the file readable (chmod u+r).")
 
@@ -147,10 +243,18 @@ def _read_parquet(path: Path) -> tuple[list[str], list[np.ndarray]]:
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty (0 bytes); it is not a Parquet file.")
     try:
-        table = pq.read_table(path)
+        pf = pq.ParquetFile(path, page_checksum_verification=True)
+        table = pf.read()
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{path} could not be read as Parquet ({str(exc).splitlines()[0]}); is the file complete "
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "checksum" in text.lower():
+            raise DataError(f"{path}: a page of the file fails its checksum ({text}): its bytes changed after it "
+                            "was written (a bad disk, copy or download); restore it from a good copy.") from None
+        raise DataError(f"{path} could not be read as Parquet ({text}); is the file complete "
                         "and really Parquet? Write it again, e.g. with pandas DataFrame.to_parquet.") from None
+    if parquet_page_checksums(path, pf.metadata) is False:
+        warnings.warn(f"{path} was written without page checksums: {CHECKSUM_ADVICE}.", IntegrityWarning,
+                      stacklevel=4)
     names = [str(n) for n in table.column_names]
     if not names:
         raise DataError(f"{path} has no columns; it needs a target column and feature columns.")
@@ -251,17 +355,35 @@ def _resolve(path: Path, names: list[str], wanted: str, role: str) -> int:
     raise DataError(f"{path}: {role} column {wanted!r} not found{hint}; the columns are: {shown}.")
 
 
+def _where(i: int, fmt: str) -> str:
+    return f"row {i}" + (f" (line {i + 2} of the file)" if fmt == "csv" else "")
+
+
 def _numeric(path: Path, name: str, col: np.ndarray, fmt: str) -> np.ndarray:
+    if np.iscomplexobj(col):
+        imag = np.asarray(col).imag
+        bad = np.flatnonzero(imag != 0)
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(f"{path}: column {name!r} holds complex numbers ({_where(i, fmt)} is "
+                            f"{complex(col[i])!r}); "
+                            "gdlab fits real numbers: split the column into its real and imaginary parts "
+                            "(numpy .real and .imag), or leave it out with --features.")
+        col = np.asarray(col).real
     if col.dtype != object:
         if np.issubdtype(col.dtype, np.number) or col.dtype == bool:
             return col.astype(np.float64, copy=False)
         col = col.astype(object)
     out = np.empty(len(col))
     for i, v in enumerate(col):
+        if isinstance(v, complex) and v.imag != 0:
+            raise DataError(f"{path}: column {name!r} holds complex numbers ({_where(i, fmt)} is {v!r}); gdlab "
+                            "fits real numbers: split the column into its real and imaginary parts, or leave it "
+                            "out with --features.")
         try:
-            out[i] = np.nan if v is None else float(v)
+            out[i] = np.nan if v is None else float(v.real if isinstance(v, complex) else v)
         except (TypeError, ValueError):
-            where = f"row {i}" + (f" (line {i + 2} of the file)" if fmt == "csv" else "")
+            where = _where(i, fmt)
             raise DataError(f"{path}: column {name!r} is not numeric: {where} holds {v!r}; encode it as numbers "
                             "or leave the column out with --features.") from None
     return out
@@ -281,6 +403,19 @@ def _check_finite(path: Path, name: str, values: np.ndarray, fmt: str) -> None:
         more = f" ({n_bad} such values in that column)" if n_bad > 1 else ""
         raise DataError(f"{path}: column {name!r} holds {kind} at {where}{more}; gradient descent needs finite "
                         "numbers: drop or fill those rows first.")
+
+
+def _check_magnitude(path: Path, name: str, values: np.ndarray, fmt: str) -> None:
+    """Refuse a (finite) column whose sum of squares overflows float64: every statistic of the fit would."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(float(np.dot(values, values))):
+            return
+    i = int(np.argmax(np.abs(values)))
+    big = abs(float(values[i]))
+    scale = f"1e{int(math.floor(math.log10(big)))}"
+    raise DataError(f"{path}: column {name!r} holds values as large as {big:.3g} at {_where(i, fmt)}: their squares "
+                    f"overflow float64 (largest {np.finfo(np.float64).max:.3g}), so no fit can be computed; "
+                    f"rescale the column first, e.g. divide it by {scale}.")
 
 
 def load_columns(path: Any, columns: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -338,10 +473,13 @@ def load_table(path: Any, target: str | None, features: list[str] | str | None =
         X[:, j] = _numeric(p, names[i], cols[i], fmt)
     for j, i in enumerate(f_idx):
         _check_finite(p, names[i], X[:, j], fmt)
+    for j, i in enumerate(f_idx):
+        _check_magnitude(p, names[i], X[:, j], fmt)
     y = None
     if t_idx is not None:
         y = _numeric(p, names[t_idx], cols[t_idx], fmt)
         _check_finite(p, names[t_idx], y, fmt)
+        _check_magnitude(p, names[t_idx], y, fmt)
     return Table(X=X, y=y, feature_names=[names[i] for i in f_idx],
                  target_name=None if t_idx is None else names[t_idx], path=str(p))
 

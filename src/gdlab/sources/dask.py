@@ -27,7 +27,7 @@ from gdlab.objectives import Loss, get_loss
 from gdlab.sources.gram import GramSource, GramStats
 from gdlab.sources.stream import batch_buffer, batch_stats, unshift
 
-__all__ = ["DaskSource", "is_dask_collection"]
+__all__ = ["DaskSource", "is_dask_collection", "check_scheduler_address"]
 
 _TREE_WIDTH = 8  # partial results merged 8 at a time
 CONNECT_TIMEOUT = "10s"  # how long to try a scheduler address before giving up
@@ -423,6 +423,82 @@ class DaskSource:
                 f"target={self.target_names}, loss={self.loss.name!r}, {where})")
 
 
+PROBE_TIMEOUT = 3.0  # seconds to wait for a TCP connection to a scheduler address before calling it unreachable
+_SCHEMES = ("tcp", "tls", "ws", "wss", "inproc", "ucx")
+_EXAMPLE = "give one such as tcp://127.0.0.1:8786 (host:port; `dask scheduler` prints it)"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def check_scheduler_address(address: str) -> str:
+    """The address, checked before any client is made: its form (scheme://host:port), then, for TCP-based
+    schemes, that something accepts a connection there within :data:`PROBE_TIMEOUT` seconds. A malformed or dead
+    address is one ValueError at once, not a client that waits for its timeouts (and leaves threads behind)."""
+    import socket
+
+    text = address.strip()
+    if not text or any(c.isspace() for c in text):
+        raise ValueError(f"{address!r} is not a Dask scheduler address; {_EXAMPLE}.")
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tcp", text
+    if scheme not in _SCHEMES:
+        raise ValueError(f"{address!r} is not a Dask scheduler address (unknown protocol {scheme!r}; Dask speaks "
+                         f"{', '.join(_SCHEMES)}); {_EXAMPLE}.")
+    if scheme in ("inproc", "ucx"):
+        return text
+    host, colon, port_text = rest.rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536 or "/" in host:
+        raise ValueError(f"{address!r} is not a Dask scheduler address (it needs a host and a port from 1 to "
+                         f"65535); {_EXAMPLE}.")
+    try:
+        with socket.create_connection((host, int(port_text)), timeout=PROBE_TIMEOUT):
+            pass
+    except socket.gaierror:
+        raise ValueError(f"cannot reach the Dask scheduler at {address!r}: the host {host!r} is not known; check "
+                         "the address.") from None
+    except OSError as exc:
+        why = "nothing answers there" if isinstance(exc, ConnectionRefusedError) else \
+            f"no answer within {PROBE_TIMEOUT:g} s" if isinstance(exc, TimeoutError) else _first_line(exc)
+        raise ValueError(f"cannot reach the Dask scheduler at {address!r} ({why}); start one with `dask scheduler` "
+                         "(and workers with `dask worker ADDRESS`), or check the address.") from None
+    return text
+
+
+_OWNED_CLIENT: Any = None
+
+
+def _owned_client_class() -> Any:
+    """``distributed.Client``, except that one whose connection failed is stopped at once: the plain class's
+    ``__del__`` would wait twice the connect timeout for a close that cannot happen (and print a traceback)."""
+    global _OWNED_CLIENT
+    if _OWNED_CLIENT is None:
+        from distributed import Client
+
+        class OwnedClient(Client):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                try:
+                    super().__init__(*args, **kwargs)
+                except BaseException:
+                    self._gdlab_failed = True
+                    try:
+                        self._loop_runner.stop()
+                    except Exception:  # noqa: BLE001 - best effort: the error that matters is re-raised
+                        pass
+                    raise
+
+            def __del__(self) -> None:
+                if not getattr(self, "_gdlab_failed", False):
+                    super().__del__()
+
+        _OWNED_CLIENT = OwnedClient
+    return _OWNED_CLIENT
+
+
 def _resolve_client(scheduler: Any) -> tuple[Any, bool]:
     """(client, owned): the client to run on, and whether this source opened it (and must close it)."""
     if scheduler is None:
@@ -439,11 +515,15 @@ def _resolve_client(scheduler: Any) -> tuple[Any, bool]:
     if isinstance(scheduler, Client):
         return scheduler, False
     if isinstance(scheduler, str):
+        address = check_scheduler_address(scheduler)
         try:
-            return Client(scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT), True
-        except OSError as exc:
-            raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); start one with "
-                             "`dask scheduler` (and workers with `dask worker ADDRESS`), or check the address."
-                             ) from exc
+            return _owned_client_class()(address, set_as_default=False, timeout=CONNECT_TIMEOUT), True
+        except OSError as exc:  # TimeoutError is an OSError
+            raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r} ({_first_line(exc)}); start one "
+                             "with `dask scheduler` (and workers with `dask worker ADDRESS`), or check the address."
+                             ) from None
+        except Exception as exc:  # noqa: BLE001 - the handshake failed: whatever answers is not a scheduler
+            raise ValueError(f"something answers at {scheduler!r} but it is not a Dask scheduler (the handshake "
+                             f"failed: {type(exc).__name__}); check the address and port.") from None
     raise ValueError(f"scheduler must be None, a distributed.Client or an address like 'tcp://host:8786', "
                      f"got {type(scheduler).__name__}.")

@@ -16,13 +16,19 @@ Faults never give a silent wrong answer. Every file's footer (Parquet) or header
 opened, so a truncated file, a file lacking a column or a column that is not numeric is reported at once, naming
 the file. A read error in the middle of a file, a null, a NaN or an infinity are reported with the file and the row;
 a file that changes between passes (a different number of rows) is reported too. Parquet pages written with
-checksums (``pyarrow.parquet.write_table(..., write_page_checksum=True)``) are verified on reading.
+checksums (``pyarrow.parquet.write_table(..., write_page_checksum=True)``) are verified on reading; files written
+without them get one :class:`~gdlab.io.IntegrityWarning` when the source is opened (a corrupted page in them would
+be read as other numbers, and no reader can tell).
+
+When the features are not named, every file must hold the same columns: a column that some files have and others
+lack is an error whatever the order of the files (name the features to use the columns the files share).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +77,12 @@ def list_data_files(path: Any) -> tuple[list[str], str]:
     if not p.exists():
         raise StreamError(f"{p}: no such file or folder; give the path of a .parquet/.csv file or of a folder of them.",
                           str(p))
+    from gdlab.io import check_regular_file
+
+    kind = check_regular_file(p)
+    if kind is not None:
+        raise StreamError(f"{p} is {kind}, not a regular file; streaming reads files (more than once): save the "
+                          "data to a file first.", str(p))
     if p.is_file():
         fmt = FILE_FORMATS.get(p.suffix.lower())
         if fmt is None:
@@ -85,7 +97,12 @@ def list_data_files(path: Any) -> tuple[list[str], str]:
                 continue
             fmt = FILE_FORMATS.get(Path(name).suffix.lower())
             if fmt is not None:
-                found.setdefault(fmt, []).append(os.path.join(root, name))
+                full = os.path.join(root, name)
+                kind = check_regular_file(Path(full))
+                if kind is not None:
+                    raise StreamError(f"{full} is {kind}, not a regular file; streaming reads files (more than "
+                                      "once): replace it with a file, or move it out of the folder.", full)
+                found.setdefault(fmt, []).append(full)
     if not found:
         raise StreamError(f"{p}: the folder holds no {', '.join(sorted(FILE_FORMATS))} files.", str(p))
     if len(found) > 1:
@@ -239,6 +256,8 @@ class StreamSource:
         self._gram: GramSource | None = None
 
         first_schema = None
+        named = features is not None
+        unchecked: list[str] = []  # Parquet files written without page checksums
         self._fragments = []
         self._file_rows: list[int | None] = []
         fmt = self._make_format(pa, pa_ds, pa_csv, None)
@@ -262,6 +281,8 @@ class StreamSource:
                 dup = sorted({c for c in self.columns if self.columns.count(c) > 1})
                 if dup:
                     raise ValueError(f"column(s) {dup} appear twice among the features and targets; name each once.")
+            if not named and set(schema.names) != set(first_schema.names):
+                raise self._columns_differ(f, schema.names, self.files[0], first_schema.names)
             missing = [c for c in self.columns if c not in schema.names]
             if missing:
                 raise StreamError(f"{f}: the file has no column {missing[0]!r}" +
@@ -275,6 +296,20 @@ class StreamSource:
                     raise StreamError(f"{f}: {role} column {c!r} is not numeric (type {t}); encode it as numbers, "
                                       "or leave it out with features=[...].", f)
             self._file_rows.append(frag.metadata.num_rows if self.file_format == "parquet" else None)
+            if self.file_format == "parquet":
+                from gdlab.io import parquet_page_checksums
+
+                if parquet_page_checksums(f, frag.metadata) is False:
+                    unchecked.append(f)
+        if unchecked:
+            from gdlab.io import CHECKSUM_ADVICE, IntegrityWarning
+
+            n = len(self.files)
+            which = (f"{unchecked[0]} was" if n == 1 else
+                     f"{'all' if len(unchecked) == n else f'{len(unchecked)} of the'} {n} files (the first: "
+                     f"{unchecked[0]}) were")
+            warnings.warn(f"{which} written without page checksums: {CHECKSUM_ADVICE}.", IntegrityWarning,
+                          stacklevel=2)
         self.n_features = len(self.feature_names)
         self.n_outputs = len(self.target_names)
         # Read every column as float64: a CSV value that is not a number then fails loudly, naming the file.
@@ -284,6 +319,20 @@ class StreamSource:
         self._n_rows: int | None = int(sum(self._file_rows)) if known else None  # type: ignore[arg-type]
         if self._n_rows == 0:
             raise StreamError(f"{self.path}: the files hold no rows of data.", self.path)
+
+    @staticmethod
+    def _columns_differ(path: str, names: list[str], first: str, first_names: list[str]) -> StreamError:
+        extra = [n for n in names if n not in first_names]
+        lacks = [n for n in first_names if n not in names]
+        parts = []
+        if lacks:
+            parts.append(f"has no column {lacks[0]!r}" + (f" (nor {lacks[1:]})" if len(lacks) > 1 else "") +
+                         f", which {first} has")
+        if extra:
+            parts.append(f"has column(s) {extra}, which {first} lacks")
+        return StreamError(f"{path}: the file {' and '.join(parts)}; with the features not named (every column but "
+                           "the target), every file must hold the same columns. Name the features the files share "
+                           "(features=[...]; --features a,b on the command line), or fix the files.", path)
 
     # ---- reading -------------------------------------------------------------------------------------------------
     def _make_format(self, pa: Any, pa_ds: Any, pa_csv: Any, columns: list[str] | None) -> Any:
@@ -361,6 +410,14 @@ class StreamSource:
                 kind = "NaN" if np.isnan(v) else ("inf" if v > 0 else "-inf")
                 return StreamError(f"{path}: column {self.columns[j]!r} holds {kind} at row {row + int(bad[0])}; "
                                    "gradient descent needs finite numbers. Remove or impute those rows first.", path)
+        with np.errstate(all="ignore"):
+            peaks = np.max(np.abs(Zt), axis=1) if Zt.size else np.zeros(0)
+        if peaks.size:
+            j = int(np.argmax(peaks))
+            big = float(peaks[j])
+            return StreamError(f"{path}: column {self.columns[j]!r} holds values of about {big:.2g} (in the rows from "
+                               f"{row} on): their squares overflow float64, so no fit can be computed; rescale the "
+                               f"column first, e.g. divide it by 1e{int(np.floor(np.log10(big)))}.", path)
         return StreamError(f"{path}: the second moments of rows {row}.. overflow float64; rescale the columns.", path)
 
     def _pass_batches(self) -> Iterator[tuple[str, int, Any]]:
@@ -407,7 +464,8 @@ class StreamSource:
             try:
                 if buf.shape[1] < batch.num_rows:
                     buf = batch_buffer(q, batch.num_rows)
-                return work(path, row, self._fill(path, row, batch, buf, shift))
+                with np.errstate(over="ignore", invalid="ignore"):  # a worker thread has its own error state;
+                    return work(path, row, self._fill(path, row, batch, buf, shift))  # work reports overflows
             finally:
                 free.append(buf)
 
@@ -429,30 +487,34 @@ class StreamSource:
         """Statistics of all rows: one pass over the files (cached); each batch shifted by K (the first batch's
         mean) and reduced by :func:`batch_stats`, the batches merged pairwise by Chan's update."""
         if self._stats is None:
-            d, k = self.n_features, self.n_outputs
-            batches = self._pass_batches()
-            first = next(batches, None)
-            if first is None:
-                raise StreamError(f"{self.path}: the files hold no rows of data.", self.path)
-            path, row, batch = first
-            Z0 = self._fill(path, row, batch)
-            shift = Z0.mean(axis=1)  # K: so that every batch's shifted mean is a small number
-            if not np.all(np.isfinite(shift)):
-                raise self._nonfinite_error(path, row, Z0)
-
-            q = d + k
-
-            def work(path: str, row: int, Zt: np.ndarray) -> GramStats:
-                stats = batch_stats(Zt, d, n_columns=q)
-                if not (np.all(np.isfinite(stats.comoment)) and np.all(np.isfinite(stats.mean))):
-                    raise self._nonfinite_error(path, row, Zt[:q])
-                return stats
-
-            merge = _PairwiseMerge()
-            for stats in self._map_pass(work, itertools.chain([first], batches), shift):
-                merge.add(stats)
-            self._stats = unshift(merge.result(d, k), shift)
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, naming the file
+                self._stats = self._gram_pass()
         return self._stats
+
+    def _gram_pass(self) -> GramStats:
+        d, k = self.n_features, self.n_outputs
+        batches = self._pass_batches()
+        first = next(batches, None)
+        if first is None:
+            raise StreamError(f"{self.path}: the files hold no rows of data.", self.path)
+        path, row, batch = first
+        Z0 = self._fill(path, row, batch)
+        shift = Z0.mean(axis=1)  # K: so that every batch's shifted mean is a small number
+        if not np.all(np.isfinite(shift)):
+            raise self._nonfinite_error(path, row, Z0)
+
+        q = d + k
+
+        def work(path: str, row: int, Zt: np.ndarray) -> GramStats:
+            stats = batch_stats(Zt, d, n_columns=q)
+            if not (np.all(np.isfinite(stats.comoment)) and np.all(np.isfinite(stats.mean))):
+                raise self._nonfinite_error(path, row, Zt[:q])
+            return stats
+
+        merge = _PairwiseMerge()
+        for stats in self._map_pass(work, itertools.chain([first], batches), shift):
+            merge.add(stats)
+        return unshift(merge.result(d, k), shift)
 
     def value_and_grad(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Mean loss (summed over outputs) and its gradient; W is (d, k), b is (k,).
@@ -505,7 +567,9 @@ class StreamSource:
         for u in order:
             index, fragment, first_row = units[u]
             for row, Zt in self._read_file(index, fragment, first_row):
-                if not np.isfinite(Zt.sum()):
+                with np.errstate(over="ignore", invalid="ignore"):
+                    finite = bool(np.isfinite(Zt.sum()))
+                if not finite:
                     raise self._nonfinite_error(self.files[index], row, Zt)
                 if shuffle:
                     Zt = Zt[:, rng.permutation(Zt.shape[1])]
