@@ -99,17 +99,38 @@ def _parse_lr(text: str) -> Any:
     return value
 
 
+#: the most iterations one fit may run (``--iters``): about a minute of full-batch descent on small data; a fit that
+#: needs more wants a better step or better scaled features, not more time
+MAX_ITERATIONS = 10_000_000
+_MAXIMA = {"--iters": (MAX_ITERATIONS, "a fit that needs more wants a better step (--lr auto), --standardize or "
+                                       "--solver closed-form")}
+
+
 def _positive_int(value: Optional[int], option: str, example: str) -> None:
     if value is not None and value <= 0:
         raise UserError(f"{option} must be a positive integer, got {value}; e.g. {option} {example}.")
+    limit = _MAXIMA.get(option)
+    if value is not None and limit is not None and value > limit[0]:
+        raise UserError(f"{option} must be at most {limit[0]:,} (gdlab's limit), got {value:,}; {limit[1]}.")
 
 
-def _load(data: Path, target: Optional[str], features: Optional[str]) -> Any:
+def _check_random_state(value: Optional[int]) -> None:
+    if value is not None and value < 0:
+        raise UserError(f"--random-state must be a non-negative integer (the seed of the shuffling), got {value}; "
+                        "e.g. --random-state 0.")
+
+
+def _load(data: Path, target: Optional[str], features: Optional[str], min_rows: int = 1,
+          command: str = "") -> Any:
     from gdlab.io import load_table
 
     if target is None:
         raise UserError("--target is missing: name the column to predict, e.g. --target y.")
-    return load_table(data, target, _split(features))
+    table = load_table(data, target, _split(features))
+    if table.n_samples < min_rows:
+        raise UserError(f"{data} has {table.n_samples} row of data; gdlab {command} needs at least {min_rows} "
+                        "(R\u00b2 and scikit-learn's fits are not defined on fewer); add rows.")
+    return table
 
 
 class _ProgressCallback:
@@ -383,6 +404,7 @@ def fit(
     learning_rate = _parse_lr(lr)
     _positive_int(iters, "--iters", "1000")
     _positive_int(batch_size, "--batch-size", "32")
+    _check_random_state(random_state)
     if alpha < 0 or not math.isfinite(alpha):
         raise UserError(f"--alpha must be >= 0, got {alpha}.")
     if tol < 0 or not math.isfinite(tol):
@@ -479,6 +501,62 @@ def fit(
         raise typer.Exit(1)
 
 
+MODEL_FIX = "save a model with gdlab fit DATA --target COL --save MODEL.json"
+
+
+def _model_number(model: Path, value: Any, what: str) -> float:
+    """A coefficient or the intercept of a model file, checked: a finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{model}: {what} is {json.dumps(value)}, not a number; the file is not a model gdlab "
+                        f"wrote (or was edited): {MODEL_FIX}.")
+    v = float(value)
+    if not math.isfinite(v):
+        raise UserError(f"{model}: {what} is {v}; a model with non-finite coefficients predicts nothing (was it "
+                        "saved from a fit that diverged?); fit again, e.g. with --lr auto, and save it with --save.")
+    return v
+
+
+def _read_model(model: Path) -> dict[str, Any]:
+    """The model file, validated as strictly as a data file: every field of the right type, finite coefficients,
+    one per feature."""
+    from gdlab.io import check_regular_file
+
+    if not model.exists():
+        raise UserError(f"{model}: no such model file; save one with gdlab fit DATA --target COL --save {model}.")
+    kind = "a folder" if model.is_dir() else check_regular_file(model)
+    if kind is not None:
+        raise UserError(f"{model} is {kind}, not a model file; give the JSON file written by gdlab fit --save.")
+    try:
+        spec = json.loads(model.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{model} is not a gdlab model (not valid JSON: {exc}); {MODEL_FIX}.") from None
+    if not isinstance(spec, dict) or spec.get("format") != "gdlab-model" or not {"coef", "intercept",
+                                                                                  "features"} <= set(spec):
+        raise UserError(f"{model} is not a gdlab model (it lacks format/coef/intercept/features); {MODEL_FIX}.")
+    version = spec.get("version", 1)
+    if version != 1:
+        raise UserError(f"{model}: model format version {json.dumps(version)} is not one this gdlab reads (1); "
+                        "fit and save the model again with this gdlab.")
+    features, coef = spec["features"], spec["coef"]
+    if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
+        raise UserError(f"{model}: \"features\" must be a list of column names, got {json.dumps(features)[:80]}; "
+                        f"{MODEL_FIX}.")
+    dup = sorted({f for f in features if features.count(f) > 1})
+    if dup:
+        raise UserError(f"{model}: \"features\" names {dup[0]!r} twice; each column must appear once. {MODEL_FIX}.")
+    if not isinstance(coef, list):
+        raise UserError(f"{model}: \"coef\" must be a list of numbers, got {json.dumps(coef)[:80]}; {MODEL_FIX}.")
+    if len(coef) != len(features):
+        raise UserError(f"{model}: \"coef\" has {len(coef)} values but \"features\" names {len(features)} "
+                        f"columns; a model has one coefficient per feature. {MODEL_FIX}.")
+    spec["coef"] = [_model_number(model, c, f"the coefficient of {f!r}") for c, f in zip(coef, features)]
+    spec["intercept"] = _model_number(model, spec["intercept"], "the intercept")
+    target = spec.get("target")
+    if target is not None and not isinstance(target, str):
+        raise UserError(f"{model}: \"target\" must be a column name, got {json.dumps(target)[:80]}; {MODEL_FIX}.")
+    return spec
+
+
 @app.command(epilog="Example: [bold]gdlab predict model.json new.csv --out predictions.csv[/bold]")
 def predict(
     model: Annotated[Path, typer.Argument(help="A model saved by gdlab fit --save.", show_default=False)],
@@ -496,19 +574,14 @@ def predict(
     if out is not None and out.suffix.lower() not in (".csv", ".txt", ""):
         raise UserError(f"--out {out}: predictions are written as CSV; give a .csv file name.")
     _check_writable_file(out, "--out")
-    if not model.is_file():
-        raise UserError(f"{model}: no such model file; save one with gdlab fit DATA --target COL --save {model}.")
-    try:
-        spec = json.loads(model.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{model} is not a gdlab model (not valid JSON: {exc}); save one with gdlab fit --save.") \
-            from None
-    if not isinstance(spec, dict) or spec.get("format") != "gdlab-model" or not {"coef", "intercept",
-                                                                                  "features"} <= set(spec):
-        raise UserError(f"{model} is not a gdlab model (it lacks format/coef/intercept/features); save one with "
-                        "gdlab fit --save.")
-    X, _ = load_columns(data, [str(f) for f in spec["features"]])
-    pred = X @ np.asarray(spec["coef"], dtype=float) + float(spec["intercept"])
+    spec = _read_model(model)
+    X, _ = load_columns(data, spec["features"])
+    with np.errstate(all="ignore"):
+        pred = X @ np.asarray(spec["coef"], dtype=float) + float(spec["intercept"])
+    bad = np.flatnonzero(~np.isfinite(pred))
+    if bad.size:
+        raise UserError(f"{data}: the prediction for row {int(bad[0])} overflows float64 ({pred[bad[0]]}); the "
+                        "data are far outside the range the model was fitted on: rescale them as the training data.")
     name = f"{spec.get('target') or 'y'}_predicted"
     text = name + "\n" + "\n".join(repr(float(v)) for v in pred) + "\n"
     if out is None:
@@ -533,7 +606,7 @@ def sweep(
 ) -> None:
     """Final loss of gradient descent over a grid of learning rates and iteration counts, with 2/L marked."""
     from gdlab.optimizers import OPTIMIZERS
-    from gdlab.sweep import parse_iterations, parse_learning_rates
+    from gdlab.sweep import check_grid, parse_iterations, parse_learning_rates
     from gdlab.sweep import sweep as run_sweep
 
     _check_format(fmt)
@@ -547,6 +620,10 @@ def sweep(
         its = parse_iterations(iters)
     except ValueError as exc:
         raise UserError(f"--iters: {exc}") from None
+    try:
+        check_grid(lrs, its)
+    except ValueError as exc:
+        raise UserError(f"--lr and --iters: {exc}") from None
     if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UserError(f"--plot {plot}: give a .png, .svg or .pdf file name.")
     _check_writable_file(plot, "--plot")
@@ -599,7 +676,7 @@ def compare(
 ) -> None:
     """gdlab's gradient descent beside the Normal Equation and scikit-learn, on your data."""
     _check_format(fmt)
-    table = _load(data, target, features)
+    table = _load(data, target, features, min_rows=2, command="compare")
     from gdlab.compare import compare
 
     obj = compare(table.X, table.y)
@@ -658,8 +735,58 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+class _OneLineWarnings:
+    """Warnings as one line each on stderr, once per message: gdlab's own at once (``gdlab fit: warning: ...``);
+    those of other libraries (NumPy's floating-point ones, scikit-learn's) held back and shown when the command
+    ends, unless it ends in an error, whose one line says what went wrong instead."""
+
+    MAX_HELD = 20
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.seen: set[str] = set()
+        self.held: list[str] = []
+
+    def show(self, message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+             line: Any = None) -> None:
+        from gdlab.exceptions import GDLabWarning
+
+        text = _one_line(str(message))
+        if text in self.seen:
+            return
+        self.seen.add(text)
+        if isinstance(category, type) and issubclass(category, GDLabWarning):
+            typer.echo(f"{self.prefix}: warning: {text}", err=True)
+        elif len(self.held) < self.MAX_HELD:
+            self.held.append(f"{self.prefix}: warning: {text} ({getattr(category, '__name__', 'warning')})")
+
+    def flush(self) -> None:
+        for text in self.held:
+            typer.echo(text, err=True)
+        self.held.clear()
+
+
+def _error_exit(prefix: str, message: str, warnings_shown: _OneLineWarnings) -> None:
+    warnings_shown.held.clear()
+    typer.echo(f"{prefix}: error: {_one_line(message)}", err=True)
+    sys.exit(2)
+
+
+#: the option that names the report folder of each command that writes one
+_REPORT_OPTION = {"workshop": "--out", "fit": "--report"}
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run the gdlab command line (the ``gdlab`` entry point); returns the exit code when it does not exit."""
+    """Run the gdlab command line (the ``gdlab`` entry point); returns the exit code when it does not exit.
+
+    Exit codes: 0 done, 1 a fit diverged, 2 bad input (one line on stderr), 130 interrupted (Ctrl-C), 143
+    terminated (SIGTERM). On every one of them, temporary files and folders are removed.
+    """
+    import signal
+    import warnings
+
+    from gdlab._io import SPACE_ERRORS, install_signal_handlers, received_signal
+
     try:  # typer >= 0.25 vendors click as typer._click
         from typer._click import exceptions as click_exceptions
     except ImportError:  # pragma: no cover
@@ -669,25 +796,43 @@ def main(argv: Optional[list[str]] = None) -> int:
     command = next((a for a in args if not a.startswith("-")), "")
     prefix = f"gdlab {command}".strip() if command in {c.name for c in app.registered_commands} or \
         command in {getattr(c.callback, "__name__", "") for c in app.registered_commands} else "gdlab"
-    try:
-        code = app(args=args, prog_name="gdlab", standalone_mode=False)
-    except click_exceptions.UsageError as exc:
-        if not exc.format_message().strip():  # bare `gdlab`: the help was shown
-            return 0
-        hint = f" (see {prefix} --help)"
-        typer.echo(f"{prefix}: error: {_one_line(exc.format_message())}{hint}", err=True)
-        sys.exit(2)
-    except (UserError, ValueError) as exc:
-        typer.echo(f"{prefix}: error: {_one_line(str(exc))}", err=True)
-        sys.exit(2)
-    except OSError as exc:
-        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-        typer.echo(f"{prefix}: error:{where} {_one_line(exc.strerror or str(exc))}; check the path and its "
-                   "permissions.", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
+    shown = _OneLineWarnings(prefix)
+
+    def interrupted() -> None:
+        shown.held.clear()
+        if received_signal() == signal.SIGTERM:
+            typer.echo(f"{prefix}: terminated", err=True)
+            sys.exit(128 + signal.SIGTERM)
         typer.echo(f"{prefix}: interrupted", err=True)
         sys.exit(130)
+
+    with install_signal_handlers(), warnings.catch_warnings():
+        warnings.showwarning = shown.show
+        try:
+            code = app(args=args, prog_name="gdlab", standalone_mode=False)
+        except click_exceptions.UsageError as exc:
+            if not exc.format_message().strip():  # bare `gdlab`: the help was shown
+                return 0
+            hint = f" (see {prefix} --help)"
+            _error_exit(prefix, f"{exc.format_message()}{hint}", shown)
+        except (UserError, ValueError) as exc:
+            from gdlab.report import ReportError
+
+            if isinstance(exc, ReportError) and command in _REPORT_OPTION:
+                exc = ValueError(f"cannot write the report to {exc.folder} ({_REPORT_OPTION[command]}): "
+                                 f"{exc.reason}; {exc.advice}.")
+            _error_exit(prefix, str(exc), shown)
+        except OSError as exc:
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            if exc.errno in SPACE_ERRORS:
+                _error_exit(prefix, f"{where}no space left on the device; free some space or write to another "
+                            "folder. Nothing was left half-written.", shown)
+            _error_exit(prefix, f"{where}{exc.strerror or exc}; check the path and its permissions.", shown)
+        except KeyboardInterrupt:
+            interrupted()
+        if code == 130:  # typer turns KeyboardInterrupt (Ctrl-C, or SIGTERM here) into exit code 130
+            interrupted()
+        shown.flush()
     if isinstance(code, int) and code != 0:
         sys.exit(code)
     return 0

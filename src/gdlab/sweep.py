@@ -20,7 +20,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from gdlab.curvature import Curvature
 
-__all__ = ["sweep", "SweepResult", "parse_learning_rates", "parse_iterations"]
+__all__ = ["sweep", "SweepResult", "parse_learning_rates", "parse_iterations", "check_grid", "MAX_LEARNING_RATES",
+           "MAX_ITERATION_COUNTS", "MAX_ITERATIONS", "MAX_STEPS"]
+
+# Bounds on a grid read from text (the command line): checked before anything is allocated or run.
+MAX_LEARNING_RATES = 1_000  # learning rates in one sweep (a heatmap of 1000 rows is already unreadable)
+MAX_ITERATION_COUNTS = 100  # iteration counts (columns of the table)
+MAX_ITERATIONS = 10_000_000  # the longest run, as for `gdlab fit --iters`
+MAX_STEPS = 100_000_000  # learning rates x the longest run: about 10 minutes of descent on small data
 
 
 @dataclass(frozen=True)
@@ -204,8 +211,15 @@ def parse_learning_rates(text: str) -> np.ndarray:
             if lo <= 0 or hi <= 0 or n <= 0 or not (math.isfinite(lo) and math.isfinite(hi)):
                 raise ValueError(f"learning rates must be > 0 and the count > 0, got {text!r}; "
                                  "e.g. --lr 1e-3:1:20.")
+            if n > MAX_LEARNING_RATES:
+                raise ValueError(f"{n:,} learning rates asked for ({text!r}); a sweep takes at most "
+                                 f"{MAX_LEARNING_RATES:,}: lower the COUNT, e.g. --lr {parts[0]}:{parts[1]}:20.")
             return np.geomspace(lo, hi, n) if n > 1 else np.array([lo])
-        values = np.array([float(v) for v in text.split(",") if v.strip()])
+        items = [v for v in text.split(",") if v.strip()]
+        if len(items) > MAX_LEARNING_RATES:
+            raise ValueError(f"{len(items):,} learning rates given; a sweep takes at most {MAX_LEARNING_RATES:,}: "
+                             "give fewer, or START:STOP:COUNT.")
+        values = np.array([float(v) for v in items])
     except ValueError as exc:
         if str(exc):
             raise
@@ -216,13 +230,42 @@ def parse_learning_rates(text: str) -> np.ndarray:
     return values
 
 
-def parse_iterations(text: str) -> np.ndarray:
-    """``"10,100,1000"`` -> those iteration counts (positive integers)."""
+def _count(text: str) -> int:
+    """An iteration count: an integer, also written as 1e4 (but not 1.5)."""
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        return int(text)
+    except ValueError:
+        value = float(text)  # ValueError for words
+        if not math.isfinite(value) or value != math.floor(value):
+            raise ValueError from None
+        return int(value)
+
+
+def parse_iterations(text: str) -> np.ndarray:
+    """``"10,100,1000"`` -> those iteration counts (positive integers, at most :data:`MAX_ITERATIONS` each and
+    :data:`MAX_ITERATION_COUNTS` of them)."""
+    items = [v for v in text.split(",") if v.strip()]
+    if len(items) > MAX_ITERATION_COUNTS:
+        raise ValueError(f"{len(items):,} iteration counts given; a sweep takes at most {MAX_ITERATION_COUNTS}: "
+                         "give fewer, e.g. --iters 10,100,1000.")
+    try:
+        values = [_count(v.strip()) for v in items]
     except ValueError:
         raise ValueError(f"cannot read iteration counts {text!r}; write positive integers separated by commas, "
                          "e.g. --iters 10,100,1000.") from None
     if not values or min(values) <= 0:
         raise ValueError(f"iteration counts must be positive integers, got {text!r}; e.g. --iters 10,100,1000.")
+    if max(values) > MAX_ITERATIONS:
+        raise ValueError(f"an iteration count of {max(values):,} is above gdlab's limit of {MAX_ITERATIONS:,} per "
+                         "run; give smaller counts, e.g. --iters 10,100,1000.")
     return np.array(values, dtype=np.int64)
+
+
+def check_grid(learning_rates: np.ndarray, iterations: np.ndarray) -> None:
+    """Refuse a grid whose runs would make more than :data:`MAX_STEPS` descent steps in all (one run of
+    max(iterations) steps per learning rate), before any is run."""
+    steps = int(np.size(learning_rates)) * int(np.max(iterations))
+    if steps > MAX_STEPS:
+        raise ValueError(f"{np.size(learning_rates):,} learning rates x {int(np.max(iterations)):,} iterations is "
+                         f"{steps:,} descent steps, above gdlab's limit of {MAX_STEPS:,} for one sweep; use fewer "
+                         "learning rates (--lr START:STOP:COUNT) or fewer iterations (--iters).")
