@@ -1,5 +1,6 @@
 """The descent loop against independent references: the closed form, scikit-learn, plain NumPy transcriptions."""
 
+import importlib
 import json
 import math
 
@@ -270,7 +271,8 @@ def test_batch_size_m_gives_exactly_the_full_batch_iterates():
 
 def test_minibatch_epoch_equals_a_numpy_transcription_with_the_same_shuffles():
     ds = problem(103, 2)
-    r = gdlab.descend(ds.X, ds.y, learning_rate=0.05, max_iter=3, tol=None, batch_size=10, random_state=42)
+    r = gdlab.descend(ds.X, ds.y, learning_rate=0.05, max_iter=3, tol=None, batch_size=10, random_state=42,
+                      engine="numpy")  # (the compiled epochs shuffle by Fisher-Yates in place: test_estimator.py)
     rng = np.random.default_rng(42)
     Xb = np.c_[np.ones(len(ds.X)), ds.X]
     w = np.zeros(3)
@@ -282,6 +284,29 @@ def test_minibatch_epoch_equals_a_numpy_transcription_with_the_same_shuffles():
             w = w - 0.05 * g
     np.testing.assert_allclose(r.params, w, rtol=1e-12)
     assert r.n_updates == 3 * 11
+
+
+@pytest.mark.skipif(not importlib.import_module("gdlab._sgd_kernel").HAVE_NUMBA, reason="the compiled epochs need numba")
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "nesterov"])
+def test_the_one_loop_drives_both_epoch_engines_to_the_same_trajectory(optimizer):
+    """The compiled kernel is an engine of descend's loop: same updates, same trajectory, same stop and state."""
+    ds = problem(97, 3)
+    kw = dict(optimizer=optimizer, learning_rate=gdlab.schedules.invscaling(0.02, 0.3), max_iter=6, tol=None,
+              batch_size=8, shuffle=False, penalty="elasticnet", alpha=0.01, average=20)
+    a = gdlab.descend(ds.X, ds.y, engine="compiled", **kw)
+    b = gdlab.descend(ds.X, ds.y, engine="numpy", **kw)
+    assert a.extra["engine"] == "compiled" and b.extra["engine"] == "numpy"
+    np.testing.assert_allclose(a.trajectory.params, b.trajectory.params, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(a.trajectory.loss, b.trajectory.loss, rtol=1e-12)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-11, atol=1e-13)  # the averaged iterate
+    assert a.n_updates == b.n_updates == 6 * 13
+    # going on from the state: 3 + 3 epochs are the 6 epochs
+    for engine in ("compiled", "numpy"):
+        first = gdlab.descend(ds.X, ds.y, engine=engine, **{**kw, "max_iter": 3})
+        th = first.extra["theta"]
+        second = gdlab.descend(ds.X, ds.y, engine=engine, **{**kw, "max_iter": 3}, state=first.extra["state"],
+                               coef_init=th[1:], intercept_init=th[0])
+        np.testing.assert_allclose(second.params, a.params, rtol=1e-11, atol=1e-13)
 
 
 def test_stochastic_descent_with_a_decaying_step_approaches_the_optimum():

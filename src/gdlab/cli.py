@@ -218,24 +218,24 @@ def _status_line(result: Any) -> str:
     diagnosis = result.extra.get("diagnosis")
     if result.converged or result.diverged or diagnosis is None:
         return result.message
-    ended = (f"did not converge in {result.n_iter} iterations" if result.status == 1
-             else result.message.split(";")[0])
-    return ended + _gap_words(result, diagnosis)
+    return result.extra.get("summary", result.message)
 
 
-def _cli_warning(result: Any, command: str) -> Optional[str]:
-    """The one-line warning for a fit that ended away from the optimum, in flags (None when it did not)."""
+def _cli_warning(result: Any, command: str, who: Optional[str] = None, flags: tuple[str, ...] = (
+        "standardize", "max_iter", "learning_rate", "solver")) -> Optional[str]:
+    """The one-line warning for a fit that ended away from the optimum, in the ``flags`` this command has (None
+    when it did not)."""
     diagnosis = result.extra.get("diagnosis")
     if result.converged or result.diverged or diagnosis is None:
         return None
-    text = f"gdlab {command}: warning: {result.method} did not reach the optimum"
+    text = f"gdlab {command}: warning: {who or result.method} did not reach the optimum"
     text += f" in {result.n_iter} iterations" if result.status == 1 else f" ({result.message.split(';')[0]})"
     text += _gap_words(result, diagnosis)
     if diagnosis.reason:
         text += f" ({diagnosis.reason})"
-    flags = [_REMEDY_FLAGS[k](v) for k, v in diagnosis.remedies if k in _REMEDY_FLAGS]
-    if flags:
-        text += "; try " + (flags[0] if len(flags) == 1 else ", ".join(flags[:-1]) + " or " + flags[-1])
+    tries = [_REMEDY_FLAGS[k](v) for k, v in diagnosis.remedies if k in _REMEDY_FLAGS and k in flags]
+    if tries:
+        text += "; try " + (tries[0] if len(tries) == 1 else ", ".join(tries[:-1]) + " or " + tries[-1])
     return text + "."
 
 
@@ -672,19 +672,37 @@ def compare(
     target: Annotated[Optional[str], typer.Option("--target", "-t", help="Column to predict.")] = None,
     features: Annotated[Optional[str], typer.Option("--features", "-f", help="Feature columns, comma-separated "
                                                     "(default: all but the target).")] = None,
+    iters: Annotated[int, typer.Option("--iters", help="Maximum number of iterations of each gdlab "
+                                       "optimizer.")] = 1000,
+    tol: Annotated[float, typer.Option(help="The relative gap to the minimum loss at which a gdlab optimizer has "
+                                       "converged (1e-10: ten digits).")] = 1e-10,
+    standardize: Annotated[bool, typer.Option("--standardize/--no-standardize", help="Run gdlab's descent on "
+                           "centred, unit-variance features (reported in the original units).")] = True,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """gdlab's gradient descent beside the Normal Equation and scikit-learn, on your data."""
     _check_format(fmt)
+    _positive_int(iters, "--iters", "1000")
+    if tol < 0 or not math.isfinite(tol):
+        raise UserError(f"--tol must be >= 0, got {tol}.")
     table = _load(data, target, features, min_rows=2, command="compare")
     from gdlab.compare import compare
 
-    obj = compare(table.X, table.y)
+    obj = compare(table.X, table.y, max_iter=iters, tol=tol, standardize=standardize,
+                  feature_names=table.feature_names)
     frame = obj.to_frame()
     if fmt == "json":
         typer.echo(json.dumps(frame_records(frame)))
-        return
-    _console().print(obj)
+    else:
+        _console().print(obj)
+    for row in obj.rows:  # a gdlab row away from the optimum: how far, why, and the flag that would fix it
+        warning = None if row.result is None else _cli_warning(row.result, "compare", who=row.method,
+                                                                 flags=("standardize", "max_iter"))
+        if warning is not None:
+            diagnosis = row.result.extra["diagnosis"]
+            if any(key == "solver" for key, _ in diagnosis.remedies):
+                warning = warning[:-1] + "; the closed form's row is exact (gdlab fit --solver closed-form)."
+            typer.echo(warning, err=True)
 
 
 @app.command(epilog="Example: [bold]gdlab explore data.csv --target y --port 8765[/bold] (or just "

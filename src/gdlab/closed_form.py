@@ -126,14 +126,22 @@ def _solve_qr(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, stats: GramSt
     A1 = A1 / scale
     Q, R, perm = scipy.linalg.qr(A1, mode="economic", pivoting=True)
     diag = np.abs(np.diag(R))
-    tol = diag[0] * max(A1.shape) * np.finfo(float).eps if diag.size else 0.0
+    # the columns are only known to the rounding of the data as given: centring a column whose mean is c times
+    # its spread leaves errors of about eps * c relative to it (an affine copy of a column, as Fahrenheit beside
+    # Celsius, is dependent up to exactly that), so the numerical rank is judged at that level
+    spread = np.sqrt(np.maximum(np.diag(stats.cxx), 0.0) / stats.n) if stats.n > 0 else np.zeros(d)
+    mean_over_sd = np.abs(stats.mean_x) / np.where(spread > 0, spread, np.inf)
+    amplify = float(np.sqrt(1.0 + np.max(mean_over_sd, initial=0.0) ** 2)) if fit_intercept else 1.0
+    tol = diag[0] * max(A1.shape) * np.finfo(float).eps * amplify if diag.size else 0.0
     rank = int(np.sum(diag > tol))
     if rank < p:
         warnings.warn(
             f"the design matrix is rank deficient (rank {rank} of {p} columns): the least-squares minimiser is "
             "not unique; returning the minimum-norm solution. Drop collinear features or add an L2 penalty.",
             RankDeficiencyWarning, stacklevel=3)
-        z, *_ = scipy.linalg.lstsq(A1, np.asarray(y0, dtype=np.float64), lapack_driver="gelsd")
+        # minimum norm at the numerical rank judged above (gelsd's own cutoff would keep the rounding's directions)
+        z, *_ = scipy.linalg.lstsq(A1, np.asarray(y0, dtype=np.float64), lapack_driver="gelsd",
+                                   cond=tol / diag[0] if diag.size and diag[0] > 0 else None)
         theta = T @ z
     else:
         def solve_r(rhs: np.ndarray) -> np.ndarray:  # R^{-1} rhs, back in unpermuted order

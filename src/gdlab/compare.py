@@ -54,6 +54,8 @@ class ComparisonRow:
     converged : bool — the method's own stop rule was met (direct solvers: True).
     note : str — how the fit ended, or why it was skipped.
     skipped : bool — the method does not apply here (e.g. SGDRegressor on several outputs).
+    result : gdlab.Result or None — the gdlab optimizers' whole result (its ``extra["diagnosis"]`` says why a
+        row did not converge, and what would fix it).
     """
 
     method: str
@@ -68,6 +70,7 @@ class ComparisonRow:
     converged: bool
     note: str = ""
     skipped: bool = False
+    result: Any = None
 
 
 @dataclass(frozen=True)
@@ -328,10 +331,10 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
     opt_mse, _ = mse_of(exact.coef, exact.intercept)
 
     def add(method: str, library: str, coef: Any, intercept: Any, n_iter: int | None, seconds: float,
-            converged: bool, note: str = "") -> None:
+            converged: bool, note: str = "", result: Any = None) -> None:
         mse, r2 = mse_of(coef, intercept)
         rows.append(ComparisonRow(method, library, np.asarray(coef, dtype=float), intercept, mse, r2, mse - opt_mse,
-                                  n_iter, seconds, converged, note))
+                                  n_iter, seconds, converged, note, result=result))
 
     for name in methods:
         if name == "closed_form":
@@ -342,7 +345,7 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
                                 fit_intercept=fit_intercept, sample_weight=sw, warn=False, record_every=max_iter,
                                 standardize=standardize)
             add(f"gdlab {name}", "gdlab", res.coef, res.intercept, res.n_iter, time.perf_counter() - t0,
-                res.converged, res.message)
+                res.converged, res.extra.get("summary", res.message), result=res)
         elif name == "LinearRegression":
             from sklearn.linear_model import LinearRegression
 

@@ -30,11 +30,13 @@ from typing import Any
 import numpy as np
 
 from gdlab._validation import as_matrix, as_sample_weight, as_target, check_choice, check_positive
-from gdlab.curvature import Curvature, auto_parameters, curvature_from_operator, curvature_from_stats
+from gdlab.curvature import (Curvature, auto_parameters, batch_smoothness, curvature_from_operator,
+                             curvature_from_stats)
 from gdlab import exceptions as _exceptions
 from gdlab.exceptions import DivergenceWarning
 from gdlab.objectives import Loss, Penalty, get_loss, make_penalty
 from gdlab.optimizers import OPTIMIZERS, Optimizer, make_optimizer
+from gdlab.engines import Averager, CompiledEpochs, DescentState, NumpyEpochs, check_step, choose_engine
 from gdlab.result import Result, TrajectoryRecorder
 from gdlab.scaling import Scaling, ScaledSource
 from gdlab.schedules import adaptive, constant, invscaling
@@ -50,6 +52,7 @@ STATUS = {0: "converged", 1: "max_iter reached", 2: "diverged", 3: "stopped by c
 _AUTO_FALLBACK_STEP = {"adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01}
 # the stop rule: the rounding floor of a measured gap, and how long a loss may fail to decrease (full batch)
 _ROUNDING_ULPS = 4
+_MEASURED_ULPS = 64
 _FLOOR_ULPS = 256
 _NO_PROGRESS_ITERATIONS = 50
 # wide data: above this many parameters the p x p statistics are not formed (L comes from Lanczos)
@@ -259,15 +262,27 @@ class _StopRule:
         self.gap_bound = None
         if tol is not None and optimum is not None:
             # a gap below the rounding of F itself (a few dozen ulps of F*) cannot be measured
-            # (tol=0 asks for the floor itself: see full_batch_stop)
-            self.gap_bound = 0.0 if tol == 0 else max(tol * max(abs(optimum), np.finfo(float).eps * abs(f0)),
-                                                      _ROUNDING_ULPS * np.finfo(float).eps * abs(optimum))
+            # (tol=0 asks for the floor itself: see full_batch_stop). A gap read off as F - F* cannot be known
+            # better than the rounding of F, a few dozen ulps of the start's scale (an interpolating fit has
+            # F* ~ 0, where tol x F* is below it); the gram source's exact gap is set later (exact_gap)
+            self.gap_bound = 0.0 if tol == 0 else max(tol * abs(optimum),
+                                                      _ROUNDING_ULPS * np.finfo(float).eps * abs(optimum),
+                                                      _MEASURED_ULPS * np.finfo(float).eps * max(abs(f0),
+                                                                                                 abs(optimum)))
+            self._exact_bound = 0.0 if tol == 0 else max(tol * abs(optimum),
+                                                         _ROUNDING_ULPS * np.finfo(float).eps * abs(optimum))
         self.grad_bound = None if tol is None else math.sqrt(tol) * g0
         self.best = f0
         self.since_best = 0
 
     #: the gap of the last evaluation when the source measures it exactly (the gram source's error form)
     exact_gap: Callable[[], float] | None = None
+
+    def measure_gap_exactly(self, gap_of: Callable[[], float]) -> None:
+        """The source measures the gap itself (no rounding floor of F to allow for)."""
+        self.exact_gap = gap_of
+        if self.gap_bound is not None:
+            self.gap_bound = self._exact_bound
 
     def gap(self, f: float) -> float:
         return self.exact_gap() if self.exact_gap is not None else f - self.optimum
@@ -326,8 +341,8 @@ def _is_diverging(f: float, f0: float, rising: int, expect_stable: bool) -> bool
 
 
 def collinear(stats: Any, fit_intercept: bool) -> bool:
-    """Whether the features are (numerically) linearly dependent once scaled: a duplicated column, one-hot columns
-    beside the intercept, more features than rows. Judged on the correlation-scaled statistics, as closed_form
+    """Whether the design is (numerically) rank deficient once scaled: a constant column beside the intercept, a
+    duplicated column, one-hot columns beside the intercept, more features than rows. Judged on the correlation-scaled statistics, as closed_form
     judges rank, so that mere differences of units do not count."""
     if stats is None or stats.n_features == 0 or not stats.n > 0:
         return False
@@ -336,10 +351,9 @@ def collinear(stats: Any, fit_intercept: bool) -> bool:
     s = np.sqrt(np.diag(A))
     s[~(s > 0)] = 1.0
     eig = np.linalg.eigvalsh(A / np.outer(s, s))
-    live = np.diag(A) > 0
-    if not np.any(live):
-        return False
-    return bool(eig[-1] > 0 and np.sum(eig > eig[-1] * stats.n_features * 1e-13) < int(np.sum(live)))
+    if fit_intercept and np.any(np.diag(A) == 0):
+        return True  # a constant column is the intercept's copy
+    return bool(eig[-1] > 0 and np.sum(eig > eig[-1] * stats.n_features * 1e-13) < stats.n_features)
 
 
 def _feature_facts(stats: Any, fit_intercept: bool) -> tuple[float, list[int]]:
@@ -358,19 +372,20 @@ def _feature_facts(stats: Any, fit_intercept: bool) -> tuple[float, list[int]]:
 def _diagnose(*, raw_stats: Any, curv: Curvature | None, fit_intercept: bool, standardized: bool, f: float,
               optimum: float | None, tol: float | None, n_iter: int, rate: float | None, quadratic: bool,
               explicit_step: bool, l1: bool, eta: float | None = None, loss_curvature: float = 2.0,
-              l2: float = 0.0, max_iter: int | None = None) -> Diagnosis:
+              l2: float = 0.0, max_iter: int | None = None, diverged: bool = False) -> Diagnosis:
     """Why a full run ended away from the optimum, and what would get there (each remedy checked by theory)."""
     reasons: list[str] = []
     remedies: list[tuple[str, Any]] = []
     spread, const = _feature_facts(raw_stats, fit_intercept)
-    if spread > 100:
+    if spread > 100 and not standardized:
         reasons.append(f"the feature scales spread by {spread:.2g}x")
     if curv is not None and curv.mu_known and math.isfinite(curv.condition_number) and curv.condition_number > 1e3:
         where = "standardized " if standardized else ""
         reasons.append(f"the {where}problem's condition number is {curv.condition_number:.2g}")
     if const:
         reasons.append(f"feature(s) {', '.join(map(str, const[:5]))} are constant")
-    if collinear(raw_stats, fit_intercept) if raw_stats is not None else curv is not None and curv.rank_deficient:
+    if (collinear(raw_stats, fit_intercept) and not const) if raw_stats is not None else (
+            curv is not None and curv.rank_deficient):
         reasons.append("the features are collinear (mu = 0: a duplicated column, or one-hot columns beside the "
                        "intercept)")
     if not standardized and raw_stats is not None and (spread > 100 or reasons):
@@ -383,7 +398,8 @@ def _diagnose(*, raw_stats: Any, curv: Curvature | None, fit_intercept: bool, st
                                            l2 / sc.scale**2)
             r = sc_curv.rate(eta)
             need = math.inf if r >= 1 else (1.0 if r == 0 else math.log(tol or 1e-10) / (2.0 * math.log(r)))
-            ok = need <= max(max_iter or n_iter, 1)
+            # a divergence is fixed once the step is stable; a slow fit only if it then finishes in the budget
+            ok = r < 1 if diverged else need <= max(max_iter or n_iter, 1)
         if ok:
             remedies.append(("standardize", True))
     gap_text = ""
@@ -453,6 +469,9 @@ def descend(
     l1_ratio: float = 0.15,
     source: str | Any = "auto",
     standardize: bool | str = "auto",
+    average: bool | int = False,
+    engine: str = "auto",
+    state: DescentState | None = None,
     line_search: bool = False,
     record_every: int = 1,
     max_records: int | None = 100_000,
@@ -496,6 +515,13 @@ def descend(
         unit variance (without an intercept: unit root mean square), from the statistics the fit forms anyway;
         coefficients, intercept, trajectory and losses are reported in the original units, and the objective (the
         penalty included) is the original one. ``Result.scaling`` says which was used and why.
+    average : False, True or k: averaged descent (Polyak-Ruppert, scikit-learn's ``average``): the returned
+        coefficients are the mean of the iterates after update k (True = 1); the trajectory keeps the iterates.
+    engine : how mini-batch epochs run: "auto" (the compiled kernel for gd, momentum and nesterov on raw rows in
+        memory, else NumPy; ``Result.extra["engine"]`` says which and why), "numpy" or "compiled".
+    state : a :class:`~gdlab.engines.DescentState` from an earlier run's ``Result.extra["state"]``: go on from
+        there (the optimizer's state, the schedule's step counter, the averaged iterate, the stall counter); the
+        parameters themselves come from coef_init/intercept_init.
     line_search : Armijo backtracking (halving from the scheduled step) for optimizer="gd" with full batches.
     record_every, max_records : keep every k-th iterate; past max_records the kept ones are thinned to stay
         within bounds (the stride doubles).
@@ -667,7 +693,10 @@ def descend(
     else:
         lr = learning_rate
         params = dict(optimizer_params)
-        if auto_lr:
+        if auto_lr and not full_batch and opt_name in ("gd", "momentum", "nesterov"):
+            lr, why = _stochastic_auto_step(curv, mem, scaling, fit_intercept, c_eff, l2_d, m, batch_size,
+                                            opt_name, params, smooth_c is not None)
+        elif auto_lr:
             if opt_name in _AUTO_FALLBACK_STEP and scaling is None:
                 lr, why = _AUTO_FALLBACK_STEP[opt_name], "its raw-coordinate default"
             else:
@@ -676,12 +705,16 @@ def descend(
                     spread = float(np.sqrt(np.max(np.diag(stats_d.cyy)) / stats_d.n)) or 1.0
                 lr, auto_params, why = auto_parameters(curv, opt_name, max_iter=max_iter, tol=tol,
                                                        target_scale=spread, smooth=smooth_c is not None)
+                power = auto_params.pop("decay_power", None)
+                if power is not None:
+                    lr = invscaling(float(lr), power)
                 for key, value in auto_params.items():
                     params.setdefault(key, value)
-            if not math.isfinite(lr):
+            if not callable(lr) and not math.isfinite(lr):
                 lr = 1.0
-            if smooth_c is None and opt_name in ("gd", "momentum", "nesterov"):
+            if smooth_c is None and opt_name in ("gd", "momentum", "nesterov") and not callable(lr):
                 lr = invscaling(float(lr), 0.5)  # a subgradient method needs a decaying step
+        if auto_lr:
             shown = ", ".join([f"learning rate {float(getattr(lr, 'eta0', lr)):.6g}"]
                               + [f"{key} {value:.6g}" for key, value in params.items()
                                  if isinstance(value, float)])
@@ -729,8 +762,8 @@ def descend(
     f, g = problem.value_and_grad(theta)
     if not math.isfinite(f):
         raise ValueError("the loss at the starting point is not finite; check coef_init/intercept_init and the data.")
-    eta0_value = float(schedule(0))
-    _check_step(eta0_value, 0)
+    eta0_value = float(schedule(0 if state is None else int(state.t)))
+    check_step(eta0_value, 0 if state is None else int(state.t))
     g_norm = math.sqrt(float(np.vdot(g, g)))
     has_prox = bool(pen.l1)
     g_map = problem.gradient_mapping_norm(theta, g, eta0_value) if has_prox else g_norm
@@ -742,7 +775,7 @@ def descend(
     stop_rule = _StopRule(tol, gtol, optimum_loss, f0, g_map, n_iter_no_change, full_batch, is_adaptive)
     if (isinstance(src_d, GramSource) and problem.evaluate == src_d.packed_value_and_grad
             and src_d._error_form() is not None and optimum_loss is not None):
-        stop_rule.exact_gap = lambda: src_d.last_gap
+        stop_rule.measure_gap_exactly(lambda: src_d.last_gap)
     beta_used = float(opt.hyperparameters.get("beta", 0.0)) if isinstance(opt.hyperparameters, dict) else 0.0
     rate = None
     if curv is not None and quadratic and isinstance(schedule, constant) and opt.name in ("gd", "momentum",
@@ -750,13 +783,36 @@ def descend(
         rate = curv.spectral_radius(schedule.eta0, opt.name, beta_used)
     expect_stable = full_batch and rate is not None and rate < 1.0 and not line_search
 
+    engine_name, engine_reason = choose_engine(engine, full_batch=full_batch, optimizer=opt, source=src_d,
+                                               scaled=scaling is not None, loss=loss_obj, schedule=schedule)
+    if engine_name == "compiled":
+        epochs: Any = CompiledEpochs(src_d, fit_intercept, loss_obj, pen, schedule, opt, batch_size, rng, shuffle)
+    elif engine_name == "numpy":
+        epochs = NumpyEpochs(problem, src_d, batch_size, rng, shuffle, schedule, opt.direction.update)
+    else:
+        epochs = None
+    avg = Averager(-1 if average is False or average is None else max(int(average), 1) - 1)
+    if state is not None:  # go on from an earlier run
+        if state.engine and state.engine != engine_name:
+            raise ValueError(f"state comes from a run with the {state.engine!r} engine, not {engine_name!r}; "
+                             "continue with the same settings.")
+        t, eta_scale = int(state.t), float(state.eta_scale)
+        stop_rule.no_improve = state.no_improve
+        if state.average is not None and avg.active:
+            avg.theta, avg.n = state.average.copy(), int(state.n_averaged)
+    t_begin = t
     best = f_prev = f
+    if state is not None and math.isfinite(state.best):
+        best = min(best, state.best)
     rising = 0
     status, message = 1, f"max_iter={max_iter} reached"
     converged = diverged = False
     n_iter = 0
-    opt_state = opt.direction.init(theta)
-    eta = eta0_value * eta_scale
+    if state is not None and state.opt_state is not None:
+        opt_state = state.opt_state
+    else:
+        opt_state = opt.direction.init(theta) if epochs is None else epochs.init_state(theta, opt.direction.init)
+    eta = schedule(t) * eta_scale
 
     # the hot path's lookups, made once (no proximal step without an L1 penalty)
     value_and_grad = problem.evaluate
@@ -768,7 +824,7 @@ def descend(
         if full_batch:
             eta = schedule(t) * eta_scale
             if not eta > 0 or not math.isfinite(eta):
-                _check_step(eta, t)
+                check_step(eta, t)
             u, opt_state = update(g, opt_state, theta)
             if line_search:
                 # backtracking on the (proximal) sufficient-decrease condition, with no slack: the gram source
@@ -802,16 +858,12 @@ def descend(
                     theta = problem.prox(theta, eta)
                 f, g = value_and_grad(theta)
             t += 1
+            if avg.start >= 0:
+                avg.add(theta, t)
         else:
-            for batch in src_d.iter_batches(batch_size, rng, shuffle):
-                eta = schedule(t) * eta_scale
-                if not eta > 0 or not math.isfinite(eta):
-                    _check_step(eta, t)
-                _, gb = problem.value_and_grad(theta, batch)
-                u, opt_state = opt.direction.update(gb, opt_state, theta)
-                theta = problem.prox(theta - eta * u, eta)
-                t += 1
-            f, g = problem.value_and_grad(theta)
+            theta, opt_state, t, eta = epochs.epoch(theta, opt_state, t, eta_scale, avg)
+            with np.errstate(over="ignore", invalid="ignore"):
+                f, g = problem.value_and_grad(theta)
         g_norm = math.sqrt(float(np.vdot(g, g)))  # non-finite whenever any component is
         record(it, theta, f, user_grad_norm(g, g_norm) if scaling is not None else g_norm, eta)
 
@@ -855,18 +907,24 @@ def descend(
                               f=f, optimum=optimum_loss, tol=tol, n_iter=n_iter, rate=rate, quadratic=quadratic,
                               explicit_step=not auto_lr, l1=has_prox,
                               eta=schedule.eta0 if isinstance(schedule, constant) else None, loss_curvature=c_eff,
-                              l2=pen.l2, max_iter=max_iter)
+                              l2=pen.l2, max_iter=max_iter, diverged=diverged)
     if diverged:
         message = _divergence_text(n_iter, f, eta, curv, opt.name, auto_text, diagnosis)
+        if not full_batch:
+            message += (f" With mini-batches of {batch_size} row(s) the safe step is smaller than for the full "
+                        "batch: learning_rate='auto' plans for their expected smoothness L_B.")
     elif diagnosis is not None:
         if status == 1:
-            message = f"did not converge in max_iter={max_iter} iterations"
+            message = f"did not converge in the {max_iter} iterations allowed"
         if diagnosis.gap_text:
             message += f"; the loss {format_distinct(f, optimum_loss, digits=6)[0]} is {diagnosis.gap_text}"
         if diagnosis.reason:
             message += f" ({diagnosis.reason})"
-        if diagnosis.remedies:
-            message += "; " + diagnosis.python_text()
+    summary = message  # how it ended, without the remedies (each face names those in its own terms)
+    if diagnosis is not None and status == 1:
+        message = message.replace(f"the {max_iter} iterations allowed", f"max_iter={max_iter} iterations")
+    if diagnosis is not None and not diverged and diagnosis.remedies:
+        message += "; " + diagnosis.python_text()
     notes = []
     if collinear(stats, fit_intercept) if stats is not None else curv is not None and curv.rank_deficient:
         notes.append("the problem is rank deficient (mu = 0): the minimiser is not unique, and descent from the "
@@ -877,9 +935,13 @@ def descend(
     elif warn and diagnosis is not None:
         warnings.warn(f"gradient descent ({opt.name}) {message}", _exceptions.ConvergenceWarning, stacklevel=2)
 
-    coef, intercept = unpack(theta)
+    final = theta if avg.theta is None or diverged else avg.theta
+    coef, intercept = unpack(final)
+    end_state = DescentState(opt_state=opt_state, t=t, eta_scale=eta_scale, average=avg.theta,
+                             n_averaged=avg.n, best=min(best, f) if math.isfinite(f) else best,
+                             no_improve=stop_rule.no_improve, engine=engine_name)
     return Result(
-        coef=coef, intercept=intercept, loss=float(f), n_iter=n_iter, n_updates=t, converged=converged,
+        coef=coef, intercept=intercept, loss=float(f), n_iter=n_iter, n_updates=t - t_begin, converged=converged,
         diverged=diverged, status=status, message=message, method=opt.name, source=source_name,
         source_reason=source_reason, curvature=curv_report, trajectory=traj, optimum_loss=optimum_loss,
         learning_rate=float(eta), scaling="standardize" if scaling is not None else "none",
@@ -887,14 +949,53 @@ def descend(
         extra={"seconds": time.perf_counter() - t_start, "optimizer": opt, "batch_size": batch_size,
                "fit_intercept": fit_intercept, "loss": loss_obj.name, "penalty": penalty, "scaling": scaling,
                "raw_curvature": raw_curv if smooth_c is not None else None, "auto": auto_text,
-               "diagnosis": diagnosis, "notes": notes},
+               "diagnosis": diagnosis, "notes": notes, "summary": summary, "state": end_state,
+               "engine": engine_name, "engine_reason": engine_reason, "theta": to_user(theta)},
     )
 
 
-def _check_step(eta: float, t: int) -> None:
-    if not (eta > 0 and math.isfinite(eta)):
-        raise ValueError(f"the learning-rate schedule gave {eta!r} at step {t}; a learning rate must be a positive "
-                         "finite number at every step: fix the schedule (or give a number).")
+def _max_row_square(mem: MemorySource | None, scaling: Scaling | None, fit_intercept: bool) -> float | None:
+    """max_i (s_i / s_bar) |x_b,i|^2 in the descent's coordinates (one pass, in blocks); None without rows."""
+    if mem is None:
+        return None
+    X, sw = mem.X, mem.sample_weight
+    m = X.shape[0]
+    best = 0.0
+    block = 1 << 15
+    rel = None if sw is None else sw / (float(sw.sum()) / m)
+    for start in range(0, m, block):
+        xb = X[start:start + block]
+        if scaling is not None:
+            xb = (xb - scaling.center) / scaling.scale
+        sq = np.einsum("ij,ij->i", xb, xb, dtype=np.float64) + (1.0 if fit_intercept else 0.0)
+        if rel is not None:
+            sq = sq * rel[start:start + block]
+        best = max(best, float(sq.max()) if sq.size else 0.0)
+    return best
+
+
+def _stochastic_auto_step(curv: Curvature | None, mem: MemorySource | None, scaling: Scaling | None,
+                          fit_intercept: bool, c: float, l2: Any, m: int, batch_size: int, optimizer: str,
+                          params: dict[str, Any], smooth: bool) -> tuple[Any, str]:
+    """learning_rate='auto' for mini-batches of gd, momentum and nesterov: scikit-learn's 'adaptive' schedule
+    started at 1 / (2 L_B) (times 1 - beta with momentum), L_B the expected smoothness of a batch
+    (:func:`gdlab.curvature.batch_smoothness`); for a non-smooth loss, 1/sqrt(t) decay from the same step.
+    Without the rows (a streamed source) the largest row's curvature is estimated by the mean one, tr(H)."""
+    if curv is None:
+        raise ValueError("learning_rate='auto' for mini-batches needs the curvature (the statistics of X); give a "
+                         "number or a schedule.")
+    row = _max_row_square(mem, scaling, fit_intercept)
+    l2max = float(np.max(l2)) if np.ndim(l2) else float(l2)
+    L_max = c * row + l2max if row is not None else float(np.sum(curv.eigenvalues))
+    L_B = batch_smoothness(curv.L, L_max, m, batch_size)
+    step = 1.0 / (2.0 * L_B)
+    if optimizer != "gd":
+        params.setdefault("beta", 0.9)
+        step *= 1.0 - float(params["beta"])
+    why = f"1/(2 L_B) with L_B = {L_B:.6g}" + (" x (1 - beta)" if optimizer != "gd" else "")
+    if smooth:
+        return adaptive(step), why + ", divided by 5 when the loss stalls"
+    return invscaling(step, 0.5), why + ", decaying as 1/sqrt(t)"
 
 
 def _lanczos_curvature(mem: MemorySource, scaling: Scaling | None, fit_intercept: bool, c: float,

@@ -18,12 +18,10 @@ epsilon-insensitive losses have the same scale in both libraries: alpha and eta0
 
 Where a fit runs
 ----------------
-* ``batch_size=None`` (full batch, the default), any optimizer: :func:`gdlab.descend` (memory or gram source,
-  chosen by its cost model), which supplies the trajectory, the curvature and the divergence diagnosis.
-* mini-batches (``batch_size`` from 1 to below the number of rows) with optimizer gd, momentum or nesterov (any
-  loss, penalty, schedule, weights, averaging): the compiled epoch of :mod:`gdlab._sgd_kernel` (numba), no Python
-  call per update (see :data:`KERNEL_MAX_BATCH`).
-* other mini-batch fits (adagrad, rmsprop, adam, or numba missing): ``gdlab.descend``'s NumPy mini-batch loop.
+Always in :func:`gdlab.descend`, the one loop, which decides the step, the stop, divergence and the coordinates;
+the estimator only translates its parameters. Mini-batch epochs of gd, momentum and nesterov run in the compiled
+kernel of :mod:`gdlab._sgd_kernel` (numba), driven by that loop (:mod:`gdlab.engines`); other mini-batch fits,
+and every fit without numba, run its NumPy epochs (see :data:`KERNEL_MAX_BATCH`).
 """
 
 from __future__ import annotations
@@ -42,27 +40,22 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from gdlab import _sgd_kernel
-from gdlab.curvature import Curvature, curvature_from_stats
-from gdlab.descent import _diagnose, _divergence_text, _is_diverging, _StopRule, descend
+from gdlab.curvature import Curvature
+from gdlab.descent import descend
 from gdlab.exceptions import ConvergenceWarning, DivergenceWarning
-from gdlab.objectives import LOSSES, get_loss, make_penalty
-from gdlab.optimizers import GradientTransformation, Optimizer, make_optimizer
-from gdlab.result import Trajectory, TrajectoryRecorder
+from gdlab.objectives import LOSSES
+from gdlab.result import Trajectory
 from gdlab.schedules import adaptive, constant, invscaling, optimal
-from gdlab.sources.gram import GramStats
 
 __all__ = ["GDRegressor", "KERNEL_MAX_BATCH", "sklearn_optimal_t0"]
 
 logger = logging.getLogger("gdlab")
 
-#: Mini-batches up to this size run in the compiled kernel (gd, momentum, nesterov); None: every size. Measured
-#: (10^5 x 10 rows, 3 epochs): the kernel beats descend's NumPy batches 12x at 32 rows, 5x at 256, 3x at 4096,
-#: so every size goes to it; set a number to send larger batches to ``gdlab.descend`` instead.
+#: Mini-batches up to this size run in the compiled epochs (gd, momentum, nesterov); None: every size. Measured
+#: (10^5 x 10 rows, 3 epochs): the kernel beats the NumPy epochs 12x at 32 rows, 5x at 256, 3x at 4096, so every
+#: size goes to it; set a number to send larger batches to the NumPy epochs instead.
 KERNEL_MAX_BATCH: int | None = None
-_KERNEL_OPTIMIZERS = ("gd", "momentum", "nesterov")
 _OPTIMIZERS = ("gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-_ADAPTIVE_FALLBACK = {"adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01}
 
 
 def sklearn_optimal_t0(alpha: float) -> float:
@@ -73,41 +66,6 @@ def sklearn_optimal_t0(alpha: float) -> float:
     """
     typw = math.sqrt(1.0 / math.sqrt(alpha))
     return 1.0 / (typw * alpha)
-
-
-@dataclass(frozen=True)
-class _ContinuedSchedule:
-    """schedule(t + offset) * scale: a schedule that goes on from where an earlier call left it (picklable)."""
-
-    schedule: Any
-    offset: int = 0
-    scale: float = 1.0
-
-    def __call__(self, t: int) -> float:
-        return self.schedule(t + self.offset) * self.scale
-
-
-def _quick_stats(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None) -> GramStats:
-    """Second-order statistics of z = [x, y] from raw BLAS products (one syrk-like pass, no m-sized copy).
-
-    Raw moments lose digits when a column's mean dwarfs its spread; they are used here only for the curvature
-    (step sizes and divergence advice), never for the closed form.
-    """
-    Xw = X if sw is None else X * sw[:, None]
-    Yw = Y if sw is None else Y * sw[:, None]
-    n = float(X.shape[0]) if sw is None else float(sw.sum())
-    d, k = X.shape[1], Y.shape[1]
-    weights = np.ones(X.shape[0], dtype=X.dtype) if sw is None else sw.astype(X.dtype, copy=False)
-    sx = (weights @ X).astype(np.float64, copy=False)  # a BLAS product: far faster than X.sum(axis=0)
-    sy = Yw.sum(axis=0, dtype=np.float64)
-    mean = np.concatenate([sx, sy]) / n
-    raw = np.empty((d + k, d + k))
-    raw[:d, :d] = (X.T @ Xw).astype(np.float64, copy=False)
-    raw[:d, d:] = (X.T @ Yw).astype(np.float64, copy=False)
-    raw[d:, :d] = raw[:d, d:].T
-    raw[d:, d:] = Y.T @ Yw
-    comoment = raw - n * np.outer(mean, mean)
-    return GramStats(n=n, n_rows=int(X.shape[0]), mean=mean, comoment=comoment, n_features=d)
 
 
 class GDRegressor(RegressorMixin, BaseEstimator):
@@ -338,56 +296,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         # gdlab's, whose gradient is alpha'/alpha times larger: the same move of the weights.
         return optimal(self._objective_alpha, sklearn_optimal_t0(float(self.alpha)))
 
-    def _auto_schedule(self, stats: GramStats, X: np.ndarray, sw: np.ndarray | None, full_batch: bool,
-                       batch_size: int) -> tuple[Any, dict[str, float]]:
-        """learning_rate='auto' resolved to a schedule and optimizer parameters (see the class docstring)."""
-        loss = get_loss(self.loss, self.epsilon)
-        pen = make_penalty(self.penalty, self._objective_alpha, self.l1_ratio)
-        name = self.optimizer
-        smooth = loss.curvature is not None
-        c = loss.curvature if smooth else 1.0
-        curv = curvature_from_stats(stats, self.fit_intercept, c, pen.l2)
-        L = curv.L if curv.L > 0 else 1.0
-        if name in _ADAPTIVE_FALLBACK:
-            return constant(_ADAPTIVE_FALLBACK[name]), self._optimizer_params()
-        if full_batch:
-            if name == "gd":
-                step = curv.best_step if smooth else 1.0 / L
-                beta = None
-            elif name == "momentum":
-                hb = curv.heavy_ball
-                step, beta = hb["learning_rate"], hb["beta"]
-            else:
-                k = curv.condition_number
-                sk = math.sqrt(k) if math.isfinite(k) else math.inf
-                step, beta = 1.0 / L, (0.0 if sk == 1 else ((sk - 1) / (sk + 1) if math.isfinite(sk) else 0.99))
-            if not math.isfinite(step):
-                step = 1.0
-            params = self._optimizer_params(auto_beta=beta)
-            if smooth:
-                return constant(step), params
-            return invscaling(step, 0.5), params
-        step = 1.0 / (2.0 * self._batch_smoothness(L, X, sw, c, pen.l2, batch_size))
-        params = self._optimizer_params(auto_beta=0.9 if name != "gd" else None)
-        if name != "gd":
-            step *= 1.0 - params.get("beta", 0.9)
-        if smooth:
-            return adaptive(step), params
-        return invscaling(step, 0.5), params
-
-    def _batch_smoothness(self, L: float, X: np.ndarray, sw: np.ndarray | None, c: float, l2: float,
-                          batch_size: int) -> float:
-        """Expected smoothness L_B of a batch of B rows drawn without replacement (Gower et al., 2019):
-        L_B = m (B - 1) / (B (m - 1)) L + (m - B) / (B (m - 1)) L_max, L_max = c max_i (s_i / s_bar) |x_b,i|^2 + l2."""
-        m = X.shape[0]
-        row_sq = np.einsum("ij,ij->i", X, X, dtype=np.float64) + (1.0 if self.fit_intercept else 0.0)
-        if sw is not None:
-            row_sq = row_sq * (sw / sw.mean())
-        L_max = c * float(row_sq.max()) + l2
-        B = min(batch_size, m)
-        L_B = L if m == 1 else (m * (B - 1)) / (B * (m - 1)) * L + (m - B) / (B * (m - 1)) * L_max
-        return max(L_B, np.finfo(float).tiny)
-
     # ---- public API -------------------------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, coef_init=None, intercept_init=None, sample_weight=None):
@@ -512,12 +420,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     # ---- state --------------------------------------------------------------------------------------------------
     def _reset_progress(self) -> None:
         self.t_ = 1
-        self._opt_state = None
-        self._eta_scale = 1.0
-        self._best_loss = math.inf
-        self._no_improve = 0
-        self._avg_theta = None
-        self._n_averaged = 0
+        self._state = None  # gdlab.engines.DescentState: where partial_fit goes on from
         self._schedule = None
         self._schedule_params: dict[str, float] = {}
         self._rng = np.random.default_rng(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -556,7 +459,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         m = X.shape[0]
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
         if sw is not None and sw.sum() <= 0:
-            raise ValueError("sample_weight sums to zero; at least one row must have a positive weight.")
+            from gdlab._validation import check_sample_weight_values
+
+            check_sample_weight_values(sw)  # names the cause: NaN, all negative, or all zero
+            raise ValueError("sample_weight sums to zero or less; at least one row must have a positive weight.")
 
         # hold out the validation rows (early_stopping): scikit-learn's ShuffleSplit, seeded by random_state
         val = None
@@ -580,19 +486,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         # tol='auto': full-batch iterations are cheap and exact, so run to the optimum; stochastic losses are
         # noisy, so stop when they settle to 1e-4
         self._tol = (1e-10 if full_batch else 1e-4) if self.tol == "auto" else self.tol
-        use_kernel = (not full_batch and self.optimizer in _KERNEL_OPTIMIZERS and _sgd_kernel.HAVE_NUMBA
-                      and (KERNEL_MAX_BATCH is None or bs <= KERNEL_MAX_BATCH))
-        average_start = -1
-        if self.average:
-            average_start = int(self.average) - 1  # scikit-learn: average from update number `average` on
-        state = _RunState(theta=theta0, single=single)
-
-        if use_kernel:
-            out = self._run_kernel(X, Y, sw, state, max_iter=max_iter, partial=partial, val=val,
-                                   average_start=average_start)
-        else:
-            out = self._run_descend(X, Y if not single else Y[:, 0], sw, state, max_iter=max_iter, partial=partial,
-                                    val=val, full_batch=full_batch, average_start=average_start)
+        average: bool | int = False if not self.average else int(self.average)
+        engine = ("numpy" if not full_batch and KERNEL_MAX_BATCH is not None and bs > KERNEL_MAX_BATCH
+                  else "auto")
+        out = self._run_descend(X, Y if not single else Y[:, 0], sw, theta0, max_iter=max_iter, partial=partial,
+                                val=val, full_batch=full_batch, average=average, engine=engine)
         out.partial_call = partial
         self._finish(out, single, time.perf_counter() - t_start, stacklevel)
 
@@ -620,257 +518,61 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             logger.info("GDRegressor epoch %d: loss %.6g, |grad| %.3g, learning rate %.4g", it, loss, grad_norm,
                         eta)
 
-    def _run_descend(self, X, y, sw, state: "_RunState", *, max_iter: int, partial: bool, val, full_batch: bool,
-                     average_start: int) -> "_RunOutput":
+    def _run_descend(self, X, y, sw, theta0: np.ndarray, *, max_iter: int, partial: bool, val, full_batch: bool,
+                     average: bool | int, engine: str) -> "_RunOutput":
+        """One call of the core loop with this estimator's parameters (partial_fit: one epoch, going on from the
+        state the previous call left)."""
         k = 1 if y.ndim == 1 else y.shape[1]
         off = 1 if self.fit_intercept else 0
-        batch_size = None if full_batch else self.batch_size
-        updates_per_epoch = 1 if full_batch else -(-X.shape[0] // batch_size)
-        stats = None
-        if partial or not full_batch or self.learning_rate != "auto" or get_loss(self.loss).curvature is None:
-            if self._schedule is None:
-                if self.learning_rate == "auto":
-                    stats = _quick_stats(X, y.reshape(X.shape[0], -1), sw)
-                    self._schedule, self._schedule_params = self._auto_schedule(
-                        stats, X, sw, full_batch, batch_size or X.shape[0])
-                else:
-                    self._schedule, self._schedule_params = self._named_schedule(), self._optimizer_params()
-            schedule = self._schedule
-            if isinstance(schedule, adaptive) and partial:
-                # across partial_fit calls the division by 5 is done here (descend sees one epoch at a time)
-                schedule = constant(schedule.eta0)
-            lr = _ContinuedSchedule(schedule, self.t_ - 1, self._eta_scale if partial else 1.0)
-            if not partial and self.t_ == 1 and self._eta_scale == 1.0:
-                lr = schedule  # keep the schedule's type: descend divides 'adaptive' itself within a fit
-            opt = make_optimizer(self.optimizer, lr, **self._schedule_params)
-            if partial:
-                opt = _with_saved_state(opt, self)
-            opt_arg: Any = opt
-            lr_arg: Any = "auto"
-            opt_params: dict[str, float] = {}
-        else:
-            opt_arg, lr_arg, opt_params = self.optimizer, "auto", self._optimizer_params()
-
-        avg = {"theta": None, "n": 0, "t": self.t_ - 1}
+        if self._schedule is None:
+            lr: Any = "auto" if self.learning_rate == "auto" else self._named_schedule()
+            params = self._optimizer_params()
+        else:  # later partial_fit calls go on with the schedule the first one settled
+            lr, params = self._schedule, dict(self._schedule_params)
 
         def callback(info) -> bool:
-            theta = _pack(info.coef, info.intercept, self.fit_intercept, k)
-            avg["t"] += updates_per_epoch
-            if average_start >= 0 and avg["t"] > average_start:
-                avg["n"] += 1
-                if avg["theta"] is None:
-                    avg["theta"] = theta.copy()
-                else:
-                    avg["theta"] += (theta - avg["theta"]) / avg["n"]
             self._log(info.iteration, info.loss, info.grad_norm, info.learning_rate)
             if val is not None:
-                return self._early_stop_step(theta, val)
+                return self._early_stop_step(_pack(info.coef, info.intercept, self.fit_intercept, k), val)
             return False
 
         if val is not None:
             self._best_val, self._val_no_improve = -math.inf, 0
-        if average_start >= 0 and self._avg_theta is not None:
-            avg["theta"], avg["n"] = self._avg_theta.copy(), self._n_averaged
         res = descend(
-            X, y, optimizer=opt_arg, learning_rate=lr_arg, max_iter=max_iter,
-            tol=None if partial else self._tol, n_iter_no_change=self.n_iter_no_change,
-            batch_size=batch_size, shuffle=self.shuffle,
-            standardize=self.standardize if (full_batch and not partial) else False,
-            random_state=self._rng, fit_intercept=self.fit_intercept, coef_init=state.theta[off:],
-            intercept_init=state.theta[0] if self.fit_intercept else None, sample_weight=sw, loss=self.loss,
-            epsilon=self.epsilon, penalty=self.penalty, alpha=self._objective_alpha, l1_ratio=self.l1_ratio,
-            record_every=self.record_every, max_records=self.max_records, callback=callback, warn=False,
-            **opt_params,
-        )
-        if not partial and lr_arg == "auto" and not isinstance(opt_arg, Optimizer):
-            used = res.extra["optimizer"]
-            self._schedule, self._schedule_params = used.learning_rate, dict(used.hyperparameters)
-        theta = _pack(res.coef, res.intercept, self.fit_intercept, k)
-        traj = res.trajectory
-        status = res.status
-        message = res.message
+            X, y, optimizer=self.optimizer, learning_rate=lr, max_iter=max_iter, tol=self._tol,
+            n_iter_no_change=self.n_iter_no_change, batch_size=None if full_batch else self.batch_size,
+            shuffle=self.shuffle, random_state=self._rng, fit_intercept=self.fit_intercept,
+            coef_init=theta0[off:], intercept_init=theta0[0] if self.fit_intercept else None, sample_weight=sw,
+            loss=self.loss, epsilon=self.epsilon, penalty=self.penalty, alpha=self._objective_alpha,
+            l1_ratio=self.l1_ratio, standardize=self.standardize if (full_batch and not partial) else False,
+            average=average, engine=engine, state=self._state if partial else None,
+            record_every=self.record_every, max_records=self.max_records, callback=callback, warn=False, **params)
+        used = res.extra["optimizer"]
+        self._schedule, self._schedule_params = used.learning_rate, dict(used.hyperparameters)
+        self._state = res.extra["state"]
+        status, message = res.status, res.message
         if status == 3 and val is not None:
             status, message = 0, (f"early stopping: the validation R^2 did not improve by tol={self._tol} for "
                                   f"{self.n_iter_no_change} epochs")
-        if partial:
-            self._adaptive_after_epoch(res.loss)
-        return _RunOutput(theta=theta, trajectory=traj, curvature=res.curvature, loss=res.loss, n_iter=res.n_iter,
-                          n_updates=res.n_updates, status=status, message=message, diverged=res.diverged,
-                          avg_theta=avg["theta"], n_averaged=avg["n"],
-                          solver=f"descend ({res.source} source)", learning_rate=res.learning_rate)
-
-    def _adaptive_after_epoch(self, loss: float) -> None:
-        """'adaptive' across partial_fit calls: divide the step by 5 after n_iter_no_change stalled epochs."""
-        if not isinstance(self._schedule, adaptive) or self._tol is None:
-            return
-        if loss > self._best_loss - self._tol * abs(self._best_loss):
-            self._no_improve += 1
-        else:
-            self._no_improve = 0
-        self._best_loss = min(self._best_loss, loss)
-        if self._no_improve >= self.n_iter_no_change and self._schedule.eta0 * self._eta_scale > 1e-6:
-            self._eta_scale /= 5.0
-            self._no_improve = 0
-
-    def _run_kernel(self, X, Y, sw, state: "_RunState", *, max_iter: int, partial: bool, val,
-                    average_start: int) -> "_RunOutput":
-        m, d = X.shape
-        Xk = np.ascontiguousarray(X, dtype=np.float64)
-        Yk = np.ascontiguousarray(Y, dtype=np.float64)
-        swk = np.zeros(0) if sw is None else np.ascontiguousarray(sw, dtype=np.float64)
-        mean_weight = 1.0 if sw is None else float(sw.mean())
-        loss_obj = get_loss(self.loss, self.epsilon)
-        pen = make_penalty(self.penalty, self._objective_alpha, self.l1_ratio)
-        stats = _quick_stats(Xk, Yk, sw)
-        curv = None
-        if loss_obj.curvature is not None:
-            curv = curvature_from_stats(stats, self.fit_intercept, loss_obj.curvature, pen.l2)
-        if self._schedule is None:
-            if self.learning_rate == "auto":
-                self._schedule, self._schedule_params = self._auto_schedule(stats, Xk, sw, False, self.batch_size)
-            else:
-                self._schedule, self._schedule_params = self._named_schedule(), self._optimizer_params()
-        sched = self._schedule
-        beta = float(self._schedule_params.get("beta", 0.9)) if self.optimizer != "gd" else 0.0
-        if isinstance(sched, optimal):
-            code, eta0, power_t, oa, ot0 = 2, 0.0, 0.0, float(sched.alpha), float(sched._t0())
-        elif isinstance(sched, invscaling):
-            code, eta0, power_t, oa, ot0 = 1, float(sched.eta0), float(sched.power_t), 1.0, 1.0
-        else:
-            code, eta0, power_t, oa, ot0 = 0, float(sched.eta0), 0.0, 1.0, 1.0
-        is_adaptive = isinstance(sched, adaptive)
-
-        theta = np.ascontiguousarray(state.theta, dtype=np.float64)
-        velocity = np.zeros_like(theta)
-        if partial and self._opt_state is not None and isinstance(self._opt_state, np.ndarray) \
-                and self._opt_state.shape == theta.shape:
-            velocity = self._opt_state.copy()
-        average = np.zeros_like(theta) if self._avg_theta is None else self._avg_theta.copy()
-        counters = np.array([self.t_ - 1, self._n_averaged], dtype=np.int64)
-        grad = np.zeros_like(theta)
-        off = 1 if self.fit_intercept else 0
-
-        def objective(th: np.ndarray) -> tuple[float, float]:
-            f = _sgd_kernel.value_and_grad(Xk, Yk, swk, th, self.fit_intercept, _sgd_kernel.LOSS_CODES[self.loss],
-                                           float(self.epsilon), grad)
-            if pen.active:
-                f += pen.value(th[off:])
-                if pen.l2:
-                    grad[off:] += pen.l2 * th[off:]
-            return float(f), float(np.linalg.norm(grad)) if np.all(np.isfinite(grad)) else math.inf
-
-        tol = None if partial else self._tol
-        opt_loss = None
-        if loss_obj.name == "squared_error" and not pen.l1 and not partial:
-            from gdlab.closed_form import closed_form_from_stats
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                exact = closed_form_from_stats(stats, fit_intercept=self.fit_intercept, l2=pen.l2,
-                                               single_output=False)
-            opt_loss = exact.loss
-            spread = np.maximum(np.diag(stats.comoment) / stats.n, np.finfo(float).tiny)
-            if float(np.max(stats.mean**2 / spread)) > 1e6:
-                # raw moments lost digits to large column means: the loss at the solution, evaluated on the rows,
-                # is exact to second order in the solution's error
-                opt_theta = _pack(exact.coef, exact.intercept, self.fit_intercept, Yk.shape[1])
-                opt_loss, _ = objective(opt_theta)
-
-        recorder = TrajectoryRecorder(self.record_every, self.max_records)
-        f, g_norm = objective(theta)
-        f0 = f
-        eta_scale = self._eta_scale if partial else 1.0
-        recorder.add(0, theta, f, g_norm, math.nan)  # as in gdlab.descend: the step that produced each iterate
-        best_theta, best_it = theta.copy(), 0
-        best = f_prev = f
-        rising = 0
-        status, message, diverged = 1, f"max_iter={max_iter} reached", False
-        # the core's stop rule (gdlab.descend): a stall ends the run; convergence is a claim about the gap
-        stop_rule = _StopRule(tol, None, opt_loss, f0, g_norm, self.n_iter_no_change, False, is_adaptive)
-        if val is not None:
-            self._best_val, self._val_no_improve = -math.inf, 0
-        eta = eta0
-        n_iter = 0
-        opt_code = _sgd_kernel.OPTIMIZER_CODES[self.optimizer]
-        order = np.arange(m, dtype=np.int64)  # shuffled in place each epoch, from the previous order
-        for it in range(1, max_iter + 1):
-            n_iter = it
-            if self.shuffle:
-                _sgd_kernel.shuffle_rows(order, self._rng.random(m))
-            else:
-                order = np.arange(m, dtype=np.int64)
-            with np.errstate(over="ignore", invalid="ignore"):
-                eta = _sgd_kernel.sgd_epoch(
-                    Xk, Yk, swk, order, int(self.batch_size), theta, velocity, average,
-                    counters, bool(self.fit_intercept), _sgd_kernel.LOSS_CODES[self.loss], float(self.epsilon),
-                    float(pen.l1), float(pen.l2), code, eta0, power_t, oa, ot0, float(eta_scale), opt_code, beta,
-                    int(average_start), mean_weight)
-                f, g_norm = objective(theta)
-            recorder.add(it, theta, f, g_norm, eta)
-            self._log(it, f, g_norm, eta)
-            rising = rising + 1 if f > best else 0
-            if _is_diverging(f, f0, rising, False):
-                diverged, status = True, 2
-                diagnosis = _diagnose(raw_stats=stats, curv=curv, fit_intercept=self.fit_intercept,
-                                      standardized=False, f=f, optimum=None, tol=tol, n_iter=it, rate=None,
-                                      quadratic=False, explicit_step=self.learning_rate != "auto", l1=bool(pen.l1),
-                                      eta=eta0 if code == 0 else None, loss_curvature=loss_obj.curvature or 1.0,
-                                      l2=pen.l2, max_iter=max_iter * -(-m // int(self.batch_size)))
-                message = _divergence_text(it, f, eta, curv, self.optimizer, None, diagnosis)
-                c = loss_obj.curvature or 1.0
-                L_B = self._batch_smoothness(curv.L if curv is not None else 0.0, Xk, sw, c, pen.l2,
-                                             int(self.batch_size))
-                message += (f" With mini-batches of {self.batch_size} row(s) the safe step is smaller than for the "
-                            f"full batch: learning_rate='auto' starts at 1/(2 L_B) = {1 / (2 * L_B):.4g}.")
-                break
-            if f < best:
-                best_theta, best_it = theta.copy(), it
-            if val is not None and self._early_stop_step(theta, val):
-                status, message = 0, (f"early stopping: the validation R^2 did not improve by tol={self._tol} for "
-                                      f"{self.n_iter_no_change} epochs")
-                break
-            if stop_rule.stall(f, f_prev, best):
-                if is_adaptive and sched(int(counters[0])) * eta_scale > 1e-6:
-                    eta_scale /= 5.0
-                else:
-                    converged = stop_rule.certified(f, g_norm)
-                    status = 0 if converged else 5
-                    stalled = (f"the loss changed by at most tol={tol:g} (relative) for {self.n_iter_no_change} "
-                               "epochs")
-                    message = ("converged: " + stop_rule.certificate_text(f, g_norm) + f" ({stalled})"
-                               if converged else f"stalled: {stalled}")
-                    if not converged and opt_loss is not None:
-                        message += f"; the loss {f:.6g} is {f - opt_loss:.3g} above the minimum {opt_loss:.6g}"
-                    break
-            best = min(best, f)
-            f_prev = f
-        if partial:
-            self._eta_scale = eta_scale
-            self._adaptive_after_epoch(f)
-        self._opt_state = velocity if self.optimizer != "gd" else None
-        n_updates = int(counters[0]) - (self.t_ - 1)
-        traj = recorder.finish(self.fit_intercept, state.single)
-        if opt_loss is not None:
-            traj = Trajectory(**{**traj.__dict__, "gap": traj.loss - opt_loss})
-        return _RunOutput(theta=theta, trajectory=traj, curvature=curv, loss=f, n_iter=n_iter, n_updates=n_updates,
-                          status=status, message=message, diverged=diverged,
-                          avg_theta=average if average_start >= 0 and counters[1] > 0 else None,
-                          n_averaged=int(counters[1]), solver="numba kernel", learning_rate=float(eta),
-                          best_theta=best_theta, best_iteration=best_it, best_loss=best)
+        averaged = self._state.average is not None and not res.diverged
+        solver = "numba kernel" if res.extra["engine"] == "compiled" else f"descend ({res.source} source)"
+        return _RunOutput(theta=_pack_theta(res.extra["theta"], k), trajectory=res.trajectory,
+                          curvature=res.curvature, loss=res.loss, n_iter=res.n_iter, n_updates=res.n_updates,
+                          status=status, message=message, diverged=res.diverged,
+                          avg_theta=_pack(res.coef, res.intercept, self.fit_intercept, k) if averaged else None,
+                          n_averaged=self._state.n_averaged, solver=solver, learning_rate=res.learning_rate)
 
     def _finish(self, out: "_RunOutput", single: bool, seconds: float, stacklevel: int) -> None:
         # stacklevel: the frames between the user's fit/partial_fit call and the warnings below
         theta = out.theta
         loss = out.loss
         if out.diverged:
-            # the lowest loss recorded (the kernel tracks it at every epoch; descend's trajectory keeps them)
+            # the lowest loss recorded in the trajectory
             traj = out.trajectory
             losses = np.where(np.isfinite(traj.loss), traj.loss, np.inf)
             i = int(np.argmin(losses))
             theta = _pack(traj.coef[i], traj.intercept[i], self.fit_intercept, theta.shape[1])
             best_it, loss = int(traj.iteration[i]), float(traj.loss[i])
-            if out.best_theta is not None and out.best_loss < loss:
-                theta, best_it, loss = out.best_theta, out.best_iteration, out.best_loss
             warnings.warn(f"{out.message} GDRegressor keeps the weights of iteration {best_it}, the lowest loss "
                           "recorded, and sets diverged_=True.", DivergenceWarning, stacklevel=stacklevel)
         elif out.status in (1, 5) and self._tol is not None and not out.partial_call:
@@ -878,8 +580,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                           ConvergenceWarning, stacklevel=stacklevel)
         self._theta = theta.copy()
         self._single_output = single
-        self._avg_theta = None if out.avg_theta is None else out.avg_theta.copy()
-        self._n_averaged = out.n_averaged
         final = theta if out.avg_theta is None or out.diverged else out.avg_theta
         off = 1 if self.fit_intercept else 0
         W = final[off:]
@@ -902,15 +602,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
 def _estimator_terms(message: str, max_iter: int) -> str:
     """The core's message in the estimator's words (epochs; the closed form is LinearRegression or Ridge)."""
-    message = message.replace("max_iter reached", f"max_iter={max_iter} epochs reached")
+    message = message.replace(f"max_iter={max_iter} iterations", f"max_iter={max_iter} epochs")
     return message.replace("the closed form (gdlab.closed_form(X, y))",
                            "the closed form (gdlab.closed_form, or scikit-learn's LinearRegression/Ridge)")
-
-
-@dataclass
-class _RunState:
-    theta: np.ndarray
-    single: bool
 
 
 @dataclass
@@ -928,9 +622,6 @@ class _RunOutput:
     n_averaged: int
     solver: str
     learning_rate: float
-    best_theta: np.ndarray | None = None
-    best_iteration: int = 0
-    best_loss: float = math.inf
     partial_call: bool = False
 
 
@@ -969,27 +660,14 @@ def _pack(coef: Any, intercept: Any, fit_intercept: bool, k: int) -> np.ndarray:
     return np.vstack([np.asarray(intercept, dtype=np.float64).reshape(1, k), W])
 
 
+def _pack_theta(theta: np.ndarray, k: int) -> np.ndarray:
+    """descend's packed parameters (p,) or (p, k) as (p, k)."""
+    return np.asarray(theta, dtype=np.float64).reshape(-1, k).copy()
+
+
 def _unpack(theta: np.ndarray, fit_intercept: bool, single: bool) -> tuple[np.ndarray, Any]:
     W = theta[1:] if fit_intercept else theta
     b = theta[0] if fit_intercept else np.zeros(theta.shape[1])
     if single:
         return W[:, 0].copy(), float(b[0])
     return W.copy(), b.copy()
-
-
-def _with_saved_state(opt: Optimizer, est: GDRegressor) -> Optimizer:
-    """The optimizer with its state taken from, and given back to, the estimator (partial_fit continues it)."""
-    inner = opt.direction
-
-    def init(params: np.ndarray) -> Any:
-        state = est._opt_state
-        if state is None or isinstance(state, np.ndarray):
-            state = inner.init(params)
-        return state
-
-    def update(g: np.ndarray, state: Any, params: np.ndarray | None = None):
-        u, new_state = inner.update(g, state, params)
-        est._opt_state = new_state
-        return u, new_state
-
-    return Optimizer(opt.name, GradientTransformation(init, update), opt.learning_rate, opt.hyperparameters)
