@@ -126,7 +126,7 @@ def main() -> None:
         t0 = time.perf_counter()
         _sgd_kernel.sgd_epoch(Xc, Y, np.zeros(0), order, 1, theta, np.zeros_like(theta), np.zeros_like(theta),
                               np.zeros(2, dtype=np.int64), True, 0, 0.1, 0.0, 2 * alpha, 1, 0.005, 0.25, 1.0, 1.0,
-                              1.0, 0, 0.0, -1, 1.0)
+                              1.0, 0, 0.0, -1, 1.0, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
         kernel_times.append(time.perf_counter() - t0)
     kernel_s = statistics.median(kernel_times)
 

@@ -287,12 +287,16 @@ def test_minibatch_epoch_equals_a_numpy_transcription_with_the_same_shuffles():
 
 
 @pytest.mark.skipif(not importlib.import_module("gdlab._sgd_kernel").HAVE_NUMBA, reason="the compiled epochs need numba")
+@pytest.mark.parametrize("standardize", [False, True])
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "nesterov"])
-def test_the_one_loop_drives_both_epoch_engines_to_the_same_trajectory(optimizer):
-    """The compiled kernel is an engine of descend's loop: same updates, same trajectory, same stop and state."""
+def test_the_one_loop_drives_both_epoch_engines_to_the_same_trajectory(optimizer, standardize):
+    """The compiled kernel is an engine of descend's loop: same updates, same trajectory, same stop and state, on
+    raw rows and on rows it standardizes on the fly (with the penalty per coefficient in those coordinates)."""
     ds = problem(97, 3)
+    X = ds.X * [1.0, 100.0, 0.1] + [5.0, 1e3, -2.0] if standardize else ds.X
+    ds = type("D", (), {"X": X, "y": ds.y})
     kw = dict(optimizer=optimizer, learning_rate=gdlab.schedules.invscaling(0.02, 0.3), max_iter=6, tol=None,
-              batch_size=8, shuffle=False, penalty="elasticnet", alpha=0.01, average=20)
+              batch_size=8, shuffle=False, penalty="elasticnet", alpha=0.01, average=20, standardize=standardize)
     a = gdlab.descend(ds.X, ds.y, engine="compiled", **kw)
     b = gdlab.descend(ds.X, ds.y, engine="numpy", **kw)
     assert a.extra["engine"] == "compiled" and b.extra["engine"] == "numpy"

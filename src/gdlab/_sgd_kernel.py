@@ -123,7 +123,8 @@ def _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0):
 @njit(cache=True)
 def _stochastic_single_output(X, y, sample_weight, order, w, velocity, average, counters, fit_intercept,
                               loss_code, epsilon, l1, l2, schedule_code, eta0, power_t, optimal_alpha,
-                              optimal_t0, eta_scale, optimizer_code, beta, average_start, mean_weight):
+                              optimal_t0, eta_scale, optimizer_code, beta, average_start, mean_weight,
+                              center, inv_scale, l1_of, l2_of):
     # sgd_epoch specialised to batch_size=1 and one output (1-D parameters): the same arithmetic, in the same
     # order, about three times faster than the general loop.
     m, d = X.shape
@@ -134,6 +135,9 @@ def _stochastic_single_output(X, y, sample_weight, order, w, velocity, average, 
     n_avg = counters[1]
     eta = eta0
     inv_mean_weight = 1.0 / mean_weight
+    scaled = center.shape[0] > 0
+    per_coef = l1_of.shape[0] > 0
+    buf = np.empty(d)
     for pos in range(m):
         if pos + PREFETCH_DISTANCE < m:
             ahead = order[pos + PREFETCH_DISTANCE]
@@ -144,9 +148,15 @@ def _stochastic_single_output(X, y, sample_weight, order, w, velocity, average, 
                 _prefetch(sample_weight, ahead)
         i = order[pos]
         s = sample_weight[i] if has_weight else 1.0
+        if scaled:  # the standardized row (x - c) / s, once per row
+            for j in range(d):
+                buf[j] = (X[i, j] - center[j]) * inv_scale[j]
+            xi = buf
+        else:
+            xi = X[i]
         pred = w[0] if fit_intercept else 0.0
         for j in range(d):
-            pred += X[i, j] * w[off + j]
+            pred += xi[j] * w[off + j]
         dl = s * _dloss(pred - y[i], loss_code, epsilon) if s != 0.0 else 0.0
         eta = _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0) * eta_scale
         # the cases are separate loops so that the common ones (plain SGD, L2 or not) compile to tight code
@@ -160,29 +170,35 @@ def _stochastic_single_output(X, y, sample_weight, order, w, velocity, average, 
                 u = v if optimizer_code == 1 else gr + beta * v
             w[0] = w[0] - eta * u
         if optimizer_code == 0:
-            if l2 != 0.0:
+            if per_coef:
                 for j in range(d):
-                    w[off + j] = w[off + j] - eta * ((dl * X[i, j]) * inv_mean_weight + l2 * w[off + j])
+                    w[off + j] = w[off + j] - eta * ((dl * xi[j]) * inv_mean_weight + l2_of[j] * w[off + j])
+            elif l2 != 0.0:
+                for j in range(d):
+                    w[off + j] = w[off + j] - eta * ((dl * xi[j]) * inv_mean_weight + l2 * w[off + j])
             elif dl != 0.0:
                 for j in range(d):
-                    w[off + j] = w[off + j] - eta * ((dl * X[i, j]) * inv_mean_weight)
+                    w[off + j] = w[off + j] - eta * ((dl * xi[j]) * inv_mean_weight)
         else:
             for j in range(d):
-                gr = (dl * X[i, j]) * inv_mean_weight
-                if l2 != 0.0:
+                gr = (dl * xi[j]) * inv_mean_weight
+                if per_coef:
+                    gr += l2_of[j] * w[off + j]
+                elif l2 != 0.0:
                     gr += l2 * w[off + j]
                 v = gr + beta * velocity[off + j]
                 velocity[off + j] = v
                 u = v if optimizer_code == 1 else gr + beta * v
                 w[off + j] = w[off + j] - eta * u
         thr = eta * l1
-        if thr != 0.0:
+        if thr != 0.0 or per_coef:
             for j in range(d):
+                tj = eta * l1_of[j] if per_coef else thr
                 wr = w[off + j]
-                if wr > thr:
-                    w[off + j] = wr - thr
-                elif wr < -thr:
-                    w[off + j] = wr + thr
+                if wr > tj:
+                    w[off + j] = wr - tj
+                elif wr < -tj:
+                    w[off + j] = wr + tj
                 else:
                     w[off + j] = 0.0
         t += 1
@@ -199,7 +215,7 @@ def _stochastic_single_output(X, y, sample_weight, order, w, velocity, average, 
 @njit(cache=True)
 def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, velocity, average, counters, fit_intercept,
               loss_code, epsilon, l1, l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale,
-              optimizer_code, beta, average_start, mean_weight):
+              optimizer_code, beta, average_start, mean_weight, center, inv_scale, l1_of, l2_of):
     """One epoch of (mini-batch) stochastic descent, in place.
 
     Parameters
@@ -214,6 +230,9 @@ def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, velocity, average, 
     counters : (2,) int64 — [t, n_averaged]: updates made so far, iterates averaged so far; updated in place.
     The remaining scalars select the loss, penalty (l1, l2 as in ``objectives.Penalty``), schedule, optimizer
     (0 gd, 1 momentum, 2 nesterov, with ``beta``) and ``mean_weight`` s_bar (1.0 without weights).
+    center, inv_scale : (d,) — standardized descent: each row is read as (x - center) * inv_scale (both (0,) for
+    the raw rows). l1_of, l2_of : (d,) — per-coefficient penalty weights in those coordinates, replacing l1 and l2
+    (both (0,) for the scalars).
 
     Returns
     -------
@@ -225,7 +244,8 @@ def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, velocity, average, 
         return _stochastic_single_output(X, Y[:, 0], sample_weight, order, theta[:, 0], velocity[:, 0],
                                          average[:, 0], counters, fit_intercept, loss_code, epsilon, l1, l2,
                                          schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale,
-                                         optimizer_code, beta, average_start, mean_weight)
+                                         optimizer_code, beta, average_start, mean_weight, center, inv_scale,
+                                         l1_of, l2_of)
     p = theta.shape[0]
     off = 1 if fit_intercept else 0
     has_weight = sample_weight.shape[0] > 0
@@ -233,6 +253,9 @@ def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, velocity, average, 
     t = counters[0]
     n_avg = counters[1]
     eta = eta0
+    scaled = center.shape[0] > 0
+    per_coef = l1_of.shape[0] > 0
+    buf = np.empty(d)
     start = 0
     while start < m:
         stop = min(start + batch_size, m)
@@ -247,24 +270,32 @@ def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, velocity, average, 
             s = sample_weight[i] if has_weight else 1.0
             if s == 0.0:
                 continue
+            if scaled:
+                for j in range(d):
+                    buf[j] = (X[i, j] - center[j]) * inv_scale[j]
+                xi = buf
+            else:
+                xi = X[i]
             for o in range(k):
                 pred = theta[0, o] if fit_intercept else 0.0
                 for j in range(d):
-                    pred += X[i, j] * theta[off + j, o]
+                    pred += xi[j] * theta[off + j, o]
                 dl = s * _dloss(pred - Y[i, o], loss_code, epsilon)
                 if dl != 0.0:
                     if fit_intercept:
                         g[0, o] += dl
                     for j in range(d):
-                        g[off + j, o] += dl * X[i, j]
+                        g[off + j, o] += dl * xi[j]
         scale = 1.0 / ((stop - start) * mean_weight)
         eta = _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0) * eta_scale
         thr = eta * l1
         for r in range(p):
+            l2r = (l2_of[r - off] if per_coef else l2) if r >= off else 0.0
+            thr_r = (eta * l1_of[r - off] if per_coef else thr) if r >= off else 0.0
             for o in range(k):
                 gr = g[r, o] * scale
-                if r >= off and l2 != 0.0:
-                    gr += l2 * theta[r, o]
+                if l2r != 0.0:
+                    gr += l2r * theta[r, o]
                 if optimizer_code == 0:
                     u = gr
                 else:
@@ -272,11 +303,11 @@ def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, velocity, average, 
                     velocity[r, o] = v
                     u = v if optimizer_code == 1 else gr + beta * v
                 w = theta[r, o] - eta * u
-                if r >= off and thr != 0.0:
-                    if w > thr:
-                        w -= thr
-                    elif w < -thr:
-                        w += thr
+                if thr_r != 0.0:
+                    if w > thr_r:
+                        w -= thr_r
+                    elif w < -thr_r:
+                        w += thr_r
                     else:
                         w = 0.0
                 theta[r, o] = w
@@ -293,6 +324,9 @@ def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, velocity, average, 
     return eta
 
 
+_NONE = np.zeros(0)  # "not given" for the kernel's optional arrays (center, inv_scale, l1_of, l2_of)
+
+
 def warm_up() -> float:
     """Compile (or load from the cache) the kernel on a tiny problem; returns the seconds it took."""
     import time
@@ -303,10 +337,10 @@ def warm_up() -> float:
     theta = np.zeros((2, 1))
     sgd_epoch(X, Y, np.zeros(0), np.arange(2, dtype=np.int64), 1, theta, np.zeros_like(theta),
               np.zeros_like(theta), np.zeros(2, dtype=np.int64), True, 0, 0.1, 0.0, 0.0, 0, 0.01, 0.25, 1.0, 1.0,
-              1.0, 0, 0.0, -1, 1.0)
+              1.0, 0, 0.0, -1, 1.0, _NONE, _NONE, _NONE, _NONE)
     sgd_epoch(X, Y, np.zeros(0), np.arange(2, dtype=np.int64), 2, theta, np.zeros_like(theta),
               np.zeros_like(theta), np.zeros(2, dtype=np.int64), True, 0, 0.1, 0.0, 0.0, 0, 0.01, 0.25, 1.0, 1.0,
-              1.0, 0, 0.0, -1, 1.0)
+              1.0, 0, 0.0, -1, 1.0, _NONE, _NONE, _NONE, _NONE)
     value_and_grad(X, Y, np.zeros(0), theta, True, 0, 0.1, np.zeros_like(theta))
     shuffle_rows(np.arange(2, dtype=np.int64), np.zeros(2))
     return time.perf_counter() - t0

@@ -481,7 +481,10 @@ def fit(
     if report is not None:
         from gdlab.report import write_fit_report
 
-        write_fit_report(result, report, X=X, y=y, feature_names=names, target_name=target, data_name=str(data))
+        advice = _cli_warning(result, "fit")
+        write_fit_report(result, report, X=X, y=y, feature_names=names, target_name=target, data_name=str(data),
+                         advice=None if advice is None else "Try " + advice.split("; try ", 1)[1]
+                         if "; try " in advice else None)
 
     if fmt == "json":
         typer.echo(json.dumps(result.to_dict(trajectory=False)))
@@ -600,6 +603,9 @@ def sweep(
     lr: Annotated[str, typer.Option("--lr", help="START:STOP:COUNT (log-spaced) or a list a,b,c.")] = "1e-3:1:20",
     iters: Annotated[str, typer.Option("--iters", help="Iteration counts, comma-separated.")] = "10,100,1000",
     optimizer: Annotated[str, typer.Option(help="gd, momentum, nesterov, adagrad, rmsprop or adam.")] = "gd",
+    standardize: Annotated[bool, typer.Option("--standardize/--no-standardize", help="Descend on centred, "
+                           "unit-variance features: the learning rates are then steps in those units (2/L too).")
+                           ] = False,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the heatmap to this PNG file.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")] = False,
@@ -630,10 +636,10 @@ def sweep(
     table = _load(data, target, features)
     console = _console()
     if quiet or fmt == "json":
-        res = run_sweep(table.X, table.y, lrs, its, optimizer=optimizer)
+        res = run_sweep(table.X, table.y, lrs, its, optimizer=optimizer, standardize=standardize)
     else:
         with _console(stderr=True).status(f"{len(lrs)} runs of up to {int(its.max())} iterations..."):
-            res = run_sweep(table.X, table.y, lrs, its, optimizer=optimizer)
+            res = run_sweep(table.X, table.y, lrs, its, optimizer=optimizer, standardize=standardize)
     if plot is not None:
         from gdlab.plots import save_figure, sweep_heatmap_figure
 

@@ -34,7 +34,7 @@ import numpy as np
 from gdlab._validation import as_matrix, as_sample_weight
 from gdlab.sources.gram import GramStats
 
-__all__ = ["Curvature", "auto_parameters", "batch_smoothness", "budget_condition_number", "curvature", "curvature_from_operator",
+__all__ = ["Curvature", "auto_parameters", "batch_smoothness", "best_budget_step", "budget_condition_number", "curvature", "curvature_from_operator",
            "curvature_from_stats", "ADAPTIVE_BASE_STEP"]
 
 #: the 'auto' step of the optimizers that scale their steps per coordinate (they move each parameter by about this
@@ -184,12 +184,52 @@ def budget_condition_number(max_iter: int, tol: float | None, optimizer: str = "
     return k * k if optimizer in ("momentum", "nesterov") else k
 
 
+def best_budget_step(eigenvalues: np.ndarray, gaps: np.ndarray, max_iter: int) -> float:
+    """The constant gd step that minimises the predicted gap after T = max_iter steps from a known start:
+    sum_i g_i (1 - eta l_i)^(2T), with l_i the Hessian's eigenvalues and g_i the start's gap along each
+    eigen-direction. Directions that start at their optimum (g_i = 0: a constant column under a ridge penalty, the
+    null space of collinear columns) then do not hold the step back, as they do in the worst case."""
+    lam = np.asarray(eigenvalues, dtype=float)
+    g = np.asarray(gaps, dtype=float)
+    keep = (g > 0) & (lam > 0)
+    L = float(lam.max())
+    if not np.any(keep) or not L > 0:
+        return 1.0 / L if L > 0 else 1.0
+    lam, logg = lam[keep], np.log(g[keep])
+    T2 = 2.0 * max(int(max_iter), 1)
+
+    def log_gap(eta: np.ndarray) -> np.ndarray:
+        z = logg[None, :] + T2 * np.log(np.maximum(np.abs(1.0 - eta[:, None] * lam[None, :]), 1e-300))
+        top = z.max(axis=1)
+        return top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+
+    upper = 2.0 / L * (1.0 - 1e-9)  # every step must stay stable: the other directions were ignored, not dropped
+    grid = np.linspace(upper / 2000.0, upper, 2000)
+    values = log_gap(grid)
+    i = int(np.argmin(values))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    for _ in range(60):  # golden section on the bracket around the best grid point
+        a = hi - 0.618 * (hi - lo)
+        b = lo + 0.618 * (hi - lo)
+        if log_gap(np.array([a]))[0] <= log_gap(np.array([b]))[0]:
+            hi = b
+        else:
+            lo = a
+    # to six digits: the minimum is flat, so its argmin moves with the last bits of the statistics; rounding keeps
+    # two ways of forming them (the compiled and BLAS passes) on the same path, at no cost to the predicted gap
+    return float(f"{0.5 * (lo + hi):.6g}")
+
+
 def auto_parameters(curv: Curvature | None, optimizer: str, *, max_iter: int, tol: float | None,
-                    target_scale: float = 1.0, smooth: bool = True) -> tuple[float, dict[str, float], str]:
+                    target_scale: float = 1.0, smooth: bool = True,
+                    error_weights: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, dict[str, float], str]:
     """learning_rate='auto': the step (and momentum) of each optimizer, and the reason in words.
 
-    * gd: 2 / (L + mu_eff), the best constant step for k_eff = min(k, k_T) (:func:`budget_condition_number`),
-      with k = L / mu_+ and mu_+ the smallest eigenvalue above rounding (:attr:`Curvature.mu_positive`);
+    * gd: when the start's error along each eigen-direction is known (``error_weights``: the squared error on
+      statistics), the step with the least predicted gap after max_iter iterations (:func:`best_budget_step`);
+      otherwise 2 / (L + mu_eff), the best worst-case constant step for k_eff = min(k, k_T)
+      (:func:`budget_condition_number`), with k = L / mu_+ and mu_+ the smallest eigenvalue above rounding
+      (:attr:`Curvature.mu_positive`);
     * momentum: Polyak's heavy ball for k_eff, eta = 4 / (sqrt L + sqrt mu_eff)^2, beta = ((sqrt k_eff - 1) /
       (sqrt k_eff + 1))^2, step and beta chosen together;
     * nesterov: eta = 1 / L, beta = (sqrt k_eff - 1) / (sqrt k_eff + 1);
@@ -223,6 +263,10 @@ def auto_parameters(curv: Curvature | None, optimizer: str, *, max_iter: int, to
                                        f"directions flatter than L/{k_eff:.4g})")
     if not smooth:
         return 1.0 / L, ({} if optimizer == "gd" else {"beta": 0.0}), "1/L of the loss's smooth scale"
+    if optimizer == "gd" and error_weights is not None:
+        eta = best_budget_step(error_weights[0], error_weights[1], max_iter)
+        return eta, {}, (f"the constant step with the least predicted gap after {max_iter} iterations from this "
+                         f"start (its error along each eigen-direction; 2/L = {2.0 / L:.6g})")
     if optimizer == "gd":
         return 2.0 / (L + mu_eff), {}, f"2/(L+mu_eff) with L = {L:.6g}, mu_eff = {mu_eff:.6g}" + capped
     sk = math.sqrt(k_eff)

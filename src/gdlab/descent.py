@@ -372,7 +372,8 @@ def _feature_facts(stats: Any, fit_intercept: bool) -> tuple[float, list[int]]:
 def _diagnose(*, raw_stats: Any, curv: Curvature | None, fit_intercept: bool, standardized: bool, f: float,
               optimum: float | None, tol: float | None, n_iter: int, rate: float | None, quadratic: bool,
               explicit_step: bool, l1: bool, eta: float | None = None, loss_curvature: float = 2.0,
-              l2: float = 0.0, max_iter: int | None = None, diverged: bool = False) -> Diagnosis:
+              l2: float = 0.0, max_iter: int | None = None, diverged: bool = False,
+              replan: Callable[[int], float] | None = None) -> Diagnosis:
     """Why a full run ended away from the optimum, and what would get there (each remedy checked by theory)."""
     reasons: list[str] = []
     remedies: list[tuple[str, Any]] = []
@@ -410,15 +411,38 @@ def _diagnose(*, raw_stats: Any, curv: Curvature | None, fit_intercept: bool, st
                     else f"{f - optimum:.3g} above the minimum {shown}")
         target = 0.0 if tol is None else tol * max(abs(optimum), np.finfo(float).eps * abs(f))
         if quadratic and rate is not None and 0 < rate < 1 and target > 0 and f > optimum:
-            more = math.log(target / (f - optimum)) / (2.0 * math.log(rate))
-            total = int(math.ceil(1.2 * (n_iter + max(more, 0.0)))) + 10
-            if total <= 10_000_000:
+            total = None
+            if replan is not None:  # 'auto' plans its step for the budget: find a budget its own plan finishes
+                total = _budget_that_finishes(replan, target)
+            else:  # an explicit constant step: the rerun takes the same path, at the theory's worst-case rate
+                more = math.log(target / (f - optimum)) / (2.0 * math.log(rate))
+                total = int(math.ceil(1.2 * (n_iter + max(more, 0.0)))) + 10
+            if total is not None and total <= 10_000_000:
                 remedies.append(("max_iter", total))
         if not l1:
             remedies.append(("solver", "closed_form"))
     if explicit_step and not any(k == "standardize" for k, _ in remedies):
         remedies.insert(0, ("learning_rate", "auto"))  # 'auto' standardizes and plans the step for the budget
     return Diagnosis("; ".join(reasons), tuple(remedies), gap_text)
+
+
+def _budget_that_finishes(predicted_gap: Callable[[int], float], target: float) -> int | None:
+    """The smallest budget T (to 10%) whose own plan finishes: the theory's gap after T iterations with the step
+    planned for T is at most the target (a doubling search, then bisection)."""
+    if not target > 0:
+        return None
+    lo, hi = 1, 100
+    while predicted_gap(hi) > target:
+        lo, hi = hi, 2 * hi
+        if hi > 10_000_000:
+            return None
+    while hi - lo > max(1, hi // 20):
+        mid = (lo + hi) // 2
+        if predicted_gap(mid) <= target:
+            hi = mid
+        else:
+            lo = mid
+    return int(math.ceil(1.1 * hi)) + 10
 
 
 def _divergence_text(iteration: int, loss: float, eta: float, curv: Curvature | None, optimizer: str,
@@ -686,43 +710,6 @@ def descend(
                 optimum_loss = closed_form_from_stats(stats, fit_intercept=fit_intercept, l2=pen.l2,
                                                       curvature=raw_curv if smooth_c == 2.0 else None).loss
 
-    # ---- optimizer --------------------------------------------------------------------------------------------
-    auto_text: str | None = None
-    if isinstance(optimizer, Optimizer):
-        opt = optimizer
-    else:
-        lr = learning_rate
-        params = dict(optimizer_params)
-        if auto_lr and not full_batch and opt_name in ("gd", "momentum", "nesterov"):
-            lr, why = _stochastic_auto_step(curv, mem, scaling, fit_intercept, c_eff, l2_d, m, batch_size,
-                                            opt_name, params, smooth_c is not None)
-        elif auto_lr:
-            if opt_name in _AUTO_FALLBACK_STEP and scaling is None:
-                lr, why = _AUTO_FALLBACK_STEP[opt_name], "its raw-coordinate default"
-            else:
-                spread = 1.0
-                if stats_d is not None and stats_d.n > 0 and stats_d.n_outputs:
-                    spread = float(np.sqrt(np.max(np.diag(stats_d.cyy)) / stats_d.n)) or 1.0
-                lr, auto_params, why = auto_parameters(curv, opt_name, max_iter=max_iter, tol=tol,
-                                                       target_scale=spread, smooth=smooth_c is not None)
-                power = auto_params.pop("decay_power", None)
-                if power is not None:
-                    lr = invscaling(float(lr), power)
-                for key, value in auto_params.items():
-                    params.setdefault(key, value)
-            if not callable(lr) and not math.isfinite(lr):
-                lr = 1.0
-            if smooth_c is None and opt_name in ("gd", "momentum", "nesterov") and not callable(lr):
-                lr = invscaling(float(lr), 0.5)  # a subgradient method needs a decaying step
-        if auto_lr:
-            shown = ", ".join([f"learning rate {float(getattr(lr, 'eta0', lr)):.6g}"]
-                              + [f"{key} {value:.6g}" for key, value in params.items()
-                                 if isinstance(value, float)])
-            auto_text = f"{shown} ({why})"
-        opt = make_optimizer(optimizer, lr, **params)
-    schedule = opt.learning_rate
-    is_adaptive = isinstance(schedule, adaptive)
-
     # ---- starting point (the user's coordinates, then the descent's) -----------------------------------------
     theta = np.zeros((p, k))
     if coef_init is not None:
@@ -742,6 +729,46 @@ def descend(
         theta[0] = stats.mean_y - stats.mean_x @ theta[1:]
     if scaling is not None:
         theta = scaling.to_descent(theta)
+
+    # ---- optimizer --------------------------------------------------------------------------------------------
+    auto_text: str | None = None
+    budget_plan = None
+    if isinstance(optimizer, Optimizer):
+        opt = optimizer
+    else:
+        lr = learning_rate
+        params = dict(optimizer_params)
+        if auto_lr and not full_batch and opt_name in ("gd", "momentum", "nesterov"):
+            lr, why = _stochastic_auto_step(curv, mem, scaling, fit_intercept, c_eff, l2_d, m, batch_size,
+                                            opt_name, params, smooth_c is not None)
+        elif auto_lr:
+            if opt_name in _AUTO_FALLBACK_STEP and scaling is None:
+                lr, why = _AUTO_FALLBACK_STEP[opt_name], "its raw-coordinate default"
+            else:
+                spread = 1.0
+                if stats_d is not None and stats_d.n > 0 and stats_d.n_outputs:
+                    spread = float(np.sqrt(np.max(np.diag(stats_d.cyy)) / stats_d.n)) or 1.0
+                budget_plan = _budget_plan(src_d, theta, opt_name, quadratic, full_batch, fold_l2 or not pen.active)
+                lr, auto_params, why = auto_parameters(curv, opt_name, max_iter=max_iter, tol=tol,
+                                                       target_scale=spread, smooth=smooth_c is not None,
+                                                       error_weights=budget_plan)
+                power = auto_params.pop("decay_power", None)
+                if power is not None:
+                    lr = invscaling(float(lr), power)
+                for key, value in auto_params.items():
+                    params.setdefault(key, value)
+            if not callable(lr) and not math.isfinite(lr):
+                lr = 1.0
+            if smooth_c is None and opt_name in ("gd", "momentum", "nesterov") and not callable(lr):
+                lr = invscaling(float(lr), 0.5)  # a subgradient method needs a decaying step
+        if auto_lr:
+            shown = ", ".join([f"learning rate {float(getattr(lr, 'eta0', lr)):.6g}"]
+                              + [f"{key} {value:.6g}" for key, value in params.items()
+                                 if isinstance(value, float)])
+            auto_text = f"{shown} ({why})"
+        opt = make_optimizer(optimizer, lr, **params)
+    schedule = opt.learning_rate
+    is_adaptive = isinstance(schedule, adaptive)
 
     problem = _Problem(src_d, Penalty() if fold_l2 else pen, fit_intercept,
                        None if scaling is None else scaling.scale)
@@ -786,7 +813,8 @@ def descend(
     engine_name, engine_reason = choose_engine(engine, full_batch=full_batch, optimizer=opt, source=src_d,
                                                scaled=scaling is not None, loss=loss_obj, schedule=schedule)
     if engine_name == "compiled":
-        epochs: Any = CompiledEpochs(src_d, fit_intercept, loss_obj, pen, schedule, opt, batch_size, rng, shuffle)
+        epochs: Any = CompiledEpochs(src_d if scaling is None else src_d.source, fit_intercept, loss_obj, pen,
+                                     schedule, opt, batch_size, rng, shuffle, scaling=scaling)
     elif engine_name == "numpy":
         epochs = NumpyEpochs(problem, src_d, batch_size, rng, shuffle, schedule, opt.direction.update)
     else:
@@ -901,13 +929,27 @@ def descend(
     if optimum_loss is not None:
         traj = type(traj)(**{**traj.__dict__, "gap": traj.loss - optimum_loss})
 
+    replan = None
+    if auto_lr and curv is not None and quadratic and full_batch and opt_name in ("gd", "momentum", "nesterov"):
+        def replan(budget: int) -> float:
+            """The gap the theory predicts after ``budget`` iterations with the step 'auto' plans for it."""
+            eta_T, params_T, _ = auto_parameters(curv, opt_name, max_iter=budget, tol=tol,
+                                                 error_weights=budget_plan)
+            if budget_plan is not None:  # the start's error along each eigen-direction is known
+                lam, g0 = budget_plan
+                return float(np.sum(g0 * np.abs(1.0 - eta_T * lam) ** (2.0 * budget)))
+            r = curv.spectral_radius(eta_T, opt_name, float(params_T.get("beta", 0.0)))
+            # heavy ball and nesterov at their planned parameters are critically damped at the extremes: a double
+            # root, whose error goes as t r^t, so their gap bound carries (1 + t)^2
+            transient = 1.0 if opt_name == "gd" else (1.0 + budget) ** 2
+            return (f0 - optimum_loss) * transient * r ** (2.0 * budget) if r < 1 else math.inf
     diagnosis = None
     if diverged or (status in (1, 5) and tol is not None):
         diagnosis = _diagnose(raw_stats=stats, curv=curv, fit_intercept=fit_intercept, standardized=scaling is not None,
                               f=f, optimum=optimum_loss, tol=tol, n_iter=n_iter, rate=rate, quadratic=quadratic,
                               explicit_step=not auto_lr, l1=has_prox,
                               eta=schedule.eta0 if isinstance(schedule, constant) else None, loss_curvature=c_eff,
-                              l2=pen.l2, max_iter=max_iter, diverged=diverged)
+                              l2=pen.l2, max_iter=max_iter, diverged=diverged, replan=replan)
     if diverged:
         message = _divergence_text(n_iter, f, eta, curv, opt.name, auto_text, diagnosis)
         if not full_batch:
@@ -930,6 +972,8 @@ def descend(
         notes.append("the problem is rank deficient (mu = 0): the minimiser is not unique, and descent from the "
                      "start converges to the minimum-norm one" + (" in the standardized coordinates, as closed_form "
                                                                  "does" if scaling is not None else ""))
+    if notes and not diverged:
+        message += f" ({notes[0]})"
     if warn and diverged:
         warnings.warn(message, DivergenceWarning, stacklevel=2)
     elif warn and diagnosis is not None:
@@ -952,6 +996,26 @@ def descend(
                "diagnosis": diagnosis, "notes": notes, "summary": summary, "state": end_state,
                "engine": engine_name, "engine_reason": engine_reason, "theta": to_user(theta)},
     )
+
+
+#: the finite-budget step is planned from the start's error along the eigen-directions up to this many parameters
+_BUDGET_PLAN_MAX_PARAMETERS = 1000
+
+
+def _budget_plan(src: Any, theta0: np.ndarray, optimizer: str, quadratic: bool, full_batch: bool,
+                 exact: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """(Hessian eigenvalues, the start's gap along each eigen-direction) when they are known: the squared error on
+    statistics, whose error form holds the optimum (gd only, full batch, no penalty outside the error form)."""
+    if not (optimizer == "gd" and quadratic and full_batch and exact and isinstance(src, GramSource)):
+        return None
+    ef = src._error_form()
+    if ef is None or ef[0].shape[0] > _BUDGET_PLAN_MAX_PARAMETERS:
+        return None
+    H, theta_star, _ = ef
+    lam, V = np.linalg.eigh(0.5 * (H + H.T))
+    c = V.T @ (theta0 - theta_star)
+    # F - F* = e^T H e = sum_i lam_i c_i^2; the Hessian of F is 2H
+    return 2.0 * lam, np.maximum(lam, 0.0) * np.sum(c * c, axis=1)
 
 
 def _max_row_square(mem: MemorySource | None, scaling: Scaling | None, fit_intercept: bool) -> float | None:

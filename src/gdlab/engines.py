@@ -7,7 +7,8 @@ counter. Two engines give the same updates:
 * :class:`NumpyEpochs`: any source that draws batches, any optimizer, any penalty, in the descent's coordinates
   (standardized or raw); one Python call per batch;
 * :class:`CompiledEpochs`: gdlab's numba kernel (:mod:`gdlab._sgd_kernel`), no Python call per update, for gd,
-  momentum and nesterov on rows in memory in raw coordinates, with the schedules it knows.
+  momentum and nesterov on rows in memory, raw or standardized (each row read as (x - c) / s on the fly: no copy
+  of X), with the schedules it knows.
 
 Both keep the averaged iterate (averaged SGD: the running mean of theta after update ``average_start``).
 """
@@ -127,8 +128,8 @@ def choose_engine(requested: str, *, full_batch: bool, optimizer: Any, source: A
     why_not = None
     if optimizer.name not in _sgd_kernel.OPTIMIZER_CODES:
         why_not = f"the compiled epochs know gd, momentum and nesterov, not {optimizer.name!r}"
-    elif not isinstance(source, MemorySource) or scaled:
-        why_not = "the compiled epochs read raw rows in memory"
+    elif not isinstance(getattr(source, "source", source) if scaled else source, MemorySource):
+        why_not = "the compiled epochs read rows in memory"
     elif loss.name not in _sgd_kernel.LOSS_CODES:
         why_not = f"the compiled epochs do not know loss {loss.name!r}"
     elif _schedule_codes(schedule) is None:
@@ -145,12 +146,17 @@ def choose_engine(requested: str, *, full_batch: bool, optimizer: Any, source: A
 
 
 class CompiledEpochs:
-    """One epoch in gdlab's numba kernel: the same updates as :class:`NumpyEpochs`, on raw rows in memory."""
+    """One epoch in gdlab's numba kernel: the same updates as :class:`NumpyEpochs`, on rows in memory.
+
+    ``scaling`` (a :class:`gdlab.scaling.Scaling`): the descent's coordinates are standardized; the kernel reads
+    each row as (x - center) / scale, and the penalty (on the user's w = w' / scale) becomes per-coefficient:
+    l2 / scale^2 and l1 / scale.
+    """
 
     name = "compiled"
 
     def __init__(self, mem: Any, fit_intercept: bool, loss: Any, penalty: Any, schedule: Any, optimizer: Any,
-                 batch_size: int, rng: np.random.Generator, shuffle: bool):
+                 batch_size: int, rng: np.random.Generator, shuffle: bool, scaling: Any = None):
         from gdlab import _sgd_kernel
 
         self.kernel = _sgd_kernel
@@ -163,6 +169,14 @@ class CompiledEpochs:
         self.loss_code = _sgd_kernel.LOSS_CODES[loss.name]
         self.epsilon = float(loss.epsilon)
         self.l1, self.l2 = float(penalty.l1), float(penalty.l2)
+        none = np.zeros(0)
+        if scaling is None:
+            self.center = self.inv_scale = self.l1_of = self.l2_of = none
+        else:
+            self.center = np.ascontiguousarray(scaling.center, dtype=np.float64)
+            self.inv_scale = np.ascontiguousarray(1.0 / scaling.scale, dtype=np.float64)
+            self.l1_of = self.l1 * self.inv_scale
+            self.l2_of = self.l2 * self.inv_scale**2
         self.codes = _schedule_codes(schedule)
         self.opt_code = _sgd_kernel.OPTIMIZER_CODES[optimizer.name]
         self.beta = float(optimizer.hyperparameters.get("beta", 0.0)) if optimizer.name != "gd" else 0.0
@@ -190,7 +204,7 @@ class CompiledEpochs:
             eta = k.sgd_epoch(self.X, self.Y, self.sw, self.order, self.batch_size, theta, velocity, average,
                               counters, self.fit_intercept, self.loss_code, self.epsilon, self.l1, self.l2, code,
                               eta0, power_t, oa, ot0, float(eta_scale), self.opt_code, self.beta, int(avg.start),
-                              self.mean_weight)
+                              self.mean_weight, self.center, self.inv_scale, self.l1_of, self.l2_of)
         avg.n = int(counters[1])
         if avg.n > 0:
             avg.theta = average

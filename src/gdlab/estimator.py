@@ -146,8 +146,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         ``intercept_`` and ``trajectory_`` in the original units (the objective, penalty included, is unchanged;
         the statistics the fit forms anyway give the means and spreads, so no extra pass over X). "auto":
         standardize with ``learning_rate="auto"`` (the default), not with an explicit schedule, whose ``eta0`` is
-        a step in the raw features' units (so SGDRegressor's settings replay exactly). Full-batch fits; mini-batch
-        fits run on the raw features (see docs/estimator.md).
+        a step in the raw features' units (so SGDRegressor's settings replay exactly). Full-batch and mini-batch
+        fits (the compiled epochs read each row as (x - mean) / sd, no copy of X); ``partial_fit`` keeps the raw
+        features, since each chunk would have its own means and spreads.
     record_every : int >= 1, default=1
         Keep every k-th iterate in ``trajectory_``.
     max_records : int >= 2, default=10000
@@ -323,6 +324,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             return self._fit_source(source, coef_init, intercept_init, sample_weight)
         X, y = self._validate_xy(X, y, reset=True)
         warm = self.warm_start and hasattr(self, "coef_")
+        # the core's own start (with standardization the intercept starts at the best one for zero slopes)
+        self._default_start = coef_init is None and intercept_init is None and not warm
         start = self._starting_point(X.shape[1], y, coef_init, intercept_init,
                                      previous=self._theta if warm else None)
         self._reset_progress()
@@ -361,7 +364,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         res = descend(
             source, None, optimizer=self.optimizer, learning_rate=lr, max_iter=self.max_iter, tol=self._tol,
             n_iter_no_change=self.n_iter_no_change, batch_size=self.batch_size, shuffle=self.shuffle,
-            random_state=self._rng, standardize=self.standardize if self.batch_size is None else False,
+            random_state=self._rng, standardize=self.standardize,
             coef_init=theta0[off:], intercept_init=theta0[0] if self.fit_intercept else None,
             penalty=self.penalty, alpha=self._objective_alpha, l1_ratio=self.l1_ratio,
             record_every=self.record_every, max_records=self.max_records, callback=callback, warn=False, **params)
@@ -538,13 +541,16 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
         if val is not None:
             self._best_val, self._val_no_improve = -math.inf, 0
+        default_start = not partial and getattr(self, "_default_start", False)
         res = descend(
             X, y, optimizer=self.optimizer, learning_rate=lr, max_iter=max_iter, tol=self._tol,
             n_iter_no_change=self.n_iter_no_change, batch_size=None if full_batch else self.batch_size,
             shuffle=self.shuffle, random_state=self._rng, fit_intercept=self.fit_intercept,
-            coef_init=theta0[off:], intercept_init=theta0[0] if self.fit_intercept else None, sample_weight=sw,
+            coef_init=None if default_start else theta0[off:],
+            intercept_init=theta0[0] if self.fit_intercept and not default_start else None, sample_weight=sw,
             loss=self.loss, epsilon=self.epsilon, penalty=self.penalty, alpha=self._objective_alpha,
-            l1_ratio=self.l1_ratio, standardize=self.standardize if (full_batch and not partial) else False,
+            # (partial_fit: each chunk would have its own means and spreads, so the coordinates stay raw)
+            l1_ratio=self.l1_ratio, standardize=False if partial else self.standardize,
             average=average, engine=engine, state=self._state if partial else None,
             record_every=self.record_every, max_records=self.max_records, callback=callback, warn=False, **params)
         used = res.extra["optimizer"]

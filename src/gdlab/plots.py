@@ -404,7 +404,19 @@ def loss_curve_figure(result: Result, title: str | None = None) -> Figure:
                     label=f"predicted: x {rate:.4f}² per iteration")
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
-    ax.set_title(title or f"{result.method}: {result.message}"[:90])
+    if not result.converged and len(tr.loss) > 1 and np.isfinite(tr.loss[-1]):
+        # a fit that stopped short: say on the plot how far it is, and how little the loss still moved (on a log
+        # axis of the loss itself a change of 1e-6 is a flat line)
+        tail = max(1, len(tr.loss) // 10)
+        change = abs(float(tr.loss[-1 - tail] - tr.loss[-1])) / max(abs(float(tr.loss[-1])), np.finfo(float).tiny)
+        words = [f"the loss changed by {change:.2g} (relative) over the last {int(tr.iteration[-1] - tr.iteration[-1 - tail])} iterations"]
+        if result.optimum_loss is not None and result.optimum_loss > 0:
+            words.insert(0, f"not converged: {float(tr.loss[-1] - result.optimum_loss) / result.optimum_loss:.2g}"
+                            " of the minimum away")
+        ax.text(0.02, 0.04, "\n".join(words), transform=ax.transAxes, fontsize=9, color="#b00020",
+                va="bottom", ha="left")
+    short = result.extra.get("summary", result.message).split(";")[0]
+    ax.set_title(title or f"{result.method}: {short}"[:90])
     ax.legend(loc="upper right", frameon=False)
     return fig
 

@@ -57,6 +57,8 @@ td:first-child, th:first-child { text-align: left; }
 table.facts td { text-align: left; }
 .answer { background: #eef6ee; border-left: 4px solid #2ca02c; padding: 8px 14px; margin: 1em 0; }
 .note { background: #fff8e6; border-left: 4px solid #e0a800; padding: 8px 14px; margin: 1em 0; }
+.banner { background: #fdecea; border: 1px solid #d93025; border-left: 6px solid #d93025; padding: 10px 14px;
+          margin: 1em 0; font-weight: 500; }
 nav ul { columns: 2; list-style: none; padding-left: 1em; }
 footer { margin-top: 3em; color: #777; font-size: 0.85em; }
 """
@@ -548,8 +550,12 @@ def write_workshop_report(ws: Workshop, out_dir: Any = "gdlab-report", *, gif: b
 # ---- the report of one fit --------------------------------------------------------------------------------------
 
 def write_fit_report(result: Result, out_dir: Any, *, X: Any = None, y: Any = None,
-                     feature_names: list[str] | None = None, target_name: str = "y", data_name: str = "") -> Report:
-    """Write the report of one fit: its summary, coefficients, the loss curve and (one feature) the fitted line."""
+                     feature_names: list[str] | None = None, target_name: str = "y", data_name: str = "",
+                     advice: str | None = None) -> Report:
+    """Write the report of one fit: its summary, coefficients, the loss curve and (one feature) the fitted line.
+
+    A fit that did not reach the optimum (or diverged) gets a banner at the top that says so, how far it is, and
+    ``advice``: what would fix it, in the caller's terms (the CLI passes its flags)."""
     from gdlab import plots
 
     out = Path(out_dir)
@@ -564,12 +570,18 @@ def write_fit_report(result: Result, out_dir: Any, *, X: Any = None, y: Any = No
             return _figure_html(png, alt, caption)
 
         curv = result.curvature
-        facts = [("method", result.method), ("status", result.message), ("loss (MSE)", f"{result.loss:.6g}"),
-                 ("iterations", result.n_iter), ("converged", result.converged),
-                 ("source", f"{result.source} ({result.source_reason})")]
+        facts = [("method", result.method), ("status", result.extra.get("summary", result.message)),
+                 ("loss (MSE)", f"{result.loss:.6g}"), ("iterations", result.n_iter), ("converged", result.converged),
+                 ("source", f"{result.source} ({result.source_reason})"),
+                 ("features", "standardized for the descent (reported in the original units)"
+                  if result.scaling == "standardize" else "raw")]
         if curv is not None:
-            facts += [("stable bound 2/L", f"{curv.stable_step:.6g}"), ("best step 2/(L+mu)", f"{curv.best_step:.6g}"),
-                      ("condition number L/mu", f"{curv.condition_number:.6g}")]
+            from gdlab.descent import format_distinct
+
+            where = " (standardized)" if result.scaling == "standardize" else ""
+            two_l, best = format_distinct(curv.stable_step, curv.best_step, digits=6)
+            facts += [(f"stable bound 2/L{where}", two_l), (f"best step 2/(L+mu){where}", best),
+                      (f"condition number L/mu{where}", f"{curv.condition_number:.6g}")]
         if result.gap is not None:
             facts.append(("gap to the minimum", f"{result.gap:.3g}"))
         fact_rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in facts)
@@ -586,8 +598,13 @@ def write_fit_report(result: Result, out_dir: Any, *, X: Any = None, y: Any = No
             sections.append(("fit", "The fitted line", add_png(
                 "fit.png", plots.fit_line_figure(X, y, result, names[0], target_name), "data and fitted line",
                 "The data and the fitted line.")))
-        page = render_html(f"gdlab fit: {data_name or 'report'}", f"target <code>{_esc(target_name)}</code>, "
-                           f"{coef.size} feature(s)", sections)
+        subtitle = f"target <code>{_esc(target_name)}</code>, {coef.size} feature(s)"
+        if result.diverged or not result.converged:
+            what = "diverged" if result.diverged else "did not reach the optimum"
+            how = result.extra.get("summary", result.message) if not result.diverged else result.message
+            subtitle += (f'</p><div class="banner" role="alert">This fit {what}: {_esc(how)}.'
+                         + (f" {_esc(advice)}" if advice else "") + "</div><p>")
+        page = render_html(f"gdlab fit: {data_name or 'report'}", subtitle, sections)
         (tmp / "index.html").write_text(page, encoding="utf-8")
         files.append("index.html")
     return Report(folder=out, index=out / "index.html", files=files)

@@ -152,8 +152,10 @@ def sweep(X: Any, y: Any, learning_rates: Any, iterations: Any, *, optimizer: st
     iterations : positive iteration counts (sorted and de-duplicated).
     optimizer : any optimizer ``gdlab.descend`` knows (default "gd", the workshop's update).
     fit_intercept, coef_init, intercept_init : the model and its starting point (default zeros).
-    **descend_params : further settings for ``gdlab.descend`` (e.g. ``source``, ``beta``); stopping rules are
-        switched off, so every run makes max(iterations) steps unless it diverges.
+    **descend_params : further settings for ``gdlab.descend`` (e.g. ``source``, ``beta``, ``standardize=True``:
+        the grid's steps are then in the standardized coordinates, and so is the curvature's 2/L; the default
+        keeps the raw ones, the workshop's); stopping rules are switched off, so every run makes max(iterations)
+        steps unless it diverges.
 
     Returns
     -------
