@@ -830,33 +830,44 @@ def main(argv: Optional[list[str]] = None) -> int:
         typer.echo(f"{prefix}: interrupted", err=True)
         sys.exit(130)
 
-    with install_signal_handlers(), warnings.catch_warnings():
-        warnings.showwarning = shown.show
-        try:
-            code = app(args=args, prog_name="gdlab", standalone_mode=False)
-        except click_exceptions.UsageError as exc:
-            if not exc.format_message().strip():  # bare `gdlab`: the help was shown
-                return 0
-            hint = f" (see {prefix} --help)"
-            _error_exit(prefix, f"{exc.format_message()}{hint}", shown)
-        except (UserError, ValueError) as exc:
-            from gdlab.report import ReportError
+    def error_exit(message: str) -> None:
+        if received_signal() is not None:  # a signal came while the error was being handled: it is the answer
+            raise KeyboardInterrupt
+        _error_exit(prefix, message, shown)
 
-            if isinstance(exc, ReportError) and command in _REPORT_OPTION:
-                exc = ValueError(f"cannot write the report to {exc.folder} ({_REPORT_OPTION[command]}): "
-                                 f"{exc.reason}; {exc.advice}.")
-            _error_exit(prefix, str(exc), shown)
-        except OSError as exc:
-            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            if exc.errno in SPACE_ERRORS:
-                _error_exit(prefix, f"{where}no space left on the device; free some space or write to another "
-                            "folder. Nothing was left half-written.", shown)
-            _error_exit(prefix, f"{where}{exc.strerror or exc}; check the path and its permissions.", shown)
-        except KeyboardInterrupt:
-            interrupted()
-        if code == 130:  # typer turns KeyboardInterrupt (Ctrl-C, or SIGTERM here) into exit code 130
-            interrupted()
-        shown.flush()
+    code: Any = 0
+    try:
+        with install_signal_handlers(), warnings.catch_warnings():
+            warnings.showwarning = shown.show
+            try:
+                code = app(args=args, prog_name="gdlab", standalone_mode=False)
+            except click_exceptions.UsageError as exc:
+                if not exc.format_message().strip():  # bare `gdlab`: the help was shown
+                    return 0
+                hint = f" (see {prefix} --help)"
+                error_exit(f"{exc.format_message()}{hint}")
+            except (UserError, ValueError) as exc:
+                from gdlab.report import ReportError
+
+                if isinstance(exc, ReportError) and command in _REPORT_OPTION:
+                    exc = ValueError(f"cannot write the report to {exc.folder} ({_REPORT_OPTION[command]}): "
+                                     f"{exc.reason}; {exc.advice}.")
+                error_exit(str(exc))
+            except OSError as exc:
+                where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+                if exc.errno in SPACE_ERRORS:
+                    error_exit(f"{where}no space left on the device; free some space or write to another "
+                               "folder. Nothing was left half-written.")
+                error_exit(f"{where}{exc.strerror or exc}; check the path and its permissions.")
+            # typer turns KeyboardInterrupt (Ctrl-C, or SIGTERM here) into exit code 130; a signal that was held
+            # where it could not be raised (a finaliser swallows exceptions) is acted on here
+            if code == 130 or received_signal() is not None:
+                raise KeyboardInterrupt
+            shown.flush()
+    except KeyboardInterrupt:  # wherever it landed, even while the handlers were being set up or put back
+        interrupted()
+    if received_signal() is not None:
+        interrupted()
     if isinstance(code, int) and code != 0:
         sys.exit(code)
     return 0

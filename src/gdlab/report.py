@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gdlab._io import SPACE_ERRORS, clean_stale, signals_deferred, temp_prefix
+from gdlab._io import SPACE_ERRORS, clean_stale, holds_signals, temp_prefix
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -261,18 +261,21 @@ class report_folder:
         self.inplace = self.out.is_dir() and os.path.ismount(self.out)
         where, name = (self.out, INPLACE_NAME) if self.inplace else (parent, self.out.name)
         try:
-            with signals_deferred():
-                self.tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(name), suffix=".tmp", dir=where))
-        except OSError as exc:
-            raise self._error(exc) from None
-        try:
-            (self.tmp / MARKER).write_text("written by gdlab; this folder may be replaced by the next report\n")
+            self._make(where, name)
         except BaseException as exc:
             self._discard()
             if isinstance(exc, OSError):
                 raise self._error(exc) from None
             raise
+        assert self.tmp is not None
         return self.tmp
+
+    @holds_signals
+    def _make(self, where: Path, name: str) -> None:
+        """Make the temporary folder, record its name and mark it as gdlab's, with no signal in between (one that
+        arrives meanwhile is raised once ``self.tmp`` names the folder, so that it is removed)."""
+        self.tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(name), suffix=".tmp", dir=where))
+        (self.tmp / MARKER).write_text("written by gdlab; this folder may be replaced by the next report\n")
 
     def _error(self, exc: OSError) -> ReportError:
         reason = (exc.strerror or str(exc)).lower()
@@ -280,25 +283,26 @@ class report_folder:
             return ReportError(self.out, "no space left on the device", _SPACE_HINT)
         return ReportError(self.out, reason)
 
+    @holds_signals
     def _discard(self) -> None:
-        if self.tmp is not None:
-            with signals_deferred():
-                shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
+        """Remove the temporary folder; idempotent, and not cut short by a signal (it is held until the end)."""
+        tmp, self.tmp = self.tmp, None
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
+    @holds_signals
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        assert self.tmp is not None
-        if exc_type is not None:
+        # held from its first instruction: a signal that lands now is raised once the folder is in place or gone
+        if exc_type is not None or self.tmp is None:
             self._discard()
             if isinstance(exc, OSError):
                 raise self._error(exc) from None
             return
         try:
-            with signals_deferred():
-                if self.inplace:
-                    self._commit_inplace(self.tmp)
-                else:
-                    self._commit()
+            if self.inplace:
+                self._commit_inplace(self.tmp)
+            else:
+                self._commit()
         except BaseException as err:
             self._discard()
             if isinstance(err, OSError):
@@ -369,6 +373,7 @@ class report_folder:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@holds_signals  # a signal between the two calls would leave the umask at 0
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
