@@ -128,3 +128,29 @@ def test_a_failed_fit_report_has_a_banner_with_the_fix_as_a_flag(tmp_path):
     page = (tmp_path / "rep" / "index.html").read_text()
     assert 'class="banner"' in page and "did not reach the optimum" in page and "--iters" in page
     assert "max_iter=" not in page  # the report speaks the command line's language
+
+
+@pytest.fixture(scope="module")
+def diabetes_raw():
+    from sklearn.datasets import load_diabetes
+
+    return load_diabetes(return_X_y=True, scaled=False)
+
+
+@pytest.mark.parametrize("loss", ["huber", "epsilon_insensitive", "squared_epsilon_insensitive"])
+@pytest.mark.parametrize("penalty", [None, "l2", "l1", "elasticnet"])
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"])
+def test_auto_never_diverges_on_raw_real_data_for_any_loss_penalty_and_optimizer(diabetes_raw, loss, penalty,
+                                                                                   optimizer):
+    """'auto' on raw diabetes: no divergence, and converged only with a small first-order measure."""
+    X, y = diabetes_raw
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = gdlab.descend(X, y, loss=loss, epsilon=10.0, penalty=penalty, alpha=0.1, optimizer=optimizer,
+                          max_iter=300)
+    assert not r.diverged and not any(issubclass(w.category, gdlab.DivergenceWarning) for w in caught)
+    assert np.all(np.isfinite(r.coef)) and r.scaling == "standardize"
+    start = r.trajectory.loss[0]
+    assert r.loss < start  # it went downhill from the start
+    if not r.converged:  # and a run that did not get there says so
+        assert any(issubclass(w.category, gdlab.ConvergenceWarning) for w in caught)
