@@ -196,3 +196,21 @@ def test_sweep_grids_are_bounded_before_any_work():
     with pytest.raises(ValueError, match="cannot read iteration counts"):
         parse_iterations("1.5")
     check_grid(parse_learning_rates("1e-3:1:20"), parse_iterations("10,100,1000"))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -0.1, 0.0, float("inf")])
+@pytest.mark.parametrize("batch_size", [None, 10])
+def test_a_schedule_that_gives_a_nan_or_non_positive_step_is_refused(bad, batch_size):
+    """A learning-rate schedule is a function of the step; one that returns NaN, 0, a negative or an infinite
+    step at some t is refused with the step it failed at, instead of being used."""
+    import gdlab
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 2))
+    y = X @ [1.0, 2.0]
+
+    def schedule(t):
+        return 0.05 if t < 3 else bad
+
+    with pytest.raises(ValueError, match=r"schedule gave .* at step 3; a learning rate must be a positive finite"):
+        gdlab.descend(X, y, learning_rate=schedule, max_iter=20, tol=None, batch_size=batch_size, engine="numpy")
