@@ -214,3 +214,16 @@ def test_a_schedule_that_gives_a_nan_or_non_positive_step_is_refused(bad, batch_
 
     with pytest.raises(ValueError, match=r"schedule gave .* at step 3; a learning rate must be a positive finite"):
         gdlab.descend(X, y, learning_rate=schedule, max_iter=20, tol=None, batch_size=batch_size, engine="numpy")
+
+
+def test_overflowing_features_are_one_error_naming_the_column_and_no_numpy_warnings():
+    import gdlab
+
+    X = np.array([[1.0, 1e308], [2.0, 3.0], [1.0, 5.0]])
+    y = np.array([1.0, 2.0, 3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a NumPy RuntimeWarning would fail here
+        with pytest.raises(ValueError, match=r"column 1 of X holds values as large as 1e\+308.*rescale"):
+            gdlab.descend(X, y)
+        with pytest.raises(ValueError, match=r"column 1 of X"):
+            gdlab.closed_form(X, y)

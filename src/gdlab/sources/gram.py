@@ -173,61 +173,63 @@ class GramStats:
             if not np.all(np.isfinite(mean0)):
                 mean0 = np.zeros(q)
             needs_shift = bool(np.any(mean0 * mean0 > 100.0 * var0))
-        S = np.zeros((q, q))
-        s = np.zeros(q)
-        M = None
-        if use_compiled(X, kernel):
-            from gdlab import _gram_kernel
+        # an overflow is reported below, with the column it comes from (not as NumPy warnings)
+        with np.errstate(over="ignore", invalid="ignore"):
+            S = np.zeros((q, q))
+            s = np.zeros(q)
+            M = None
+            if use_compiled(X, kernel):
+                from gdlab import _gram_kernel
 
-            M = _gram_kernel.moments(X, Y, sample_weight, mean0)
-        if M is not None:
-            shift = mean0
-            s = M[0, 1:]
-            S = M[1:, 1:]
-        elif needs_shift:
-            shift = mean0
-            buf = np.empty((b, q))
-            shift_x, shift_y = shift[:d], shift[d:]
-            for start in range(0, m, b):
-                stop = min(start + b, m)
-                z = buf[: stop - start]
-                np.subtract(X[start:stop], shift_x, out=z[:, :d])
-                np.subtract(Y[start:stop], shift_y, out=z[:, d:])
-                if sample_weight is None:
-                    s += z.sum(axis=0)
-                else:
-                    sw = sample_weight[start:stop]
-                    s += sw @ z
-                    z *= np.sqrt(sw)[:, None]
-                S += z.T @ z
-        else:
-            shift = np.zeros(q)
-            cast = X.dtype != np.float64
-            # V = [1; y^T] for a block: V @ Xb gives the column sums and y^T X in one product over the cached
-            # block (two gemv's cost more), V @ V^T the y sums and y^T y
-            V = np.ones((1 + k, b))
-            for start in range(0, m, b):
-                stop = min(start + b, m)
-                Xb = X[start:stop]
-                if cast:
-                    Xb = Xb.astype(np.float64)
-                v = V[:, : stop - start]
-                v[1:] = Y[start:stop].T
-                if sample_weight is None:
-                    S[:d, :d] += Xb.T @ Xb  # BLAS syrk
-                    r = v @ Xb
-                    vv = v @ v.T
-                else:
-                    wv = sample_weight[start:stop]
-                    S[:d, :d] += (Xb * wv[:, None]).T @ Xb
-                    vw = v * wv
-                    r = vw @ Xb
-                    vv = vw @ v.T
-                s[:d] += r[0]
-                S[d:, :d] += r[1:]
-                s[d:] += vv[0, 1:]
-                S[d:, d:] += vv[1:, 1:]
-            S[:d, d:] = S[d:, :d].T
+                M = _gram_kernel.moments(X, Y, sample_weight, mean0)
+            if M is not None:
+                shift = mean0
+                s = M[0, 1:]
+                S = M[1:, 1:]
+            elif needs_shift:
+                shift = mean0
+                buf = np.empty((b, q))
+                shift_x, shift_y = shift[:d], shift[d:]
+                for start in range(0, m, b):
+                    stop = min(start + b, m)
+                    z = buf[: stop - start]
+                    np.subtract(X[start:stop], shift_x, out=z[:, :d])
+                    np.subtract(Y[start:stop], shift_y, out=z[:, d:])
+                    if sample_weight is None:
+                        s += z.sum(axis=0)
+                    else:
+                        sw = sample_weight[start:stop]
+                        s += sw @ z
+                        z *= np.sqrt(sw)[:, None]
+                    S += z.T @ z
+            else:
+                shift = np.zeros(q)
+                cast = X.dtype != np.float64
+                # V = [1; y^T] for a block: V @ Xb gives the column sums and y^T X in one product over the cached
+                # block (two gemv's cost more), V @ V^T the y sums and y^T y
+                V = np.ones((1 + k, b))
+                for start in range(0, m, b):
+                    stop = min(start + b, m)
+                    Xb = X[start:stop]
+                    if cast:
+                        Xb = Xb.astype(np.float64)
+                    v = V[:, : stop - start]
+                    v[1:] = Y[start:stop].T
+                    if sample_weight is None:
+                        S[:d, :d] += Xb.T @ Xb  # BLAS syrk
+                        r = v @ Xb
+                        vv = v @ v.T
+                    else:
+                        wv = sample_weight[start:stop]
+                        S[:d, :d] += (Xb * wv[:, None]).T @ Xb
+                        vw = v * wv
+                        r = vw @ Xb
+                        vv = vw @ v.T
+                    s[:d] += r[0]
+                    S[d:, :d] += r[1:]
+                    s[d:] += vv[0, 1:]
+                    S[d:, d:] += vv[1:, 1:]
+                S[:d, d:] = S[d:, :d].T
         n = float(m) if sample_weight is None else float(sample_weight.sum())
         if not (np.all(np.isfinite(S)) and np.all(np.isfinite(s))):
             from gdlab._validation import _nonfinite_error
@@ -235,6 +237,14 @@ class GramStats:
             for name, arr in (("X", X), ("y", Y)):
                 if first_nonfinite(arr) is not None:
                     raise _nonfinite_error(name, arr)
+            with np.errstate(over="ignore", invalid="ignore"):
+                squares = np.einsum("ij,ij->j", X, X, dtype=np.float64)
+            j = int(np.argmax(~np.isfinite(squares))) if not np.all(np.isfinite(squares)) else None
+            if j is not None:
+                big = float(np.max(np.abs(X[:, j])))
+                raise ValueError(f"column {j} of X holds values as large as {big:.3g}: their squares overflow "
+                                 f"float64, so no statistic of the fit can be formed; rescale that column first "
+                                 f"(e.g. divide it by 1e{int(np.floor(np.log10(big)))}).")
             raise ValueError("the data's second moments overflow float64; rescale the features (StandardScaler).")
         mean_shifted = s / n
         comoment = S - n * np.outer(mean_shifted, mean_shifted)
