@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 import gdlab
+from cli_driver import run_cli_batch
 
 _SCRIPT = Path(sys.executable).with_name("gdlab")
 GDLAB = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "gdlab"]
@@ -32,38 +33,9 @@ def run(*args, cwd=None, timeout=120):
 # through one subprocess that imports the entry point once and calls it per case, exactly as the installed
 # script does (``sys.exit(gdlab.cli.main())``), with each case's stdout, stderr and exit code captured. A few tests
 # below run the installed script itself.
-DRIVER = r"""
-import contextlib, io, json, os, sys, traceback
-from gdlab.cli import main
-results = []
-for argv, cwd in json.load(sys.stdin):
-    os.chdir(cwd)
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv) or 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except BaseException:
-            traceback.print_exc()
-            code = 99
-    results.append({"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
-json.dump(results, sys.__stdout__)
-"""
-
-
-class Outcome:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
 def run_batch(cases):
     """cases: list of (argv, cwd) -> list of Outcome, all in one subprocess."""
-    payload = json.dumps([[[str(a) for a in argv], str(cwd)] for argv, cwd in cases])
-    proc = subprocess.run([sys.executable, "-c", DRIVER], input=payload, capture_output=True, text=True, env=ENV,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    return [Outcome(**r) for r in json.loads(proc.stdout)]
+    return run_cli_batch(cases, ENV, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -20,43 +20,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cli_driver import run_cli_batch
+
 _SCRIPT = Path(sys.executable).with_name("gdlab")
 GDLAB = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "gdlab"]
 ENV = {**os.environ, "COLUMNS": "200"}
 ENV.pop("PYTHONWARNINGS", None)  # warnings shown as the user sees them: each must be one line
 
-# One subprocess runs every case through the entry point (as the installed script does), to pay for the imports
-# once; each case's stdout, stderr and exit code are captured.
-DRIVER = r"""
-import contextlib, io, json, os, sys, time, traceback, warnings
-from gdlab.cli import main
-results = []
-for argv, cwd in json.load(sys.stdin):
-    os.chdir(cwd)
-    out, err = io.StringIO(), io.StringIO()
-    t0 = time.perf_counter()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv) or 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except BaseException:
-            traceback.print_exc()
-            code = 99
-    results.append({"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue(),
-                    "seconds": time.perf_counter() - t0})
-json.dump(results, sys.__stdout__)
-"""
-
 LINE = "x,y\n1,2\n2,4\n3,7\n4,8\n"
 
 
 def run_batch(cases):
-    payload = json.dumps([[[str(a) for a in argv], str(cwd)] for argv, cwd in cases])
-    proc = subprocess.run([sys.executable, "-c", DRIVER], input=payload, capture_output=True, text=True, env=ENV,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return [dict(r) for r in json.loads(proc.stdout)]
+    return [vars(o) for o in run_cli_batch(cases, ENV, timeout=300)]
 
 
 def run(*args, cwd, timeout=120):

@@ -17,8 +17,6 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from sklearn import datasets as skd
 from sklearn.linear_model import LinearRegression, Ridge
 
 import gdlab
+from cli_driver import Outcome, run_cli_batch as _run_cli_batch
 from gdlab.exceptions import ConvergenceWarning, DivergenceWarning
 
 TOL = 1e-10  # descend's and GDRegressor's default tol: a relative objective gap
@@ -461,44 +460,9 @@ def test_an_affine_copy_of_a_column():
 # ---- the command line: gdlab fit and gdlab compare -----------------------------------------------------------------
 
 _SCRIPT_ENV = {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "ignore"}
-# as tests/test_cli.py does: one subprocess imports the entry point once and calls it per case, exactly as the
-# installed script does (sys.exit(gdlab.cli.main())), capturing each case's stdout, stderr and exit code
-_DRIVER = r"""
-import contextlib, io, json, os, sys, time, traceback
-from gdlab.cli import main
-results = []
-for argv, cwd in json.load(sys.stdin):
-    os.chdir(cwd)
-    out, err = io.StringIO(), io.StringIO()
-    t0 = time.perf_counter()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv) or 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except BaseException:
-            traceback.print_exc()
-            code = 99
-    results.append({"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue(),
-                    "seconds": time.perf_counter() - t0})
-json.dump(results, sys.__stdout__)
-"""
-
-
-@dataclass
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float = 0.0
-
-
 def run_cli_batch(cases: list[tuple[list[str], Path]]) -> list[Outcome]:
-    payload = json.dumps([[[str(a) for a in argv], str(cwd)] for argv, cwd in cases])
-    proc = subprocess.run([sys.executable, "-c", _DRIVER], input=payload, capture_output=True, text=True,
-                          env=_SCRIPT_ENV, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return [Outcome(**o) for o in json.loads(proc.stdout)]
+    """Every CLI case in one subprocess, through the entry point (tests/cli_driver.py)."""
+    return _run_cli_batch(cases, _SCRIPT_ENV, timeout=300)
 
 
 def feature_names(d: int) -> list[str]:
