@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -84,8 +85,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     penalty : {"l2", "l1", "elasticnet"} or None, default="l2"
     alpha : float >= 0, default=0.0001
         Regularisation strength, in SGDRegressor's units (see above).
-    l1_ratio : float in [0, 1], default=0.15
-        The L1 share of the elastic net.
+    l1_ratio : float in [0, 1] or None, default=0.15
+        The L1 share of the elastic net. None (as in SGDRegressor) only with a penalty that does not use it.
     fit_intercept : bool, default=True
     max_iter : int >= 1, default=1000
         Iterations, i.e. epochs (passes over the data); a full-batch epoch is one update.
@@ -121,8 +122,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         The initial step for "constant", "invscaling" and "adaptive", in gdlab's scale: an SGDRegressor eta0
         of e is eta0 = e / 2 here for the squared error (same for the other losses).
     power_t : float >= 0, default=0.25
+        The exponent of "invscaling". Negative values, which scikit-learn 1.8 deprecated (an error from 1.10),
+        are refused with a ValueError (see docs/estimator.md).
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows and stop when their R^2 stops improving.
+        Hold out ``validation_fraction`` of the rows (SGDRegressor's split: the same rows for the same
+        ``random_state``) and stop when their R^2 stops improving; the training rows keep their order. Not with
+        ``partial_fit`` (a ValueError, as in SGDRegressor).
     validation_fraction : float in (0, 1), default=0.1
     n_iter_no_change : int >= 1, default=5
     warm_start : bool, default=False
@@ -157,7 +162,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
-    intercept_ : ndarray of shape (1,) or (n_outputs,)
+        In X's dtype (float32 or float64), as in SGDRegressor; the fit itself runs in float64. A y of shape
+        (n_samples, 1) is one target (shape (n_features,)), with a DataConversionWarning, as in SGDRegressor.
+    intercept_ : ndarray of shape (1,) or (n_outputs,), float64 (as SGDRegressor's)
     n_iter_ : int — epochs run by the last fit (or partial_fit).
     t_ : int — weight updates made, plus one (scikit-learn's convention: n_iter_ * batches + 1 after ``fit``).
     n_features_in_ : int;  feature_names_in_ : ndarray of str (when X had string column names).
@@ -185,7 +192,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         "loss": [StrOptions(set(LOSSES))],
         "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
         "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}), None],
@@ -195,7 +202,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         "random_state": ["random_state"],
         "learning_rate": [StrOptions({"auto", "constant", "optimal", "invscaling", "adaptive"})],
         "eta0": [Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, 0, None, closed="left")],
+        # any real, as SGDRegressor's: a negative one is refused in _check_settings with the reason and the fix
+        "power_t": [Interval(Real, None, None, closed="neither")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -256,9 +264,17 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         tags.target_tags.single_output = True
         return tags
 
-    def _validate_xy(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
-        return validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], multi_output=True,
+    def _validate_xy(self, X: Any, y: Any, reset: bool, stacklevel: int) -> tuple[np.ndarray, np.ndarray]:
+        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], multi_output=True,
                              y_numeric=True, order="C")
+        if y.ndim == 2 and y.shape[1] == 1:
+            # SGDRegressor's rule (column_or_1d): one target, coef_ of shape (n_features,), predictions (n,)
+            warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y "
+                          "to (n_samples, ), for example using ravel(). GDRegressor fits it as one target, as "
+                          "SGDRegressor does; pass y of shape (n_samples, n_outputs) with n_outputs >= 2 for "
+                          "several targets.", DataConversionWarning, stacklevel=stacklevel)
+            y = y[:, 0]
+        return X, y
 
     # ---- the objective in gdlab's terms ---------------------------------------------------------------------
     @property
@@ -266,10 +282,24 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """alpha' of gdlab's objective: 2 alpha for the squared error (MSE = 2 x half squared error)."""
         return 2.0 * float(self.alpha) if self.loss == "squared_error" else float(self.alpha)
 
-    def _check_settings(self) -> None:
+    def _check_settings(self, partial: bool = False) -> None:
+        if partial and self.early_stopping:
+            # SGDRegressor's message: partial_fit has no held-out rows to stop on
+            raise ValueError("early_stopping should be False with partial_fit: each call is one epoch on the rows "
+                             "given, with no validation rows held out. Set early_stopping=False, or use fit.")
         if self.learning_rate == "optimal" and self.alpha == 0:
             raise ValueError("learning_rate='optimal' needs alpha > 0 (its step is 1 / (alpha (t0 + t))); "
                              "got alpha=0. Set alpha > 0 or choose another learning_rate.")
+        if self.penalty == "elasticnet" and self.l1_ratio is None:
+            raise ValueError("l1_ratio must be set when penalty is 'elasticnet' (l1_ratio=None is only for 'l1', "
+                             "'l2' and None, which do not use it); pass a value in [0, 1], e.g. l1_ratio=0.15 "
+                             "(the default).")
+        if self.power_t < 0:
+            # SGDRegressor (scikit-learn 1.8, 1.9) still takes it with a FutureWarning; see docs/estimator.md
+            raise ValueError(f"power_t={self.power_t!r} is negative: the 'invscaling' step eta0 (t + 1)^"
+                             f"{-self.power_t:g} would grow without bound. scikit-learn deprecated negative "
+                             "power_t in 1.8 and refuses it from 1.10; GDRegressor refuses it now. Use "
+                             "power_t >= 0 (0 is a constant step, 0.25 the default).")
 
     def _optimizer_params(self, auto_beta: float | None = None) -> dict[str, float]:
         name = self.optimizer
@@ -322,7 +352,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         source = _as_source(X, y, self)
         if source is not None:
             return self._fit_source(source, coef_init, intercept_init, sample_weight)
-        X, y = self._validate_xy(X, y, reset=True)
+        X, y = self._validate_xy(X, y, reset=True, stacklevel=4)
+        self._coef_dtype = X.dtype  # float32 input gives float32 coef_, as in SGDRegressor
         warm = self.warm_start and hasattr(self, "coef_")
         # the core's own start (with standardization the intercept starts at the best one for zero slopes)
         self._default_start = coef_init is None and intercept_init is None and not warm
@@ -348,6 +379,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         warm = self.warm_start and hasattr(self, "coef_")
         theta0 = self._starting_point(d, y_shape, coef_init, intercept_init, previous=self._theta if warm else None)
         self._reset_progress()
+        self._seed_rng()
+        self._coef_dtype = np.dtype(np.float64)
         self._tol = (1e-10 if self.batch_size is None else 1e-4) if self.tol == "auto" else self.tol
         if self.learning_rate == "auto":
             lr: Any = "auto"
@@ -395,11 +428,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self
         """
         first = not hasattr(self, "coef_")
-        if first:
+        if first:  # as SGDRegressor, the parameters are checked on the first call
             self._validate_params()
-            self._check_settings()
-        X, y = self._validate_xy(X, y, reset=first)
+            self._check_settings(partial=True)
+        X, y = self._validate_xy(X, y, reset=first, stacklevel=3)
         if first:
+            self._coef_dtype = X.dtype  # coef_ keeps the first call's dtype, as SGDRegressor allocates it then
             start = self._starting_point(X.shape[1], y, None, None, previous=None)
             self._reset_progress()
         else:
@@ -413,7 +447,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X):
-        """Predictions X w + b, of shape (n_samples,) or (n_samples, n_outputs)."""
+        """Predictions X w + b, of shape (n_samples,) or (n_samples, n_outputs), in float64 (as SGDRegressor's)."""
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         if self.coef_.ndim == 1:
@@ -426,7 +460,20 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self._state = None  # gdlab.engines.DescentState: where partial_fit goes on from
         self._schedule = None
         self._schedule_params: dict[str, float] = {}
-        self._rng = np.random.default_rng(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self._rng = None  # drawn by _seed_rng, after the validation split (which draws from random_state first)
+
+    def _seed_rng(self) -> None:
+        """The generator of the row shuffling, seeded from random_state as SGDRegressor draws its seeds.
+
+        SGDRegressor draws the validation split from ``random_state`` first (see _run), then its shuffling seed,
+        randint(0, 2^31 - 1), then one more, randint(1, 2^31 - 1) (``make_dataset``'s); both are drawn here, so
+        a RandomState instance shared with later fits advances as it does in SGDRegressor (and holds out the same
+        rows in a second fit). The shuffling itself is gdlab's (the compiled epochs' Fisher-Yates shuffle).
+        """
+        state = check_random_state(self.random_state)
+        seed = state.randint(0, np.iinfo(np.int32).max)
+        state.randint(1, np.iinfo(np.int32).max)
+        self._rng = np.random.default_rng(seed)
 
     def _starting_point(self, d: int, y: np.ndarray, coef_init: Any, intercept_init: Any,
                         previous: np.ndarray | None) -> np.ndarray:
@@ -467,7 +514,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             check_sample_weight_values(sw)  # names the cause: NaN, all negative, or all zero
             raise ValueError("sample_weight sums to zero or less; at least one row must have a positive weight.")
 
-        # hold out the validation rows (early_stopping): scikit-learn's ShuffleSplit, seeded by random_state
+        # hold out the validation rows (early_stopping) as SGDRegressor does: scikit-learn's ShuffleSplit on
+        # random_state itself, before any other draw from it (so RandomState(42) holds out the rows 42 does);
+        # the training rows keep their order (with shuffle=False they are visited as given)
         val = None
         if self.early_stopping and not partial:
             from sklearn.model_selection import ShuffleSplit
@@ -478,11 +527,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                                  f"empty training or validation set for {m} samples; use more samples or "
                                  "another validation_fraction.")
             split = ShuffleSplit(n_splits=1, test_size=n_val, random_state=self.random_state)
-            train_idx, val_idx = next(split.split(X))
+            train_idx, val_idx = (np.sort(idx) for idx in next(split.split(X)))
             val = (X[val_idx], Y[val_idx], None if sw is None else sw[val_idx])
             X, Y = X[train_idx], Y[train_idx]
             sw = None if sw is None else sw[train_idx]
             m = X.shape[0]
+        if self._rng is None:
+            self._seed_rng()
 
         bs = self.batch_size
         full_batch = bs is None or bs >= m
@@ -506,9 +557,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         return float(r2_score(Yv, pred, sample_weight=swv))
 
     def _early_stop_step(self, theta: np.ndarray, val: tuple) -> bool:
-        """scikit-learn's rule: no improvement of the validation score by tol for n_iter_no_change epochs."""
+        """scikit-learn's rule: no improvement of the validation score by tol for n_iter_no_change epochs
+        (never with tol=None, as in SGDRegressor)."""
         score = self._validation_score(theta, val)
-        tol = 0.0 if self._tol is None else float(self._tol)
+        if self._tol is None:
+            return False
+        tol = float(self._tol)
         if score < self._best_val + tol:
             self._val_no_improve += 1
         else:
@@ -558,8 +612,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self._state = res.extra["state"]
         status, message = res.status, res.message
         if status == 3 and val is not None:
+            # a stop on the held-out rows (SGDRegressor's convergence), not a claim about the training objective:
+            # the message says how far that is from its minimum when the minimum is known
             status, message = 0, (f"early stopping: the validation R^2 did not improve by tol={self._tol} for "
                                   f"{self.n_iter_no_change} epochs")
+            if res.optimum_loss is not None and res.optimum_loss > 0 and math.isfinite(res.loss):
+                message += (f"; the training loss {res.loss:.6g} is {res.loss / res.optimum_loss:.4g}x its "
+                            f"minimum {res.optimum_loss:.6g}")
         averaged = self._state.average is not None and not res.diverged
         solver = "numba kernel" if res.extra["engine"] == "compiled" else f"descend ({res.source} source)"
         return _RunOutput(theta=_pack_theta(res.extra["theta"], k), trajectory=res.trajectory,
@@ -590,7 +649,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         off = 1 if self.fit_intercept else 0
         W = final[off:]
         b = final[0] if self.fit_intercept else np.zeros(final.shape[1])
-        self.coef_ = W[:, 0].copy() if single else W.T.copy()
+        # coef_ in the input's dtype, intercept_ in float64: SGDRegressor's dtypes (its float32 fit returns the
+        # intercept as a C double); the fit itself ran in float64
+        self.coef_ = (W[:, 0] if single else W.T).astype(getattr(self, "_coef_dtype", np.float64), copy=True)
         self.intercept_ = np.atleast_1d(np.asarray(b, dtype=np.float64)).copy()
         self.n_iter_ = int(out.n_iter)
         self.t_ = int(self.t_ + out.n_updates)
