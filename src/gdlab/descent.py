@@ -242,9 +242,11 @@ class _StopRule:
     * The optimum known (the squared error without an L1 term, on statistics): converged when the gap itself is
       small, F - F* <= tol * max(|F*|, eps F_0) (tol is a relative objective gap: 1e-10 means ten digits of the
       minimum).
-    * Otherwise, full batch: converged when the first-order measure (the gradient's norm, or the proximal
-      gradient mapping's with an L1 term) has fallen to sqrt(tol) of its start. For a quadratic the gap goes as
-      the square of the gradient, so this asks for roughly the same digits.
+    * The squared error with an L1 term on a full-rank design: mu-strongly convex, so F - F* <= |G|^2 / (2 mu)
+      for the proximal gradient mapping G; converged when that bound is within tol of the loss.
+    * Otherwise (robust losses): converged when the first-order measure (the gradient's norm, or the proximal
+      gradient mapping's with an L1 term) has fallen to tol of its start: no bound on the gap exists without a
+      strong convexity constant, so the test is strict.
     * Mini-batches: the loss is noisy, so the run ends when it stalls (scikit-learn's rule, ``loss_stalled``) or
       at max_iter; it is called converged only if the test above holds at that point.
     * ``gtol``: also stop when the gradient norm falls to gtol times its start (a claim of convergence only if the
@@ -271,7 +273,10 @@ class _StopRule:
                                                                                                  abs(optimum)))
             self._exact_bound = 0.0 if tol == 0 else max(tol * abs(optimum),
                                                          _ROUNDING_ULPS * np.finfo(float).eps * abs(optimum))
-        self.grad_bound = None if tol is None else math.sqrt(tol) * g0
+        # without the optimum: the first-order measure at tol of its start, unless a strong-convexity bound turns
+        # it into a gap bound (set_strong_convexity)
+        self.grad_bound = None if tol is None else tol * g0
+        self.mu = None
         self.best = f0
         self.since_best = 0
 
@@ -287,17 +292,31 @@ class _StopRule:
     def gap(self, f: float) -> float:
         return self.exact_gap() if self.exact_gap is not None else f - self.optimum
 
+    def set_strong_convexity(self, mu: float) -> None:
+        """The objective is mu-strongly convex (the squared error with a full-rank design; an L1 term keeps it so):
+        then F - F* <= |G|^2 / (2 mu) for the gradient mapping G, a bound on the gap itself."""
+        if mu > 0 and math.isfinite(mu):
+            self.mu = mu
+
+    def gap_upper_bound(self, g_map: float) -> float:
+        return g_map * g_map / (2.0 * self.mu)
+
     def certified(self, f: float, g_map: float) -> bool:
         if self.gap_bound is not None:
             return self.gap(f) <= self.gap_bound
+        if self.tol is not None and self.mu is not None:
+            bound = self.gap_upper_bound(g_map)
+            return bound <= self.tol * max(abs(f) - bound, 0.0)
         return self.grad_bound is not None and g_map <= self.grad_bound
 
     def certificate_text(self, f: float, g_map: float) -> str:
         if self.gap_bound is not None:
             return (f"the gap to the optimum {self.gap(f):.3g} is within tol={self.tol:g} of the minimum "
                     f"{self.optimum:.6g}")
-        return (f"the gradient norm {g_map:.3g} fell to sqrt(tol) = {math.sqrt(self.tol):.3g} of its start "
-                f"{self.g0:.3g}")
+        if self.mu is not None:
+            return (f"the gap to the optimum is at most |G|^2/(2 mu) = {self.gap_upper_bound(g_map):.3g}, within "
+                    f"tol={self.tol:g} of the loss (strong convexity mu = {self.mu:.3g})")
+        return f"the gradient norm {g_map:.3g} fell to tol = {self.tol:g} of its start {self.g0:.3g}"
 
     def full_batch_stop(self, f: float, g_map: float, g_norm: float) -> tuple[bool, bool, str]:
         """(stop, converged, message) after a full-batch iteration."""
@@ -521,8 +540,9 @@ def descend(
         adagrad, rmsprop and adam; mu_eff is mu, raised to what the budget of max_iter iterations can use.
     max_iter : iterations, i.e. epochs (full passes over the data); with full batches one update each.
     tol : the relative objective gap to reach: converged when F - F* <= tol * |F*| (the optimum F* is known for
-        the squared error without an L1 term); otherwise when the gradient norm (the proximal gradient mapping's
-        with L1) falls to sqrt(tol) of its start. With mini-batches the run also ends when the loss stalls
+        the squared error without an L1 term); with an L1 term, when the strong-convexity bound |G|^2/(2 mu) on
+        the gap (G the proximal gradient mapping) is within tol of the loss; for the robust losses, when the
+        gradient norm falls to tol of its start. With mini-batches the run also ends when the loss stalls
         (changes by at most tol, relative, for ``n_iter_no_change`` epochs), and is called converged only if the
         test above holds then. None: never stop early, and no ConvergenceWarning (the workshop's fixed budget).
     gtol : also stop when the gradient norm falls to ``gtol`` times its start (None, the default: never).
@@ -800,6 +820,8 @@ def descend(
     recorder.add(0, theta, f, user_grad_norm(g, g_norm), math.nan)
 
     stop_rule = _StopRule(tol, gtol, optimum_loss, f0, g_map, n_iter_no_change, full_batch, is_adaptive)
+    if optimum_loss is None and quadratic and curv is not None and curv.mu_known and not curv.rank_deficient:
+        stop_rule.set_strong_convexity(curv.mu)  # (an L1 term: the optimum is not known, but the gap is bounded)
     if (isinstance(src_d, GramSource) and problem.evaluate == src_d.packed_value_and_grad
             and src_d._error_form() is not None and optimum_loss is not None):
         stop_rule.measure_gap_exactly(lambda: src_d.last_gap)

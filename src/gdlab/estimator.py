@@ -93,7 +93,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     tol : float >= 0, "auto" or None, default="auto"
         The relative objective gap to reach, as in :func:`gdlab.descend`: a full-batch fit stops, converged, when
         F - F* <= tol * |F*| (the squared error without L1, whose optimum F* the statistics give), otherwise when
-        the gradient norm has fallen to sqrt(tol) of its start. Mini-batch fits also stop when the objective
+        the strong-convexity bound on the gap (with L1) or the gradient norm (robust losses, relative to its
+        start) is within tol. Mini-batch fits also stop when the objective
         changes by at most ``tol`` (relative) for ``n_iter_no_change`` epochs in a row (with ``early_stopping``:
         when the validation R^2 fails to beat its best by ``tol`` that often; with the "adaptive" schedule: divide
         the step by 5 instead, until it falls below 1e-6), and are called converged only if the test above holds.
@@ -614,7 +615,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if status == 3 and val is not None:
             # a stop on the held-out rows (SGDRegressor's convergence), not a claim about the training objective:
             # the message says how far that is from its minimum when the minimum is known
-            status, message = 0, (f"early stopping: the validation R^2 did not improve by tol={self._tol} for "
+            # status 3 (stopped, not converged): converged_ is a claim about the training objective's optimum
+            status, message = 3, (f"early stopping: the validation R^2 did not improve by tol={self._tol} for "
                                   f"{self.n_iter_no_change} epochs")
             if res.optimum_loss is not None and res.optimum_loss > 0 and math.isfinite(res.loss):
                 message += (f"; the training loss {res.loss:.6g} is {res.loss / res.optimum_loss:.4g}x its "

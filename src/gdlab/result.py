@@ -155,7 +155,8 @@ class Result:
     n_iter : int — iterations (epochs: full passes over the data) run.
     n_updates : int — parameter updates made (n_iter * batches per epoch).
     converged : bool — the run ended near the optimum: its gap F - F* within tol * |F*| when the optimum is known,
-        otherwise its gradient norm within sqrt(tol) of its start (or the method is exact).
+        with L1 its strong-convexity bound |G|^2/(2 mu) on the gap within tol; for robust losses its gradient norm
+        within tol of its start (or the method is exact).
     diverged : bool — the run was stopped because the loss became non-finite or exploded.
     status : int — 0 converged, 1 max_iter reached, 2 diverged, 3 stopped by the callback, 4 exact solve,
         5 stalled (the loss stopped changing, or gtol was met, away from the optimum).
