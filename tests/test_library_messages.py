@@ -227,3 +227,12 @@ def test_overflowing_features_are_one_error_naming_the_column_and_no_numpy_warni
             gdlab.descend(X, y)
         with pytest.raises(ValueError, match=r"column 1 of X"):
             gdlab.closed_form(X, y)
+
+
+@pytest.mark.parametrize("missing", [pd.NA, None, np.nan])
+def test_gdregressor_names_a_missing_value_in_a_dataframe_with_its_column_and_row(missing):
+    import gdlab
+
+    X = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": pd.Series([1.0, missing, 3.0, 4.0], dtype=object)})
+    with pytest.raises(ValueError, match=r"X column 'b' holds a missing value .* at row 1: .*drop or fill"):
+        gdlab.GDRegressor().fit(X, [1.0, 2.0, 3.0, 4.0])

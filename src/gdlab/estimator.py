@@ -266,6 +266,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         return tags
 
     def _validate_xy(self, X: Any, y: Any, reset: bool, stacklevel: int) -> tuple[np.ndarray, np.ndarray]:
+        _check_missing(X, "X")
         X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], multi_output=True,
                              y_numeric=True, order="C")
         if y.ndim == 2 and y.shape[1] == 1:
@@ -667,6 +668,22 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if self.verbose:
             logger.info("GDRegressor: %s after %d epoch(s), %d updates, %.3g s (%s)", out.message, out.n_iter,
                         out.n_updates, seconds, out.solver)
+
+
+def _check_missing(X: Any, name: str) -> None:
+    """A DataFrame with missing values (NaN, None, pd.NA) gets one error naming the column and the row; pd.NA in
+    an object column would otherwise reach NumPy as a TypeError ("float() argument must be ... not 'NAType'")."""
+    isna = getattr(X, "isna", None)
+    if isna is None or not hasattr(X, "columns"):
+        return
+    mask = isna()
+    if not bool(mask.to_numpy().any()):
+        return
+    col = next(c for c in X.columns if bool(mask[c].any()))
+    row = int(np.flatnonzero(mask[col].to_numpy())[0])
+    raise ValueError(f"{name} column {col!r} holds a missing value ({X[col].iloc[row]!r}) at row {row}: gradient "
+                     "descent needs numbers in every cell; drop or fill the missing values first (e.g. "
+                     "DataFrame.dropna, or sklearn.impute.SimpleImputer in a Pipeline).")
 
 
 def _estimator_terms(message: str, max_iter: int) -> str:
