@@ -24,7 +24,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -254,10 +254,9 @@ class _StopRule:
     """
 
     def __init__(self, tol: float | None, gtol: float | None, optimum: float | None, f0: float, g0: float,
-                 n_iter_no_change: int, full_batch: bool, adaptive_schedule: bool):
+                 n_iter_no_change: int, adaptive_schedule: bool):
         self.tol, self.gtol, self.optimum = tol, gtol, optimum
         self.g0 = g0
-        self.full_batch = full_batch
         self.adaptive_schedule = adaptive_schedule
         self.n_iter_no_change = n_iter_no_change
         self.no_improve = 0
@@ -819,7 +818,7 @@ def descend(
     t = 0  # updates made
     recorder.add(0, theta, f, user_grad_norm(g, g_norm), math.nan)
 
-    stop_rule = _StopRule(tol, gtol, optimum_loss, f0, g_map, n_iter_no_change, full_batch, is_adaptive)
+    stop_rule = _StopRule(tol, gtol, optimum_loss, f0, g_map, n_iter_no_change, is_adaptive)
     if optimum_loss is None and quadratic and curv is not None and curv.mu_known and not curv.rank_deficient:
         stop_rule.set_strong_convexity(curv.mu)  # (an L1 term: the optimum is not known, but the gap is bounded)
     if (isinstance(src_d, GramSource) and problem.evaluate == src_d.packed_value_and_grad
@@ -951,9 +950,9 @@ def descend(
     if optimum_loss is not None:
         traj = type(traj)(**{**traj.__dict__, "gap": traj.loss - optimum_loss})
 
-    replan = None
+    replan: Callable[[int], float] | None = None
     if auto_lr and curv is not None and quadratic and full_batch and opt_name in ("gd", "momentum", "nesterov"):
-        def replan(budget: int) -> float:
+        def predicted_gap(budget: int) -> float:
             """The gap the theory predicts after ``budget`` iterations with the step 'auto' plans for it."""
             eta_T, params_T, _ = auto_parameters(curv, opt_name, max_iter=budget, tol=tol,
                                                  error_weights=budget_plan)
@@ -965,6 +964,8 @@ def descend(
             # root, whose error goes as t r^t, so their gap bound carries (1 + t)^2
             transient = 1.0 if opt_name == "gd" else (1.0 + budget) ** 2
             return (f0 - optimum_loss) * transient * r ** (2.0 * budget) if r < 1 else math.inf
+
+        replan = predicted_gap
     diagnosis = None
     if diverged or (status in (1, 5) and tol is not None):
         diagnosis = _diagnose(raw_stats=stats, curv=curv, fit_intercept=fit_intercept, standardized=scaling is not None,
