@@ -46,10 +46,10 @@ def test_mse_r2_and_gap_are_computed_from_the_coefficients(workshop_table):
 def test_to_frame_and_to_dict(workshop_table):
     _, table = workshop_table
     frame = table.to_frame()
-    assert list(frame.columns[:4]) == ["method", "library", "intercept", "w0"]
+    assert list(frame.columns[:4]) == ["method", "library", "intercept", "w1"]
     assert {"mse", "r2", "gap", "n_iter", "seconds", "converged", "note"} <= set(frame.columns)
     assert len(frame) == len(table)
-    assert frame.loc[frame.method == "gdlab gd", "w0"].item() == pytest.approx(table["gd"].coef[0])
+    assert frame.loc[frame.method == "gdlab gd", "w1"].item() == pytest.approx(table["gd"].coef[0])
     import json
 
     json.dumps(table.to_dict())  # JSON-ready
@@ -77,7 +77,7 @@ def test_multi_output_skips_sgdregressor_and_matches_linear_regression():
     np.testing.assert_allclose(table["gd"].coef, lr.coef_.T, rtol=1e-6)
     assert table["SGDRegressor"].skipped
     frame = table.to_frame()
-    assert "w0[1]" in frame.columns and "intercept[1]" in frame.columns
+    assert "w1[1]" in frame.columns and "intercept[1]" in frame.columns
 
 
 def test_pandas_columns_become_coefficient_labels():

@@ -535,7 +535,7 @@ def test_gdlab_compare_reaches_the_optimum_or_says_so(table, cli, row):
     lines = gap_lines(out.stderr)
     for rec in gdlab_rows:
         optimizer = rec["method"].split()[-1]
-        coef = [rec[n] if n in rec else rec[f"w{j}"] for j, n in enumerate(names)]  # labelled w0.. or by name
+        coef = [rec[n] if n in rec else rec[f"w{j + 1}"] for j, n in enumerate(names)]  # labelled w1.. or by name
         f = objective(r.X, r.y, coef, rec["intercept"])
         mine = [ln for ln in lines if re.search(rf"\b{optimizer}\b", ln)]
         check_honest(f"{row}/gdlab compare {optimizer}", r.ls, f, rec["converged"], mine)

@@ -383,7 +383,7 @@ def test_smooth_robust_losses_reach_the_optimum_found_by_scipy(loss):
 
     def f(theta):
         r = X @ theta[1:] + theta[0] - y
-        return obj.value(r).mean()
+        return obj.value(r, 0.0).mean()
 
     ref = minimize(f, np.zeros(3), method="BFGS", options={"gtol": 1e-12}).x
     r = gdlab.descend(X, y, loss=loss, epsilon=eps, learning_rate=0.5, max_iter=20000, tol=0.0, gtol=1e-11,
@@ -505,7 +505,7 @@ def test_gap_to_the_optimum_is_recorded_and_exports_cleanly(tmp_path):
     assert r.optimum_loss == pytest.approx(exact.loss, rel=1e-12)
     np.testing.assert_allclose(r.trajectory.gap, r.trajectory.loss - exact.loss, rtol=1e-9, atol=1e-14)
     frame = r.to_frame()
-    assert list(frame.columns) == ["iteration", "intercept", "w0", "loss", "grad_norm", "learning_rate", "gap"]
+    assert list(frame.columns) == ["iteration", "intercept", "w1", "loss", "grad_norm", "learning_rate", "gap"]
     assert len(frame) == 11
     doc = json.loads(r.to_json(tmp_path / "r.json"))
     assert doc == json.loads((tmp_path / "r.json").read_text())
@@ -526,7 +526,7 @@ def test_gap_to_the_optimum_is_recorded_and_exports_cleanly(tmp_path):
     (np.ones((3, 1)), [1.0, 2.0, 3.0], {"learning_rate": 0}, r"learning_rate must be > 0"),
     (np.ones((3, 1)), [1.0, 2.0, 3.0], {"batch_size": 4}, r"batch_size=4 is larger than the number of samples"),
     (np.ones((3, 1)), [1.0, 2.0, 3.0], {"optimizer": "adamw"}, r"unknown optimizer 'adamw'.*'gd'.*'adam'"),
-    (np.ones((3, 1)), [1.0, 2.0, 3.0], {"loss": "hinge"}, r"unknown loss 'hinge'.*'huber'"),
+    (np.ones((3, 1)), [1.0, 2.0, 3.0], {"loss": "hinges"}, r"unknown loss 'hinges'.*'huber'"),
     (np.ones((3, 1)), [1.0, 2.0, 3.0], {"learning_rate": "warmup"}, r"unknown learning-rate schedule 'warmup'"),
     (np.ones((3, 1)), [1.0, 2.0, 3.0], {"source": "disk"}, r"unknown source 'disk'"),
     (np.ones((3, 1)), [1.0, 2.0, 3.0], {"max_iter": 0}, r"max_iter must be > 0"),

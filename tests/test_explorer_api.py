@@ -233,7 +233,7 @@ def test_export_csv_and_json_hold_the_trajectory(client):
     a = frame[frame["run"] == "A"]
     b = frame[frame["run"] == "B"]
     assert list(a["iteration"]) == list(range(11)) and set(b["optimizer"]) == {"momentum"}
-    np.testing.assert_allclose(a[["intercept", "w[x]"]].to_numpy(), body["runs"][0]["params"], rtol=1e-12)
+    np.testing.assert_allclose(a[["intercept", "w1"]].to_numpy(), body["runs"][0]["params"], rtol=1e-12)
     np.testing.assert_allclose(b["loss"], body["runs"][1]["loss"], rtol=1e-12)
     r = client.get("/api/export?format=json&" + q)
     data = r.json()

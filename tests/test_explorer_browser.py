@@ -197,7 +197,7 @@ def test_switching_optimizer_changes_the_path(page, server):
     exported = page.request.get(server + href.lstrip("/"))
     assert exported.ok and exported.headers["content-type"].startswith("text/csv")
     frame = pd.read_csv(io.StringIO(exported.text()))
-    np.testing.assert_allclose(frame[["w[x1]", "w[x2]"]].to_numpy(), drawn, rtol=1e-9)
+    np.testing.assert_allclose(frame[["w1 (x1)", "w2 (x2)"]].to_numpy(), drawn, rtol=1e-9)
     # change beta: the path changes again
     page.fill("#hp-beta", "0.5")
     after_update(page, lambda: page.press("#hp-beta", "Enter"))

@@ -5,7 +5,7 @@ The workshop ends with "feel free to check that this produces the same result": 
     >>> import gdlab
     >>> ds = gdlab.datasets.workshop_line()
     >>> table = gdlab.compare(ds.X, ds.y)
-    >>> table.to_frame()[["method", "intercept", "w0", "mse", "gap"]]   # doctest: +SKIP
+    >>> table.to_frame()[["method", "intercept", "w1", "mse", "gap"]]   # doctest: +SKIP
 
 Every row fits the same unpenalised least-squares problem (the workshop's MSE), so all of them should land on the
 closed form's optimum: ``gap`` is each row's MSE minus the optimum's, the honest measure of "the same result".
@@ -80,7 +80,7 @@ class Comparison:
     Attributes
     ----------
     rows : list of :class:`ComparisonRow`, in the order run (the closed form first when included).
-    feature_names : the coefficient labels (w0, w1, ... or the DataFrame's column names).
+    feature_names : the coefficient labels (w1, w2, ... or the DataFrame's column names; w0 is the intercept).
     n_samples, n_features, n_outputs : the data's shape.
     optimum_mse : the closed form's MSE (the reference of ``gap``).
     """
@@ -285,7 +285,8 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
         with penalty=None so that its objective is the same).
     fit_intercept, sample_weight : the model, for every method.
     random_state : seeds SGDRegressor's shuffling.
-    feature_names : coefficient labels (default: the DataFrame's columns, else w0, w1, ...).
+    feature_names : coefficient labels (default: the DataFrame's columns, else w1, w2, ...: the workshop's w, whose
+        w0 is the intercept).
     standardize : the gdlab optimizers' coordinates, as in :func:`gdlab.descend` ("auto": standardized with
         learning_rate="auto"; each row's note says how it ended).
 
@@ -310,7 +311,7 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
     m, d = Xa.shape
     k = 1 if ya.ndim == 1 else ya.shape[1]
     if feature_names is None:
-        feature_names = [f"w{j}" for j in range(d)]
+        feature_names = [f"w{j + 1}" for j in range(d)]
     feature_names = [str(f) for f in feature_names]
     if len(feature_names) != d:
         raise ValueError(f"feature_names has {len(feature_names)} names but X has {d} columns; give one per column.")

@@ -121,8 +121,8 @@ def _contour(ax: Axes, X: np.ndarray, y: np.ndarray, optimum: np.ndarray, extent
         ax.clabel(cs, cs.levels[::3], fmt=lambda v: f"{v:.3g}", fontsize=7, inline=True)
     ax.set_xlim(b0, b1)
     ax.set_ylim(w0, w1)
-    ax.set_xlabel("intercept  w[0]")
-    ax.set_ylabel("slope  w[1]")
+    ax.set_xlabel("intercept w0")
+    ax.set_ylabel("slope w1")
 
 
 def _line_extent(X: np.ndarray, y: np.ndarray, points: list[np.ndarray]) -> tuple[float, float, float, float]:
@@ -213,7 +213,7 @@ def line_iterations_figure(part: LinePart) -> Figure:
     w = part.descent.params
     text = (f"{'after ' + str(d.n_iterations) + ' iterations:':<22}w = [{w[0]:.3f}, {w[1]:.3f}]\n"
             f"{'Normal Equation:':<22}w = [{cf[0]:.3f}, {cf[1]:.3f}]\n"
-            "w = [intercept, slope]; the data: y = 8 + 6x + noise")
+            "w = [w0, w1] = [intercept, slope]; data: y = 8 + 6x + noise")
     ax.text(0.98, 0.03, text, transform=ax.transAxes, ha="right", va="bottom", multialignment="left",
             family="monospace", fontsize=8,
             bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"})

@@ -427,7 +427,7 @@ def _workshop_sections(ws: Workshop, add_png: Callable[[str, Any, str, str], str
                   "The fitted line after each of the 10 iterations (axes [0, 2, 8, 22] as in the workshop).")
         + f'<div class="answer">{_esc(answers["weights"])}</div>'
         + "<details><summary>The weights after each iteration</summary><table><thead><tr><th>iteration</th>"
-          "<th>intercept w[0]</th><th>slope w[1]</th><th>MSE</th></tr></thead><tbody>"
+          "<th>intercept w0</th><th>slope w1</th><th>MSE</th></tr></thead><tbody>"
         + w_rows + f"<tr><td>Normal Equation</td><td>{wne[0]:.4f}</td><td>{wne[1]:.4f}</td>"
         f"<td>{ln.closed.loss:.4f}</td></tr></tbody></table></details>")))
 

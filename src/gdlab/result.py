@@ -65,19 +65,24 @@ class Trajectory:
         return out
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per recorded iteration: iteration, intercept, w0..w{d-1}, loss, grad_norm, learning_rate, gap."""
+        """One row per recorded iteration: iteration, intercept, w1..wd, loss, grad_norm, learning_rate, gap.
+
+        The names are the workshop's: w = [w0, w1, ..., wd] with w0 the intercept (the column of ones of X_b), so
+        the intercept's column is ``intercept`` and ``wj`` is the weight of feature j (``coef[:, j - 1]``). Several
+        outputs: ``intercept_o`` and ``wj_o`` for output o.
+        """
         import pandas as pd
 
         cols: dict[str, Any] = {"iteration": self.iteration}
         if self.coef.ndim == 2:
             cols["intercept"] = self.intercept
             for j in range(self.coef.shape[1]):
-                cols[f"w{j}"] = self.coef[:, j]
+                cols[f"w{j + 1}"] = self.coef[:, j]
         else:
             for o in range(self.coef.shape[2]):
                 cols[f"intercept_{o}"] = self.intercept[:, o]
                 for j in range(self.coef.shape[1]):
-                    cols[f"w{j}_{o}"] = self.coef[:, j, o]
+                    cols[f"w{j + 1}_{o}"] = self.coef[:, j, o]
         cols["loss"] = self.loss
         cols["grad_norm"] = self.grad_norm
         cols["learning_rate"] = self.learning_rate

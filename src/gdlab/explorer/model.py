@@ -119,7 +119,8 @@ class ExplorerDataset:
             return ["c (candidate mean)"]
         if self.kind == "line":
             return ["intercept w0", f"slope w1 (of {self.feature_names[0]})"]
-        return ["intercept"] + [f"w[{name}]" for name in self.feature_names]
+        # the workshop's w = [w0, w1, ...]: w0 the intercept, wj the weight of feature j (as Trajectory.to_frame())
+        return ["intercept w0"] + [f"w{j + 1} ({name})" for j, name in enumerate(self.feature_names)]
 
     @property
     def memory_source(self) -> MemorySource:

@@ -384,8 +384,8 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
             frames = []
             for spec, res, label in zip(state["runs"], results, "AB"):
                 frame = res.trajectory.to_frame()
-                if ds.kind != "mean":
-                    frame = frame.rename(columns={f"w{j}": f"w[{name}]" for j, name in enumerate(ds.feature_names)})
+                if ds.kind == "table":  # the surface's names: "w1 (x1)" (to_frame() has w1, w0 is the intercept)
+                    frame = frame.rename(columns={f"w{j + 1}": name for j, name in enumerate(ds.param_names[1:])})
                 frame.insert(0, "learning_rate_setting", spec.learning_rate)
                 frame.insert(0, "optimizer", spec.optimizer)
                 frame.insert(0, "run", label)
