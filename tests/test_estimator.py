@@ -218,14 +218,14 @@ def reference_minimum(loss, penalty, X, y, epsilon, alpha, l1_ratio=0.5):
     l1 = {None: 0.0, "l2": 0.0, "l1": alpha, "elasticnet": alpha * l1_ratio}[penalty]
     l2 = {None: 0.0, "l2": alpha, "l1": 0.0, "elasticnet": alpha * (1 - l1_ratio)}[penalty]
     m, d = X.shape
-    lo = gdlab.objectives.Loss(loss, epsilon)
+    lo = gdlab.losses.get_loss(loss, epsilon)
     if lo.smooth:
         def f(v):
             b, w = v[0], v[1:d + 1] - v[d + 1:]
             r = X @ w + b - y
-            g_pred = lo.derivative(r) / m
+            g_pred = lo.derivative(r, 0.0) / m
             gw = X.T @ g_pred + l2 * w
-            value = lo.value(r).mean() + l1 * v[1:].sum() + 0.5 * l2 * w @ w
+            value = lo.value(r, 0.0).mean() + l1 * v[1:].sum() + 0.5 * l2 * w @ w
             return value, np.concatenate([[g_pred.sum()], gw + l1, -gw + l1])
 
         bounds = [(None, None)] + [(0, None)] * (2 * d)
@@ -298,7 +298,7 @@ def test_sample_weights_equal_repeated_rows():
 
 # ---- the stochastic kernel against a plain NumPy transcription -------------------------------------------------------
 def reference_sgd(X, Y, sw, orders, batch_size, eta_of_t, *, l1=0.0, l2=0.0, optimizer="gd", beta=0.0,
-                  loss=gdlab.objectives.Loss("squared_error"), average_start=-1):
+                  loss=gdlab.losses.SquaredError(), average_start=-1):
     """Mini-batch SGD written plainly: the batch gradient of (1/n) sum s_i loss_i, divided by |B| mean(s)."""
     m, d = X.shape
     Xb = np.hstack([np.ones((m, 1)), X])
@@ -311,7 +311,7 @@ def reference_sgd(X, Y, sw, orders, batch_size, eta_of_t, *, l1=0.0, l2=0.0, opt
             rows = order[start:start + batch_size]
             s = np.ones(len(rows)) if sw is None else sw[rows]
             r = Xb[rows] @ theta - Y[rows]
-            g = Xb[rows].T @ (s[:, None] * loss.derivative(r)) / (len(rows) * s_bar)
+            g = Xb[rows].T @ (s[:, None] * loss.derivative(r, 0.0)) / (len(rows) * s_bar)
             g[1:] += l2 * theta[1:]
             eta = eta_of_t(t)
             if optimizer == "gd":

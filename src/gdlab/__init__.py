@@ -16,13 +16,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from gdlab import datasets, optimizers, schedules
+from gdlab import datasets, losses, optimizers, schedules
 from gdlab._config import config_context, get_config, load_compiled, set_config
 from gdlab.closed_form import closed_form
 from gdlab.compare import Comparison, compare
 from gdlab.curvature import Curvature, curvature
 from gdlab.descent import IterationInfo, descend
-from gdlab.exceptions import DivergenceWarning, GDLabWarning, RankDeficiencyWarning
+from gdlab.exceptions import DivergenceWarning, GDLabWarning, RankDeficiencyWarning, SeparationWarning
 from gdlab.result import Result, Trajectory
 from gdlab.sweep import SweepResult, sweep
 
@@ -32,12 +32,13 @@ __version__ = "0.1.0"
 # they are light, and importing them here keeps the names bound to the functions, not to their modules.)
 _LAZY = {
     "GDRegressor": "gdlab.estimator",
+    "GDClassifier": "gdlab.estimator",
 }
 
 __all__ = [
     "descend", "closed_form", "curvature", "compare", "Comparison", "sweep", "SweepResult", "Curvature", "Result", "Trajectory", "IterationInfo",
-    "ConvergenceWarning", "DivergenceWarning", "RankDeficiencyWarning", "GDLabWarning",
-    "datasets", "optimizers", "schedules", "set_config", "get_config", "config_context", "load_compiled",
+    "ConvergenceWarning", "DivergenceWarning", "RankDeficiencyWarning", "SeparationWarning", "GDLabWarning",
+    "datasets", "losses", "optimizers", "schedules", "set_config", "get_config", "config_context", "load_compiled",
     "__version__", *_LAZY,
 ]
 

@@ -47,7 +47,7 @@ __all__ = ["descend", "Diagnosis", "IterationInfo", "SOURCES", "STATUS", "format
 
 SOURCES = ("auto", "memory", "gram")
 STATUS = {0: "converged", 1: "max_iter reached", 2: "diverged", 3: "stopped by callback", 4: "exact",
-          5: "stalled"}
+          5: "stalled", 6: "separable"}
 # the raw-coordinate 'auto' steps of the per-coordinate methods (no statistics to scale them by)
 _AUTO_FALLBACK_STEP = {"adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01}
 # the stop rule: the rounding floor of a measured gap, and how long a loss may fail to decrease (full batch)
@@ -57,6 +57,8 @@ _FLOOR_ULPS = 256
 _NO_PROGRESS_ITERATIONS = 50
 # wide data: above this many parameters the p x p statistics are not formed (L comes from Lanczos)
 _MAX_STATS_PARAMETERS = 4000
+# how often (iterations) an unpenalised log-loss fit checks whether the classes are already separated
+_SEPARATION_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ class _Problem:
 def _choose_source(requested: str, loss: Loss, full_batch: bool, m: int, d: int, max_iter: int,
                    standardize: bool = False) -> tuple[str, str]:
     if requested == "gram":
-        if loss.name != "squared_error":
+        if not loss.quadratic:
             raise ValueError(f"source='gram' is exact only for loss='squared_error' (got loss={loss.name!r}); "
                              "use source='memory' or 'auto'.")
         if not full_batch:
@@ -191,7 +193,7 @@ def _choose_source(requested: str, loss: Loss, full_batch: bool, m: int, d: int,
         return "gram", "requested"
     if requested == "memory":
         return "memory", "requested"
-    if loss.name != "squared_error":
+    if not loss.quadratic:
         return "memory", f"loss={loss.name!r} needs the rows at every evaluation"
     if not full_batch:
         return "memory", "mini-batches are drawn from the rows"
@@ -236,6 +238,70 @@ def _choose_scaling(requested: Any, *, auto_lr: bool, named_optimizer: bool, d: 
                   "do), and reports everything in the original units")
 
 
+class _NewtonCertificate:
+    """The gap of a smooth convex loss whose optimum is not known (logistic, multinomial, Poisson), from the Newton
+    decrement: F - F* = (1/2) g^T H^-1 g + O(|g|^3) near the minimiser (H the Hessian there).
+
+    The first estimates use the curvature bound c X_b^T S X_b / n from the statistics (free, and at least the
+    Hessian, so they never claim too early); once such an estimate is within tol, the Hessian is formed at the
+    current point (one pass) and the claim is made only if the decrement with it is within tol too. A failed check
+    keeps the fresh Hessian, and the next one waits for the estimate to fall 4x further, so a fit makes a handful of
+    Hessian passes.
+    """
+
+    def __init__(self, hessian_at: Callable[[np.ndarray], np.ndarray], bound: np.ndarray | None):
+        self.hessian_at = hessian_at
+        self.factor = None if bound is None else self._factor(bound)
+        self.fresh_at: np.ndarray | None = None
+        self.wait_below = math.inf
+        self.passes = 0
+
+    @staticmethod
+    def _factor(H: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        blocks = H if H.ndim == 3 else H[None]
+        out = []
+        for B in blocks:
+            lam, V = np.linalg.eigh(0.5 * (B + B.T))
+            floor = max(float(lam[-1]), 0.0) * 1e-12
+            out.append((np.where(lam > floor, lam, np.inf), V))
+        return out
+
+    def decrement(self, g: np.ndarray) -> float:
+        """(1/2) g^T H^+ g (directions of zero curvature, where the gradient has no part, are left out)."""
+        if len(self.factor) == 1 and g.shape[1] > 1 and self.factor[0][1].shape[0] == g.size:
+            cols = [g.ravel()]
+        else:
+            cols = [g[:, j] for j in range(g.shape[1])]
+        total = 0.0
+        for (lam, V), col in zip(self.factor, cols):
+            c = V.T @ col
+            total += 0.5 * float(np.sum(c * c / lam))
+        return total
+
+    def certify(self, theta: np.ndarray, g: np.ndarray, f: float, tol: float) -> bool:
+        target = tol * max(abs(f), np.finfo(float).tiny)
+        if self.factor is None:
+            self.factor = self._factor(self.hessian_at(theta))
+            self.fresh_at, self.passes = theta.copy(), self.passes + 1
+        est = self.decrement(g)
+        if est > target:
+            return False
+        if self.fresh_at is not None and np.array_equal(self.fresh_at, theta):
+            return True
+        if est > self.wait_below:
+            return False
+        self.factor = self._factor(self.hessian_at(theta))
+        self.fresh_at, self.passes = theta.copy(), self.passes + 1
+        est = self.decrement(g)
+        self.last = est
+        if est <= target:
+            return True
+        self.wait_below = est / 4.0
+        return False
+
+    last: float = math.nan
+
+
 class _StopRule:
     """When to stop, and whether that is convergence: decided here for every run.
 
@@ -276,6 +342,7 @@ class _StopRule:
         # it into a gap bound (set_strong_convexity)
         self.grad_bound = None if tol is None else tol * g0
         self.mu = None
+        self.newton: _NewtonCertificate | None = None
         self.best = f0
         self.since_best = 0
 
@@ -300,9 +367,12 @@ class _StopRule:
     def gap_upper_bound(self, g_map: float) -> float:
         return g_map * g_map / (2.0 * self.mu)
 
-    def certified(self, f: float, g_map: float) -> bool:
+    def certified(self, f: float, g_map: float, theta: np.ndarray | None = None, g: np.ndarray | None = None
+                  ) -> bool:
         if self.gap_bound is not None:
             return self.gap(f) <= self.gap_bound
+        if self.newton is not None and self.tol is not None and theta is not None:
+            return self.newton.certify(theta, g, f, self.tol)
         if self.tol is not None and self.mu is not None:
             bound = self.gap_upper_bound(g_map)
             return bound <= self.tol * max(abs(f) - bound, 0.0)
@@ -312,14 +382,18 @@ class _StopRule:
         if self.gap_bound is not None:
             return (f"the gap to the optimum {self.gap(f):.3g} is within tol={self.tol:g} of the minimum "
                     f"{self.optimum:.6g}")
+        if self.newton is not None and math.isfinite(self.newton.last):
+            return (f"the Newton decrement g^T H^-1 g / 2 = {self.newton.last:.3g}, the gap to the optimum to second "
+                    f"order, is within tol={self.tol:g} of the loss")
         if self.mu is not None:
             return (f"the gap to the optimum is at most |G|^2/(2 mu) = {self.gap_upper_bound(g_map):.3g}, within "
                     f"tol={self.tol:g} of the loss (strong convexity mu = {self.mu:.3g})")
         return f"the gradient norm {g_map:.3g} fell to tol = {self.tol:g} of its start {self.g0:.3g}"
 
-    def full_batch_stop(self, f: float, g_map: float, g_norm: float) -> tuple[bool, bool, str]:
+    def full_batch_stop(self, f: float, g_map: float, g_norm: float, theta: np.ndarray | None = None,
+                        g: np.ndarray | None = None) -> tuple[bool, bool, str]:
         """(stop, converged, message) after a full-batch iteration."""
-        if self.tol is not None and self.certified(f, g_map):
+        if self.tol is not None and self.certified(f, g_map, theta, g):
             return True, True, "converged: " + self.certificate_text(f, g_map)
         if f < self.best:
             self.best, self.since_best = f, 0
@@ -606,15 +680,14 @@ def descend(
         single = getattr(src_obj, "single_output", k == 1)
         source_name, source_reason = src_obj.name, "given"
         fit_intercept = src_obj.fit_intercept
-        src_loss = getattr(src_obj, "loss", None)
-        src_loss_name = "squared_error" if src_loss is None else getattr(src_loss, "name", src_loss)
-        if isinstance(loss, str) and loss == "squared_error" and src_loss is not None:
+        src_loss = getattr(src_obj, "loss", None) or get_loss("squared_error")
+        if isinstance(loss, str) and loss == "squared_error":
             loss_obj = src_loss  # the source's own loss, unless the caller asked for another
-        elif loss_obj.name != src_loss_name or (src_loss is not None and loss_obj != src_loss):
+        elif loss_obj != src_loss:
             raise ValueError(
-                f"loss={loss_obj.name!r} (epsilon={loss_obj.epsilon:g}) differs from the loss the {src_obj.name!r} "
-                f"source computes ({src_loss_name!r}); open the source with the loss you want "
-                "(gdlab.scale.open_source(..., loss=...)) and leave descend's loss at its default.")
+                f"loss={loss_obj!r} differs from the loss the {src_obj.name!r} source computes ({src_loss!r}); "
+                "open the source with the loss you want (gdlab.scale.open_source(..., loss=...)) and leave "
+                "descend's loss at its default.")
         if sample_weight is not None:
             raise ValueError(f"sample_weight cannot be given with a {src_obj.name!r} source object: weights belong "
                              "to the data; pass arrays (descend(X, y, sample_weight=...)) instead.")
@@ -634,7 +707,10 @@ def descend(
         Xa = as_matrix(X, check_finite=False)
         ya = as_target(y, Xa.shape[0])
         single = ya.ndim == 1
-        Y = ya.reshape(-1, 1) if single else ya
+        if single and loss_obj.coupled:
+            raise ValueError(f"loss={loss_obj.name!r} takes a one-hot target of shape (m, K); got shape {ya.shape}. "
+                             "GDClassifier encodes class labels itself.")
+        Y = loss_obj.prepare_target(ya.reshape(-1, 1) if single else ya)
         m, d = Xa.shape
         k = Y.shape[1]
         sw = as_sample_weight(sample_weight, m)
@@ -680,7 +756,7 @@ def descend(
             scaling = Scaling.from_columns(mem.X, mem.sample_weight, fit_intercept)
         else:
             scaled, scaling_reason = False, f"{p} parameters: too many for the {source_name!r} source's statistics"
-    quadratic = loss_obj.name == "squared_error"
+    quadratic = loss_obj.quadratic
     stats_d = stats if scaling is None or stats is None else scaling.transform_stats(stats)
     l2_d: Any = pen.l2 if scaling is None else pen.l2 / scaling.scale**2
     # a ridge term on statistics joins the source's error form (exact near the optimum); the loop adds no penalty
@@ -693,17 +769,49 @@ def descend(
         src_d = GramSource(stats_d, fit_intercept, l2=l2_d if fold_l2 else 0.0)
     else:
         src_d = ScaledSource(src_obj, scaling)
+    # ---- starting point (the user's coordinates, then the descent's) -----------------------------------------
+    theta = np.zeros((p, k))
+    if coef_init is not None:
+        ci = np.asarray(coef_init, dtype=float)
+        if ci.size != d * k:
+            raise ValueError(f"coef_init has {ci.size} values; expected {d * k} (n_features={d} x n_outputs={k}).")
+        theta[p - d:] = ci.reshape(d, k)
+    if intercept_init is not None:
+        if not fit_intercept:
+            raise ValueError("intercept_init was given but fit_intercept=False; drop one of them.")
+        ii = np.asarray(intercept_init, dtype=float)
+        if ii.size != k:
+            raise ValueError(f"intercept_init has {ii.size} values; expected {k} (one per output).")
+        theta[0] = ii.reshape(k)
+    elif scaling is not None and fit_intercept and stats is not None and stats.n > 0:
+        # the best intercept for the starting slopes (glmnet's null model): for the squared error centring
+        # decouples it (the target's mean less the slopes' share); for the other losses, with zero slopes
+        if quadratic:
+            theta[0] = stats.mean_y - stats.mean_x @ theta[1:]
+        elif coef_init is None:
+            null = loss_obj.null_intercept_from_mean(stats.mean_y)
+            if null is not None:
+                theta[0] = null
+    theta_start_user = theta.copy()
+    if scaling is not None:
+        theta = scaling.to_descent(theta)
     smooth_c = loss_obj.curvature
     curv: Curvature | None = None
     raw_curv: Curvature | None = None
-    c_eff = smooth_c if smooth_c is not None else 1.0  # a non-smooth loss: the scale of its smooth part
+    smooth = loss_obj.smooth
+    if smooth_c is not None:
+        c_eff = smooth_c
+    elif smooth:  # no global bound (Poisson's exp(eta)): the curvature met at the start
+        c_eff = _start_curvature(loss_obj, mem, theta_start_user, fit_intercept, stats)
+    else:
+        c_eff = 1.0  # a non-smooth loss: the scale of its smooth part
     if stats_d is not None:
         curv = curvature_from_stats(stats_d, fit_intercept, c_eff, l2_d)
         raw_curv = curv if scaling is None else curvature_from_stats(stats, fit_intercept, c_eff, pen.l2)
     elif auto_lr and mem is not None and not isinstance(optimizer, Optimizer) and opt_name in (
             "gd", "momentum", "nesterov"):
         curv = _lanczos_curvature(mem, scaling, fit_intercept, c_eff, l2_d)
-    if smooth_c is None and curv is not None:
+    if not smooth and curv is not None:
         curv_report = None  # a non-smooth loss has no curvature to report (the step uses its smooth scale)
     else:
         curv_report = curv
@@ -729,25 +837,11 @@ def descend(
                 optimum_loss = closed_form_from_stats(stats, fit_intercept=fit_intercept, l2=pen.l2,
                                                       curvature=raw_curv if smooth_c == 2.0 else None).loss
 
-    # ---- starting point (the user's coordinates, then the descent's) -----------------------------------------
-    theta = np.zeros((p, k))
-    if coef_init is not None:
-        ci = np.asarray(coef_init, dtype=float)
-        if ci.size != d * k:
-            raise ValueError(f"coef_init has {ci.size} values; expected {d * k} (n_features={d} x n_outputs={k}).")
-        theta[p - d:] = ci.reshape(d, k)
-    if intercept_init is not None:
-        if not fit_intercept:
-            raise ValueError("intercept_init was given but fit_intercept=False; drop one of them.")
-        ii = np.asarray(intercept_init, dtype=float)
-        if ii.size != k:
-            raise ValueError(f"intercept_init has {ii.size} values; expected {k} (one per output).")
-        theta[0] = ii.reshape(k)
-    elif scaling is not None and fit_intercept and stats is not None and stats.n > 0:
-        # the best intercept for the starting slopes (the target's mean for zeros): centring decouples it
-        theta[0] = stats.mean_y - stats.mean_x @ theta[1:]
-    if scaling is not None:
-        theta = scaling.to_descent(theta)
+
+    # a loss with no global curvature bound (Poisson): 'auto' gd backtracks from the step planned at the start
+    auto_line_search = (auto_lr and smooth and smooth_c is None and full_batch and opt_name == "gd"
+                        and not isinstance(optimizer, Optimizer) and not line_search)
+    line_search = line_search or auto_line_search
 
     # ---- optimizer --------------------------------------------------------------------------------------------
     auto_text: str | None = None
@@ -759,7 +853,7 @@ def descend(
         params = dict(optimizer_params)
         if auto_lr and not full_batch and opt_name in ("gd", "momentum", "nesterov"):
             lr, why = _stochastic_auto_step(curv, mem, scaling, fit_intercept, c_eff, l2_d, m, batch_size,
-                                            opt_name, params, smooth_c is not None)
+                                            opt_name, params, smooth)
         elif auto_lr:
             if opt_name in _AUTO_FALLBACK_STEP and scaling is None:
                 lr, why = _AUTO_FALLBACK_STEP[opt_name], "its raw-coordinate default"
@@ -769,7 +863,7 @@ def descend(
                     spread = float(np.sqrt(np.max(np.diag(stats_d.cyy)) / stats_d.n)) or 1.0
                 budget_plan = _budget_plan(src_d, theta, opt_name, quadratic, full_batch, fold_l2 or not pen.active)
                 lr, auto_params, why = auto_parameters(curv, opt_name, max_iter=max_iter, tol=tol,
-                                                       target_scale=spread, smooth=smooth_c is not None,
+                                                       target_scale=spread, smooth=smooth,
                                                        error_weights=budget_plan)
                 power = auto_params.pop("decay_power", None)
                 if power is not None:
@@ -778,12 +872,15 @@ def descend(
                     params.setdefault(key, value)
             if not callable(lr) and not math.isfinite(lr):
                 lr = 1.0
-            if smooth_c is None and opt_name in ("gd", "momentum", "nesterov") and not callable(lr):
+            if not smooth and opt_name in ("gd", "momentum", "nesterov") and not callable(lr):
                 lr = invscaling(float(lr), 0.5)  # a subgradient method needs a decaying step
         if auto_lr:
             shown = ", ".join([f"learning rate {float(getattr(lr, 'eta0', lr)):.6g}"]
                               + [f"{key} {value:.6g}" for key, value in params.items()
                                  if isinstance(value, float)])
+            if auto_line_search:
+                why += ("; the loss has no global curvature bound (L is the start's), so each step backtracks "
+                        "(Armijo) from it")
             auto_text = f"{shown} ({why})"
         opt = make_optimizer(optimizer, lr, **params)
     schedule = opt.learning_rate
@@ -821,6 +918,11 @@ def descend(
     stop_rule = _StopRule(tol, gtol, optimum_loss, f0, g_map, n_iter_no_change, is_adaptive)
     if optimum_loss is None and quadratic and curv is not None and curv.mu_known and not curv.rank_deficient:
         stop_rule.set_strong_convexity(curv.mu)  # (an L1 term: the optimum is not known, but the gap is bounded)
+    if (optimum_loss is None and smooth and not quadratic and not has_prox and hasattr(src_d, "hessian")
+            and p * (k if loss_obj.coupled else 1) <= _MAX_STATS_PARAMETERS):
+        stop_rule.newton = _NewtonCertificate(
+            _hessian_function(src_d, fit_intercept, l2_d),
+            _bound_hessian(stats_d, fit_intercept, c_eff, l2_d, k, loss_obj.coupled))
     if (isinstance(src_d, GramSource) and problem.evaluate == src_d.packed_value_and_grad
             and src_d._error_form() is not None and optimum_loss is not None):
         stop_rule.measure_gap_exactly(lambda: src_d.last_gap)
@@ -851,6 +953,9 @@ def descend(
             avg.theta, avg.n = state.average.copy(), int(state.n_averaged)
     t_begin = t
     best = f_prev = f
+    # the log-loss and the softmax without a penalty: separated classes leave them with no minimiser
+    check_separation = loss_obj.unbounded_when_separable and not pen.active and mem is not None
+    separation = -math.inf
     if state is not None and math.isfinite(state.best):
         best = min(best, state.best)
     rising = 0
@@ -893,7 +998,7 @@ def descend(
                     if eta < eta_min:
                         break
                 if eta < eta_min:
-                    converged = stop_rule.tol is None or stop_rule.certified(f, g_map)
+                    converged = stop_rule.tol is None or stop_rule.certified(f, g_map, theta, g)
                     status = 0 if converged else 5
                     message = (("converged: " if converged else "stalled: ")
                                + "the line search finds no decrease (the loss is at machine precision; "
@@ -921,6 +1026,11 @@ def descend(
             diverged = True
             status = 2
             break
+        if check_separation and it % _SEPARATION_EVERY == 0:
+            separation = _smallest_margin(mem, to_user(theta), loss_obj, fit_intercept)
+            if separation > 0:
+                status = 6
+                break
         if callback is not None:
             W, b = unpack(theta)
             if callback(IterationInfo(it, W, b, f, g_norm, eta)):
@@ -928,7 +1038,7 @@ def descend(
                 break
         g_map = problem.gradient_mapping_norm(theta, g, eta0_value) if has_prox else g_norm
         if full_batch and not is_adaptive:
-            stop, converged, text = stop_rule.full_batch_stop(f, g_map, g_norm)
+            stop, converged, text = stop_rule.full_batch_stop(f, g_map, g_norm, theta, g)
             if stop:
                 status, message = (0 if converged else 5), text
                 break
@@ -936,7 +1046,7 @@ def descend(
             if is_adaptive and schedule(t) * eta_scale > 1e-6:
                 eta_scale /= 5.0  # scikit-learn's 'adaptive': a stall divides the step by 5
             else:
-                converged = stop_rule.certified(f, g_map)
+                converged = stop_rule.certified(f, g_map, theta, g)
                 status = 0 if converged else 5
                 stalled = (f"the loss changed by at most tol={tol:g} (relative) for {n_iter_no_change} "
                            f"{'iterations' if full_batch else 'epochs'}")
@@ -973,6 +1083,16 @@ def descend(
                               explicit_step=not auto_lr, l1=has_prox,
                               eta=schedule.eta0 if isinstance(schedule, constant) else None, loss_curvature=c_eff,
                               l2=pen.l2, max_iter=max_iter, diverged=diverged, replan=replan)
+    if check_separation and status in (1, 5):
+        separation = _smallest_margin(mem, to_user(theta), loss_obj, fit_intercept)
+        if separation > 0:
+            status = 6
+    if status == 6:
+        diagnosis = None
+        message = (f"the classes are linearly separable: after iteration {n_iter} every training sample is on its "
+                   f"side of the decision boundary (smallest margin {separation:.3g}), so without a penalty the "
+                   f"{loss_obj.name} loss has no minimum: it falls towards 0 as the weights grow without bound; use "
+                   "a penalty (penalty='l2' with alpha > 0), which has a finite minimiser")
     if diverged:
         message = _divergence_text(n_iter, f, eta, curv, opt.name, auto_text, diagnosis)
         if not full_batch:
@@ -999,6 +1119,8 @@ def descend(
         message += f" ({notes[0]})"
     if warn and diverged:
         warnings.warn(message, DivergenceWarning, stacklevel=2)
+    elif warn and status == 6:
+        warnings.warn(f"gradient descent ({opt.name}): {message}", _exceptions.SeparationWarning, stacklevel=2)
     elif warn and diagnosis is not None:
         warnings.warn(f"gradient descent ({opt.name}) {message}", _exceptions.ConvergenceWarning, stacklevel=2)
 
@@ -1015,7 +1137,7 @@ def descend(
         scaling_reason=scaling_reason,
         extra={"seconds": time.perf_counter() - t_start, "optimizer": opt, "batch_size": batch_size,
                "fit_intercept": fit_intercept, "loss": loss_obj.name, "penalty": penalty, "scaling": scaling,
-               "raw_curvature": raw_curv if smooth_c is not None else None, "auto": auto_text,
+               "raw_curvature": raw_curv if smooth else None, "auto": auto_text,
                "diagnosis": diagnosis, "notes": notes, "summary": summary, "state": end_state,
                "engine": engine_name, "engine_reason": engine_reason, "theta": to_user(theta)},
     )
@@ -1113,3 +1235,65 @@ def _lanczos_curvature(mem: MemorySource, scaling: Scaling | None, fit_intercept
         return out
 
     return curvature_from_operator(matvec, d + off, fit_intercept)
+
+
+def _start_curvature(loss: Loss, mem: MemorySource | None, theta_user: np.ndarray, fit_intercept: bool,
+                     stats: Any) -> float:
+    """max_i loss''(eta_i) at the start, for a loss with no global curvature bound (Poisson's exp(eta)): one pass
+    over the rows when they are here, else the start's intercept with zero slopes (the null model)."""
+    off = 1 if fit_intercept else 0
+    b = theta_user[0] if fit_intercept else np.zeros(theta_user.shape[1])
+    if mem is not None:
+        eta = mem.X @ theta_user[off:].astype(mem.X.dtype, copy=False) + b
+        return max(loss.local_curvature(eta, mem.Y), np.finfo(float).tiny)
+    mean_y = stats.mean_y if stats is not None else np.zeros(theta_user.shape[1])
+    return max(loss.local_curvature(np.broadcast_to(b, mean_y.shape), mean_y), np.finfo(float).tiny)
+
+
+def _penalty_hessian(p: int, fit_intercept: bool, l2: Any) -> np.ndarray:
+    """The ridge term's Hessian on packed parameters (the intercept is not penalised): diag(0, l2 ...)."""
+    off = 1 if fit_intercept else 0
+    diag = np.zeros(p)
+    diag[off:] = np.broadcast_to(np.asarray(l2, dtype=float), (p - off,))
+    return diag
+
+
+def _hessian_function(src: Any, fit_intercept: bool, l2: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """theta -> the Hessian of F's smooth part in the descent's coordinates (the source's data term + ridge)."""
+    off = 1 if fit_intercept else 0
+
+    def hessian_at(theta: np.ndarray) -> np.ndarray:
+        k = theta.shape[1]
+        b = theta[0] if fit_intercept else np.zeros(k)
+        H = src.hessian(theta[off:], b)
+        pen = _penalty_hessian(theta.shape[0], fit_intercept, l2)
+        if H.ndim == 3:
+            return H + np.diag(pen)[None]
+        return H + np.diag(np.repeat(pen, k))
+
+    return hessian_at
+
+
+def _bound_hessian(stats: Any, fit_intercept: bool, c: float, l2: Any, k: int, coupled: bool) -> np.ndarray | None:
+    """The curvature bound c X_b^T S X_b / n (+ ridge) from the statistics: at least the Hessian everywhere (for the
+    softmax, Boehning's (1/2)(I - 1 1^T / K) in the class index), so a decrement with it never overstates progress."""
+    if stats is None or not stats.n > 0:
+        return None
+    A = c * stats.design_gram(fit_intercept) / stats.n
+    pen = np.diag(_penalty_hessian(A.shape[0], fit_intercept, l2))
+    if coupled:
+        B = np.eye(k) - np.full((k, k), 1.0 / k)
+        return np.kron(A, B) + np.kron(pen, np.eye(k))
+    return np.repeat((A + pen)[None], k, axis=0)
+
+
+def _smallest_margin(mem: MemorySource, theta_user: np.ndarray, loss: Loss, fit_intercept: bool) -> float:
+    """The smallest margin over the samples, for the best-separated output column: positive exactly when theta
+    separates the classes of some column."""
+    off = 1 if fit_intercept else 0
+    b = theta_user[0] if fit_intercept else np.zeros(theta_user.shape[1])
+    eta = mem.X @ theta_user[off:].astype(mem.X.dtype, copy=False) + b
+    rows = np.ones(mem.n_samples, dtype=bool) if mem.sample_weight is None else mem.sample_weight > 0
+    margins = loss.margins(eta, mem.Y)[rows]
+    # one-vs-rest fits one model per column: any column separated leaves that model without a minimiser
+    return float(margins.min(axis=0).max()) if margins.size else -math.inf

@@ -167,7 +167,7 @@ class CompiledEpochs:
         self.mean_weight = 1.0 if sw is None else float(np.mean(sw))
         self.fit_intercept = bool(fit_intercept)
         self.loss_code = _sgd_kernel.LOSS_CODES[loss.name]
-        self.epsilon = float(loss.epsilon)
+        self.epsilon = loss.param
         self.l1, self.l2 = float(penalty.l1), float(penalty.l2)
         none = np.zeros(0)
         if scaling is None:

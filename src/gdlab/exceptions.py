@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DivergenceWarning", "RankDeficiencyWarning", "GDLabWarning"]  # and ConvergenceWarning, below
+__all__ = ["DivergenceWarning", "RankDeficiencyWarning", "SeparationWarning", "GDLabWarning"]  # and ConvergenceWarning, below
 
 
 class GDLabWarning(UserWarning):
@@ -21,6 +21,11 @@ class DivergenceWarning(GDLabWarning, RuntimeWarning):
 
 class RankDeficiencyWarning(GDLabWarning):
     """The design matrix is (numerically) rank deficient: the least-squares minimiser is not unique."""
+
+
+class SeparationWarning(GDLabWarning):
+    """The classes are linearly separable: without a penalty the log-loss has no minimiser (the weights grow
+    without bound as the loss falls towards 0)."""
 
 
 def __getattr__(name: str) -> Any:

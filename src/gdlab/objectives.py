@@ -1,12 +1,13 @@
-"""Losses and penalties: value, gradient and proximal step.
+"""Penalties (value and proximal step), and the losses' names for older imports (the losses live in
+:mod:`gdlab.losses`).
 
 The objective gdlab minimises is
 
-    F(w, b) = (1/n) sum_i s_i * loss(x_i . w + b - y_i)  +  penalty(w),      n = sum_i s_i
+    F(w, b) = (1/n) sum_i s_i * loss(x_i . w + b, y_i)  +  penalty(w),      n = sum_i s_i
 
-with the residual r = prediction - target. The squared error is the workshop's MSE, loss(r) = r^2, whose gradient is
-the workshop's (2/m) X_b^T (X_b w - y). (scikit-learn's SGDRegressor uses half of it, r^2 / 2; see GDRegressor.)
-The intercept b is never penalised. Multi-output targets add one such objective per output column.
+The squared error is the workshop's MSE, loss = (eta - y)^2, whose gradient is the workshop's
+(2/m) X_b^T (X_b w - y). (scikit-learn's SGDRegressor uses half of it, r^2 / 2; see GDRegressor.) The intercept b is
+never penalised. Multi-output targets add one such objective per output column (the multinomial loss couples them).
 """
 
 from __future__ import annotations
@@ -16,65 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from gdlab._validation import check_choice, check_positive
+from gdlab.losses import LOSSES, Loss, get_loss
 
 __all__ = ["Loss", "Penalty", "LOSSES", "PENALTIES", "get_loss", "make_penalty"]
 
-
-@dataclass(frozen=True)
-class Loss:
-    """A loss of the residual r = prediction - target.
-
-    ``curvature`` bounds loss''(r) (2 for the squared error, 1 for Huber, None when the loss is not smooth), so
-    that the Hessian of the data term is at most curvature/n * X_b^T S X_b.
-    """
-
-    name: str
-    epsilon: float = 0.0
-
-    @property
-    def curvature(self) -> float | None:
-        return {"squared_error": 2.0, "huber": 1.0, "squared_epsilon_insensitive": 2.0}.get(self.name)
-
-    @property
-    def smooth(self) -> bool:
-        return self.curvature is not None
-
-    def value(self, r: np.ndarray) -> np.ndarray:
-        """Per-sample loss values."""
-        if self.name == "squared_error":
-            return r * r
-        a = np.abs(r)
-        if self.name == "huber":
-            e = self.epsilon
-            return np.where(a <= e, 0.5 * r * r, e * (a - 0.5 * e))
-        z = np.maximum(a - self.epsilon, 0.0)
-        if self.name == "epsilon_insensitive":
-            return z
-        return z * z  # squared_epsilon_insensitive
-
-    def derivative(self, r: np.ndarray) -> np.ndarray:
-        """d loss / d prediction, per sample (a subgradient where the loss has a kink)."""
-        if self.name == "squared_error":
-            return 2.0 * r
-        if self.name == "huber":
-            return np.clip(r, -self.epsilon, self.epsilon)
-        z = np.maximum(np.abs(r) - self.epsilon, 0.0)
-        if self.name == "epsilon_insensitive":
-            return np.sign(r) * (z > 0)
-        return 2.0 * np.sign(r) * z
-
-
-LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
 PENALTIES = (None, "l2", "l1", "elasticnet")
-
-
-def get_loss(loss: str | Loss, epsilon: float = 0.1) -> Loss:
-    if isinstance(loss, Loss):
-        return loss
-    check_choice("loss", loss, LOSSES)
-    if loss != "squared_error":
-        check_positive("epsilon", epsilon, allow_zero=(loss != "huber"))
-    return Loss(loss, float(epsilon))
 
 
 @dataclass(frozen=True)

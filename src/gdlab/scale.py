@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gdlab.objectives import Loss
+from gdlab.losses import Loss
 from gdlab.result import Result
 
 __all__ = ["open_source", "is_scalable", "closed_form", "descend", "is_path"]
@@ -120,14 +120,14 @@ def descend(source: Any, **descend_params: Any) -> Result:
     another would mix two objectives (the curvature and the step of one, the values of the other).
     """
     import gdlab
-    from gdlab.objectives import get_loss
+    from gdlab.losses import get_loss
 
     own = source.loss
     if "loss" in descend_params:
-        asked = get_loss(descend_params.pop("loss"), descend_params.pop("epsilon", own.epsilon))
-        if asked.name != own.name or (own.name != "squared_error" and asked.epsilon != own.epsilon):
-            raise ValueError(f"the source computes loss={own.name!r} (epsilon={own.epsilon:g}) but loss="
-                             f"{asked.name!r} (epsilon={asked.epsilon:g}) was asked for; open the source with the "
-                             "loss you want: open_source(..., loss=..., epsilon=...).")
+        asked = get_loss(descend_params.pop("loss"), descend_params.pop("epsilon", own.param or 0.1))
+        if asked != own:
+            raise ValueError(f"the source computes loss={own.name!r} ({own!r}) but loss={asked.name!r} ({asked!r}) "
+                             "was asked for; open the source with the loss you want: "
+                             "open_source(..., loss=..., epsilon=...).")
     descend_params.pop("epsilon", None)
     return gdlab.descend(source, None, loss=own, **descend_params)

@@ -120,6 +120,16 @@ class Scaling:
             out[off:] += self.center[:, None] * g[0]
         return out
 
+    def matrix(self) -> np.ndarray:
+        """T as a (p, p) matrix: theta = T theta' for one output column."""
+        d, off = self.n_features, self.off
+        T = np.zeros((d + off, d + off))
+        T[off:, off:] = np.diag(1.0 / self.scale)
+        if self.fit_intercept:
+            T[0, 0] = 1.0
+            T[0, 1:] = -self.center / self.scale
+        return T
+
     # ---- statistics ----------------------------------------------------------------------------------------
     def transform_stats(self, stats: GramStats) -> GramStats:
         """The statistics of z' = [(x - c) / s, y]: the same rows, standardized, in O(d^2)."""
@@ -170,6 +180,17 @@ class ScaledSource:
         if sc.fit_intercept:
             return loss, g[1:], g[0]
         return loss, g, np.zeros_like(b)
+
+    def hessian(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The Hessian in the descent's coordinates: T^T H T (per output), or kron(T, I)^T H kron(T, I) coupled."""
+        sc = self.scaling
+        theta = sc.to_user(np.vstack([b[None, :], W]) if sc.fit_intercept else W)
+        H = self.source.hessian(theta[sc.off:], theta[0] if sc.fit_intercept else np.zeros(W.shape[1]))
+        T = sc.matrix()
+        if H.ndim == 3:
+            return np.einsum("ai,kab,bj->kij", T, H, T)
+        Tk = np.kron(T, np.eye(W.shape[1]))
+        return Tk.T @ H @ Tk
 
     def iter_batches(self, batch_size: int, rng: np.random.Generator, shuffle: bool = True) -> Iterator[Any]:
         for batch in self.source.iter_batches(batch_size, rng, shuffle):

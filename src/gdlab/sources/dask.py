@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from gdlab.objectives import Loss, get_loss
+from gdlab.losses import Loss, get_loss
 from gdlab.sources.gram import GramSource, GramStats
 from gdlab.sources.stream import batch_buffer, batch_stats, unshift
 
@@ -125,13 +125,12 @@ def _merge_stats(parts: list[GramStats]) -> GramStats:
 def _chunk_loss_grad(chunk: np.ndarray, W: np.ndarray, b: np.ndarray, loss: Loss, n_features: int,
                      offset: int, columns: Sequence[str]) -> tuple[float, np.ndarray, np.ndarray]:
     d = n_features
-    R = chunk[:, :d] @ W
-    R += b
-    R -= chunk[:, d:]
-    if not np.all(np.isfinite(R)) and np.all(np.isfinite(W)) and np.all(np.isfinite(b)):
+    E = chunk[:, :d] @ W
+    E += b
+    if not np.all(np.isfinite(E)) and np.all(np.isfinite(W)) and np.all(np.isfinite(b)):
         raise ValueError(_nonfinite_message(np.asarray(chunk.T), offset, columns))
-    G = loss.derivative(R)
-    return float(loss.value(R).sum()), chunk[:, :d].T @ G, G.sum(axis=0)
+    values, G = loss.value_and_derivative(E, loss.prepare_target(chunk[:, d:]))
+    return float(values.sum()), chunk[:, :d].T @ G, G.sum(axis=0)
 
 
 def _sum_parts(parts: list[tuple[float, np.ndarray, np.ndarray]]) -> tuple[float, np.ndarray, np.ndarray]:
@@ -399,7 +398,7 @@ class DaskSource:
         Squared error: from the statistics, O(d^2) on the client. Other losses: one task per chunk, partial sums
         added in a tree; only (W, b) and the sums travel.
         """
-        if self.loss.name == "squared_error":
+        if self.loss.quadratic:
             if self._gram is None:
                 self._gram = GramSource(self.gram_stats(), self.fit_intercept)
             return self._gram.value_and_grad(W, b)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from gdlab.objectives import Loss
+from gdlab.losses import Loss
 from gdlab.sources.gram import GramStats
 
 __all__ = ["MemorySource"]
@@ -16,7 +16,8 @@ class MemorySource:
     """Loss and gradient from the rows themselves.
 
     X : (m, d) float32/float64 (float32 stays float32: its products are formed in float32, sums in float64);
-    Y : (m, k) float64; sample_weight : (m,) or None; loss : a :class:`~gdlab.objectives.Loss`.
+    Y : (m, k) float64, as the loss reads it (:meth:`~gdlab.losses.Loss.prepare_target`); sample_weight : (m,) or
+    None; loss : a :class:`~gdlab.losses.Loss`.
     """
 
     name = "memory"
@@ -41,32 +42,47 @@ class MemorySource:
         return self._stats
 
     def value_and_grad(self, W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """The mean loss (1/n) sum_i s_i loss(eta_i, y_i) and its gradient, eta = X W + b: one pass over X to form
+        eta, one for X^T (s * dloss/deta)."""
         X = self.X
-        Wx = W.astype(X.dtype, copy=False)
-        R = X @ Wx
-        R += b
-        R -= self.Y
-        if self.loss.name == "squared_error":
-            if self.sample_weight is None:
-                loss = float(np.einsum("ij,ij->", R, R)) / self._n
-                G = R
-                scale = 2.0 / self._n
-            else:
-                SR = R * self.sample_weight[:, None]
-                loss = float(np.einsum("ij,ij->", SR, R)) / self._n
-                G = SR
-                scale = 2.0 / self._n
+        E = X @ W.astype(X.dtype, copy=False)
+        E = E.astype(np.float64, copy=False)
+        E += b
+        values, G = self.loss.value_and_derivative(E, self.Y)
+        if self.sample_weight is not None:
+            loss = float(np.dot(self.sample_weight, values if values.ndim == 1 else values.sum(axis=1))) / self._n
+            G = G * self.sample_weight[:, None]
         else:
-            values = self.loss.value(R)
-            G = self.loss.derivative(R)
-            if self.sample_weight is not None:
-                values = values * self.sample_weight[:, None]
-                G = G * self.sample_weight[:, None]
             loss = float(values.sum()) / self._n
-            scale = 1.0 / self._n
-        gW = (X.T @ G.astype(X.dtype, copy=False)).astype(np.float64, copy=False) * scale
-        gb = G.sum(axis=0) * scale if self.fit_intercept else np.zeros_like(b)
+        inv_n = 1.0 / self._n
+        gW = (X.T @ G.astype(X.dtype, copy=False)).astype(np.float64, copy=False) * inv_n
+        gb = G.sum(axis=0) * inv_n if self.fit_intercept else np.zeros_like(b)
         return loss, gW, gb
+
+    def hessian(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The data term's Hessian in the packed parameters theta = [b; W] (intercept first when fitted).
+
+        Independent outputs: (k, p, p), one X_b^T diag(s loss''(eta_j)) X_b / n per output. A coupled loss (the
+        softmax): (p k, p k) over theta.ravel() (row-major), blocks X_b^T diag(s (P_j delta_jl - P_j P_l)) X_b / n.
+        One pass over X per block; used by the stop rule's Newton decrement and by the Newton solver.
+        """
+        X = np.asarray(self.X, dtype=np.float64)
+        eta = X @ W + b
+        Xb = np.hstack([np.ones((X.shape[0], 1)), X]) if self.fit_intercept else X
+        sw = np.ones(X.shape[0]) if self.sample_weight is None else self.sample_weight
+        k = W.shape[1]
+        p = Xb.shape[1]
+        if not self.loss.coupled:
+            D = self.loss.second_derivative(eta, self.Y) * sw[:, None]
+            return np.stack([(Xb.T @ (Xb * D[:, j:j + 1])) / self._n for j in range(k)])
+        P = self.loss.predict(eta)
+        H = np.empty((p, k, p, k))
+        for j in range(k):
+            for l in range(j, k):
+                w = sw * (P[:, j] * ((j == l) - P[:, l]))
+                H[:, j, :, l] = (Xb.T @ (Xb * w[:, None])) / self._n
+                H[:, l, :, j] = H[:, j, :, l].T if l != j else H[:, j, :, l]
+        return H.reshape(p * k, p * k)
 
     def take(self, rows: np.ndarray | slice) -> "MemorySource":
         """A source over a subset of the rows (a mini-batch)."""

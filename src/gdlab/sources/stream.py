@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from gdlab.objectives import Loss, get_loss
+from gdlab.losses import Loss, get_loss
 from gdlab.sources.gram import GramSource, GramStats
 from gdlab.sources.memory import MemorySource
 
@@ -521,7 +521,7 @@ class StreamSource:
 
         Squared error: from the one-pass statistics, O(d^2). Other losses: a pass over the files.
         """
-        if self.loss.name == "squared_error":
+        if self.loss.quadratic:
             if self._gram is None:
                 self._gram = GramSource(self.gram_stats(), self.fit_intercept)
             return self._gram.value_and_grad(W, b)
@@ -531,13 +531,12 @@ class StreamSource:
         finite_params = bool(np.all(np.isfinite(W)) and np.all(np.isfinite(b)))
 
         def work(path: str, row: int, Zt: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, int]:
-            R = Zt[:d].T @ W
-            R += b
-            R -= Zt[d:q].T
-            if finite_params and not np.all(np.isfinite(R)):
+            E = Zt[:d].T @ W
+            E += b
+            if finite_params and not np.all(np.isfinite(E)):
                 raise self._nonfinite_error(path, row, Zt[:q])
-            G = loss.derivative(R)
-            return float(loss.value(R).sum()), Zt[:d] @ G, G.sum(axis=0), Zt.shape[1]
+            values, G = loss.value_and_derivative(E, loss.prepare_target(Zt[d:q].T))
+            return float(values.sum()), Zt[:d] @ G, G.sum(axis=0), Zt.shape[1]
 
         total = 0.0
         gW = np.zeros((d, W.shape[1]))
