@@ -1,4 +1,5 @@
-"""The compiled statistics pass (gdlab._gram_kernel) against exact references, and gdlab's `compiled` setting."""
+"""The compiled statistics pass (gdlab._gram_kernel: the C pass built at install, and numba's fallback) against
+exact references, and gdlab's `compiled` setting."""
 
 from __future__ import annotations
 
@@ -12,8 +13,19 @@ import gdlab
 import gdlab.sources.gram
 from gdlab.sources.gram import COMPILED_MIN_ELEMENTS, GramStats, use_compiled
 
-numba = pytest.importorskip("numba")
-from gdlab import _gram_kernel  # noqa: E402  (needs numba)
+from gdlab import _config, _gram_kernel
+
+
+@pytest.fixture(params=["ahead_of_time", "numba"])
+def implementation(request, monkeypatch):
+    """Each compiled implementation in turn: the C pass built at install, and numba's kernel standing in for it."""
+    if request.param == "ahead_of_time":
+        if not _gram_kernel.ahead_of_time():
+            pytest.skip("the C pass was not built (no C compiler at install)")
+    else:
+        pytest.importorskip("numba")
+        monkeypatch.setattr(_gram_kernel, "_AOT", None)
+    return request.param
 
 CASES = [  # rows (not multiples of the tile or of the chunk), features, outputs, column offset
     (1, 1, 1, 0.0), (63, 3, 1, 0.0), (65, 4, 2, 0.0), (300, 7, 0, 0.0), (257, 2, 1, 1e8), (129, 5, 1, -3e4),
@@ -22,7 +34,7 @@ CASES = [  # rows (not multiples of the tile or of the chunk), features, outputs
 
 @pytest.mark.parametrize("m,d,k,offset", CASES)
 @pytest.mark.parametrize("weighted", [False, True])
-def test_compiled_statistics_equal_exact_arithmetic(m, d, k, offset, weighted):
+def test_compiled_statistics_equal_exact_arithmetic(m, d, k, offset, weighted, implementation):
     rng = np.random.default_rng(m * 31 + d)
     X = rng.standard_normal((m, d)) + offset
     Y = rng.standard_normal((m, k)) * 3 + offset
@@ -40,7 +52,7 @@ def test_compiled_statistics_equal_exact_arithmetic(m, d, k, offset, weighted):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_compiled_and_blas_paths_agree_on_a_large_problem(dtype, order, weighted):
+def test_compiled_and_blas_paths_agree_on_a_large_problem(dtype, order, weighted, implementation):
     rng = np.random.default_rng(7)
     m, d = 200_003, 12  # several chunks, several flushes of the block total
     X = np.asarray(rng.standard_normal((m, d)) * rng.uniform(0.1, 10, d) + rng.uniform(-5, 5, d), dtype=dtype,
@@ -173,16 +185,69 @@ def test_use_compiled_rules():
         assert use_compiled(big) is False
 
 
-def test_auto_waits_for_the_kernel_to_be_loaded(monkeypatch):
-    # numba imported by something else is not enough: loading the kernel still costs a fraction of a second
+def test_auto_takes_the_built_pass_at_once():
+    if not _gram_kernel.ahead_of_time():
+        pytest.skip("the C pass was not built")
     big = np.zeros((COMPILED_MIN_ELEMENTS, 2))
+    assert _gram_kernel.loaded()  # nothing to load: importing the C pass is all
+    assert use_compiled(big) is True
+    assert _gram_kernel.TILE == _gram_kernel._aot().TILE and _gram_kernel.FLUSH == _gram_kernel._aot().FLUSH
+
+
+def test_without_the_built_pass_auto_waits_for_numba_to_be_loaded(monkeypatch):
+    # numba imported by something else is not enough: loading the kernel still costs a fraction of a second
+    pytest.importorskip("numba")
+    big = np.zeros((COMPILED_MIN_ELEMENTS, 2))
+    monkeypatch.setattr(_gram_kernel, "_AOT", None)
     monkeypatch.setattr(_gram_kernel, "_LOADED", False)
     assert use_compiled(big) is False
     monkeypatch.setattr(gdlab.sources.gram, "COMPILED_LOAD_ELEMENTS", big.size)
     assert use_compiled(big) is True  # big data repays the load
-    monkeypatch.undo()
+    monkeypatch.setattr(gdlab.sources.gram, "COMPILED_LOAD_ELEMENTS", 4e8)
     gdlab.load_compiled()
-    assert use_compiled(big) is True
+    assert _gram_kernel._LOADED and use_compiled(big) is True
+
+
+def test_without_any_compiled_pass_auto_falls_back_and_explicit_requests_fail(monkeypatch):
+    monkeypatch.setattr(_config, "_numba_installed", False)
+    monkeypatch.setattr(_config, "_built", False)
+    big = np.zeros((1 << 17, 2))
+    assert use_compiled(big) is False
+    with pytest.raises(ImportError, match="C compiler.*numba|numba.*C compiler"):
+        use_compiled(big, "compiled")
+    with pytest.raises(ImportError, match="C compiler"):
+        gdlab.set_config(compiled=True)
+    with pytest.raises(ImportError, match="C compiler"):
+        gdlab.load_compiled()
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((70_000, 2))
+    r = gdlab.closed_form(X, X @ [1.0, -1.0] + 0.5)  # BLAS path, still exact
+    np.testing.assert_allclose(np.r_[r.intercept, r.coef], [0.5, 1.0, -1.0], atol=1e-10)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_result_is_the_same_bits_for_any_number_of_threads(monkeypatch, weighted, implementation):
+    rng = np.random.default_rng(8)
+    m = 5 * _gram_kernel.MIN_CHUNK_ROWS + 321
+    X = rng.standard_normal((m, 9)) * 4 + 2
+    Y = rng.standard_normal((m, 1))
+    w = rng.random(m) if weighted else None
+    results = []
+    for threads in (1, 2, 3, 7):
+        monkeypatch.setattr(_gram_kernel, "n_threads", lambda threads=threads: threads)
+        results.append(_gram_kernel.moments(X, Y, w, np.full(10, 2.0)))
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+    U = np.c_[np.ones(m), X - 2.0, Y - 2.0]
+    s = np.ones(m) if w is None else w
+    np.testing.assert_allclose(results[0], (U * s[:, None]).T @ U, rtol=1e-12, atol=1e-9)
+
+
+def test_chunks_depend_on_the_shape_only():
+    for m, q1 in ((1, 3), (10**6, 12), (10**6, 102), (10**7, 12), (10**5, 1002)):
+        rows = _gram_kernel.chunk_rows(m, q1)
+        assert rows % (_gram_kernel.TILE * _gram_kernel.FLUSH) == 0 and rows >= _gram_kernel.MIN_CHUNK_ROWS
+        assert -(-m // rows) <= _gram_kernel.MAX_CHUNKS
 
 
 def test_set_config_inside_a_context_holds_in_it_and_after_it():

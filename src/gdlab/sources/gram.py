@@ -13,19 +13,18 @@ With them, for residual r_i = x_i w + b - y_i and c = b + mean_x w - mean_y:
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-from gdlab._config import get_config, numba_installed
+from gdlab._config import compiled_available, get_config, numba_installed
 from gdlab._validation import first_nonfinite
 
 __all__ = ["GramStats", "GramSource", "gram_block_rows", "use_compiled"]
 
 
-# the compiled pass (gdlab._gram_kernel): below this many elements BLAS is as fast and no thread pool is woken;
-# from COMPILED_LOAD_ELEMENTS on, the faster pass repays loading numba and the kernel in a fresh process (~0.5 s)
+# the compiled pass (gdlab._gram_kernel): below this many elements BLAS is as fast and no thread is woken; without
+# the pass built at install, numba's kernel repays loading numba (~0.4 s a process) from COMPILED_LOAD_ELEMENTS on
 COMPILED_MIN_ELEMENTS = 1 << 16
 COMPILED_LOAD_ELEMENTS = 4e8
 
@@ -46,18 +45,20 @@ def use_compiled(X: np.ndarray, kernel: str = "auto") -> bool:
         if not suitable:
             raise ValueError(f"the compiled pass takes float64 or float32 X in C or Fortran order, got "
                              f"{X.dtype} with strides {X.strides}; use np.ascontiguousarray(X) or kernel='numpy'.")
-        if not numba_installed():
-            raise ImportError("kernel='compiled' needs numba: pip install 'gdlab[fast]'.")
+        if not compiled_available():
+            raise ImportError("kernel='compiled' needs gdlab's compiled pass (built when gdlab is installed with a C "
+                              "compiler) or numba: pip install 'gdlab[fast]'.")
         return True
     setting = get_config()["compiled"]
-    if setting is False or not suitable or not numba_installed():
+    if setting is False or not suitable or not compiled_available():
         return False
     if setting is True:
         return True
     if X.size < COMPILED_MIN_ELEMENTS:
         return False
-    kernel_module = sys.modules.get("gdlab._gram_kernel")
-    return X.size >= COMPILED_LOAD_ELEMENTS or (kernel_module is not None and kernel_module.loaded())
+    from gdlab import _gram_kernel  # about a millisecond: the C pass, not numba
+
+    return _gram_kernel.loaded() or (X.size >= COMPILED_LOAD_ELEMENTS and numba_installed())
 
 
 def gram_block_rows(n_columns: int, target_bytes: int = 1 << 20) -> int:
@@ -146,7 +147,7 @@ class GramStats:
                     block_rows: int | None = None, kernel: str = "auto") -> "GramStats":
         """One blocked pass over X and Y (2-D), each block's cross products formed while it is in cache.
 
-        ``kernel``: "compiled" reads X once with gdlab's numba kernel (:mod:`gdlab._gram_kernel`, always on the
+        ``kernel``: "compiled" reads X once with gdlab's compiled pass (:mod:`gdlab._gram_kernel`, always on the
         shifted data), "numpy" uses BLAS as below, "auto" chooses (:func:`use_compiled`).
 
         When the first block shows every column centred well enough (|mean| <= 10 std, so the final centring
