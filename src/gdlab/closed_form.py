@@ -38,11 +38,31 @@ def _shape_output(W: np.ndarray, b: np.ndarray, single: bool) -> tuple[np.ndarra
     return W, b
 
 
-def _loss_from_stats(stats: GramStats, W: np.ndarray, b: np.ndarray, fit_intercept: bool, l2: float) -> float:
-    from gdlab.sources.gram import GramSource
+def _loss_from_stats(stats: GramStats, W: np.ndarray, b: np.ndarray, fit_intercept: bool,
+                     l2: float) -> tuple[float, bool]:
+    """MSE(W, b) + l2/2 |W|^2 from the statistics alone, and whether it is known to 1e-10 of itself.
 
-    loss, _, _ = GramSource(stats, fit_intercept).value_and_grad(W, b)
-    return loss + 0.5 * l2 * float(np.vdot(W, W))
+    With centred statistics and c = b + mean_x W - mean_y,  n MSE = tr(Cyy) - 2 tr(W^T Cxy) + tr(W^T Cxx W)
+    + n |c|^2. Each term is known to a few ulps of its own size, so a loss much smaller than the terms (a nearly
+    perfect fit: R^2 within about 1e-5 of 1) is left to the rows; otherwise this costs O(d^2 k), not a pass.
+    """
+    n = stats.n
+    if fit_intercept:
+        A, B, C = stats.cxx, stats.cxy, stats.cyy
+        c = b + stats.mean_x @ W - stats.mean_y
+    else:
+        mx, my = stats.mean_x, stats.mean_y
+        A = stats.cxx + n * np.outer(mx, mx)
+        B = stats.cxy + n * np.outer(mx, my)
+        C = stats.cyy + n * np.outer(my, my)
+        c = np.zeros(stats.n_outputs)
+    R = A @ W - B
+    rss = float(np.vdot(W, R - B)) + float(np.trace(C))  # w.(A w - B) - w.B + tr C: the solve's residual kept
+    absW = np.abs(W)
+    size = float(np.vdot(absW, np.abs(A) @ absW)) + 2.0 * float(np.vdot(absW, np.abs(B))) + float(np.trace(np.abs(C)))
+    known = rss > 0 and 64 * np.finfo(float).eps * size <= 1e-10 * rss
+    loss = max(rss, 0.0) / n + float(c @ c) + 0.5 * l2 * float(np.vdot(W, W)) if n > 0 else 0.0
+    return loss, known
 
 
 def _solve_stats(stats: GramStats, fit_intercept: bool, l2: float) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -88,7 +108,7 @@ def _solve_stats(stats: GramStats, fit_intercept: bool, l2: float) -> tuple[np.n
 
 
 def _solve_qr(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, stats: GramStats, fit_intercept: bool,
-              l2: float) -> tuple[np.ndarray, np.ndarray, dict]:
+              l2: float) -> tuple[np.ndarray, np.ndarray, dict, float | None]:
     """Least squares by pivoted QR of the centred, scaled design A1 = A0 T, refined on the augmented system.
 
     A0 = [1, X] (rows scaled by sqrt(s), ridge rows appended) is the design as given; T is the upper-triangular
@@ -96,6 +116,9 @@ def _solve_qr(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, stats: GramSt
     (Bjorck, 1967) iterates on [I A1; A1^T 0][r; z] = [y; 0], with the residuals f = y - r - A0 theta and
     g = -A1^T r computed in extended precision from the original data, so it also undoes the rounding of the
     centring. Each correction costs two triangular solves with the same factors.
+
+    The fourth value is the objective at the solution from the final extended-precision residual (its ridge rows
+    hold the penalty), or None for a rank-deficient design.
     """
     m, d = X.shape
     k = Y.shape[1]
@@ -143,6 +166,7 @@ def _solve_qr(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, stats: GramSt
         z, *_ = scipy.linalg.lstsq(A1, np.asarray(y0, dtype=np.float64), lapack_driver="gelsd",
                                    cond=tol / diag[0] if diag.size and diag[0] > 0 else None)
         theta = T @ z
+        loss = None
     else:
         def solve_r(rhs: np.ndarray) -> np.ndarray:  # R^{-1} rhs, back in unpermuted order
             out = np.empty_like(rhs)
@@ -167,10 +191,12 @@ def _solve_qr(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, stats: GramSt
             if np.max(np.abs(dz)) <= 4 * np.finfo(float).eps * max(1e-300, float(np.max(np.abs(T @ z)))):
                 break
         theta = np.asarray(theta, dtype=np.float64)
+        r = y0 - A0 @ theta.astype(ld)  # the residual of the solution returned, in extended precision
+        loss = float(np.sum(r * r)) / stats.n
     W = theta[p - d:]
     b = theta[0] if fit_intercept else np.zeros(k)
     cond = float(diag[0] / diag[rank - 1]) if rank else np.inf
-    return W, b, {"solver": "qr", "condition_number": cond, "rank": rank}
+    return W, b, {"solver": "qr", "condition_number": cond, "rank": rank}, loss
 
 
 def closed_form_from_stats(stats: GramStats, *, fit_intercept: bool = True, l2: float = 0.0,
@@ -182,7 +208,7 @@ def closed_form_from_stats(stats: GramStats, *, fit_intercept: bool = True, l2: 
     """
     t0 = time.perf_counter()
     W, b, info = _solve_stats(stats, fit_intercept, l2)
-    loss = _loss_from_stats(stats, W, b, fit_intercept, l2)
+    loss, _ = _loss_from_stats(stats, W, b, fit_intercept, l2)  # the best there is without the rows
     curv = curvature if curvature is not None else curvature_from_stats(stats, fit_intercept, 2.0, l2)
     coef, intercept = _shape_output(W, b, single_output and stats.n_outputs == 1)
     info["seconds"] = time.perf_counter() - t0
@@ -219,23 +245,28 @@ def closed_form(X: Any, y: Any, *, fit_intercept: bool = True, sample_weight: An
         raise ValueError("X has no features and fit_intercept=False: there is nothing to fit. "
                          "Pass at least one feature or set fit_intercept=True.")
     stats = GramStats.from_arrays(Xa, Y, sw)
+    loss = None
     if solver == "qr" and Xa.shape[1] > 0:
-        W, b, info = _solve_qr(Xa, Y, sw, stats, fit_intercept, l2)
+        W, b, info, loss = _solve_qr(Xa, Y, sw, stats, fit_intercept, l2)
     else:
         with warnings.catch_warnings():
             if solver == "auto":  # an ill-conditioned Gram goes on to QR, which gives its own warning
                 warnings.simplefilter("ignore", RankDeficiencyWarning)
             W, b, info = _solve_stats(stats, fit_intercept, l2)
         if solver == "auto" and info["solver"] not in ("cholesky", "intercept only"):
-            W, b, info = _solve_qr(Xa, Y, sw, stats, fit_intercept, l2)
+            W, b, info, loss = _solve_qr(Xa, Y, sw, stats, fit_intercept, l2)
+        else:
+            loss, known = _loss_from_stats(stats, W, b, fit_intercept, l2)
+            if not known:
+                loss = None
     curv = curvature_from_stats(stats, fit_intercept, 2.0, l2)
-    # the loss at the solution, from the rows (exact even when the fit is perfect)
-    R = Xa @ W.astype(Xa.dtype) + b - Y
-    if sw is None:
-        loss = float(np.einsum("ij,ij->", R, R)) / stats.n
-    else:
-        loss = float(np.einsum("ij,ij,i->", R, R, sw)) / stats.n
-    loss += 0.5 * l2 * float(np.vdot(W, W))
+    if loss is None:  # a nearly perfect fit or a rank-deficient design: the loss from the rows, a second pass
+        R = Xa @ W.astype(Xa.dtype) + b - Y
+        if sw is None:
+            loss = float(np.einsum("ij,ij->", R, R)) / stats.n
+        else:
+            loss = float(np.einsum("ij,ij,i->", R, R, sw)) / stats.n
+        loss += 0.5 * l2 * float(np.vdot(W, W))
     coef, intercept = _shape_output(W, b, single)
     info["seconds"] = time.perf_counter() - t0
     return Result(coef=coef, intercept=intercept, loss=loss, n_iter=0, converged=True, status=4,
