@@ -36,6 +36,8 @@ def test_every_workshop_figure_renders_without_touching_pyplot_or_rcparams(ws):
         plots.mean_data_figure(ws.mean), plots.error_curve_figure(ws.mean), plots.line_iterations_figure(ws.line),
         plots.learning_rate_figure(ws.learning_rate), plots.learning_rate_panels_figure(ws.learning_rate, ws.line),
         plots.iterations_figure(ws.iterations, ws.line), plots.contour_figure(ws.contour, ws.line),
+        plots.iterations_in_pictures_figure(ws.iterations_in_pictures, ws.line),
+        plots.scaling_figure(ws.scaling, ws.line),
     ]
     for fig in figures:
         png = plots.figure_png(fig)

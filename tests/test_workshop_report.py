@@ -108,10 +108,10 @@ def written(ws, tmp_path_factory):
 def test_report_holds_every_section_and_every_image_decodes(written):
     html = written.index.read_text(encoding="utf-8")
     for anchor in ("data", "error-curve", "line", "learning-rate", "iterations", "optimizers", "comparison",
-                   "animation"):
+                   "scaling", "animation"):
         assert f'id="{anchor}"' in html, anchor
     images = re.findall(r'src="data:image/(png|gif);base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 8
+    assert len(images) == 10
     for kind, data in images:
         img = Image.open(io.BytesIO(base64.b64decode(data)))
         img.load()
@@ -126,7 +126,8 @@ def test_report_holds_every_section_and_every_image_decodes(written):
 
 
 FIGURES = ("mean_data_figure", "error_curve_figure", "line_iterations_figure", "learning_rate_figure",
-           "learning_rate_panels_figure", "iterations_figure", "contour_figure")
+           "learning_rate_panels_figure", "iterations_in_pictures_figure", "iterations_figure", "scaling_figure",
+           "contour_figure")
 
 
 @pytest.fixture
@@ -185,3 +186,153 @@ def test_fit_report_for_one_feature(tmp_path):
 def test_report_html_escapes_text():
     page = report_mod.render_html("<t>", "sub", [("a", "<h>", "<p>ok</p>")])
     assert "<title>&lt;t&gt;</title>" in page and "&lt;h&gt;" in page
+
+
+# ---- issue 14: every sentence against its figure, and the numbers behind the new figures ----------------------
+
+def workshop_losses(eta, n_iterations):
+    """The workshop's loop (slips fixed) at ``eta``: the MSE at the start and after each iteration."""
+    X_b, y, _ = workshop_loop(eta=0.1, n_iterations=0)
+    np.random.seed(42)
+    np.random.rand(50, 1), np.random.randn(50, 1)
+    w = np.random.randn(2, 1)
+    losses, ws_ = [], []
+    for _ in range(n_iterations + 1):
+        losses.append(float(np.mean((X_b @ w - y) ** 2)))
+        ws_.append(w[:, 0].copy())
+        w = w - eta * 2 / len(y) * X_b.T.dot(X_b.dot(w) - y)
+    return np.array(losses), np.array(ws_), X_b, y
+
+
+def test_iterations_in_pictures_are_the_workshop_loop_run_longer(ws):
+    pic = ws.iterations_in_pictures
+    losses, weights, X_b, y = workshop_losses(0.1, max(pic.snapshots))
+    for n in pic.snapshots:
+        np.testing.assert_allclose(pic.weights_after(n), weights[n], rtol=1e-9)
+    best = np.linalg.lstsq(X_b, y[:, 0], rcond=None)[0]
+    opt = float(np.mean((X_b @ best - y[:, 0]) ** 2))
+    for label, r in pic.runs.items():
+        eta = r.learning_rate
+        losses, _, _, _ = workshop_losses(eta, max(pic.snapshots))
+        np.testing.assert_allclose(r.trajectory.loss, losses, rtol=1e-9)
+        within = np.nonzero(losses - opt <= pic.close_enough * opt)[0]
+        assert pic.enough[label] == within[0], label
+    # the answer in words quotes those iteration counts
+    answer = ws.answers()["iterations"]
+    for label, n in pic.enough.items():
+        assert f"{n:.0f}" in answer, label
+
+
+def test_each_error_component_shrinks_by_one_minus_eta_lambda_per_step(ws):
+    from gdlab.workshop import eigen_error_ratios
+
+    X_b, y, _ = workshop_loop()
+    lam = np.linalg.eigvalsh(2 / 50 * X_b.T @ X_b)
+    for label, r in ws.learning_rate.runs.items():
+        got_lam, ratio = eigen_error_ratios(r, ws.line)
+        np.testing.assert_allclose(got_lam, lam, rtol=1e-12)
+        T = r.trajectory.iteration[-1]
+        np.testing.assert_allclose(ratio, np.abs(1 - r.learning_rate * lam) ** T, rtol=1e-6), label
+
+
+def test_at_exactly_two_over_L_the_sweep_neither_converges_nor_diverges(ws):
+    sw = ws.learning_rate.sweep
+    i = np.nonzero(np.isclose(sw.learning_rates, sw.stable_step, rtol=1e-12, atol=0))[0]
+    assert i.size == 1
+    losses, _, _, _ = workshop_losses(sw.stable_step, 1000)
+    assert not sw.diverged[i[0]].any() and np.isfinite(sw.final_loss[i[0]]).all()
+    assert sw.final_loss[i[0], -1] == pytest.approx(losses[1000], rel=1e-6)
+    assert losses[1000] > 100 * ws.line.closed.loss  # stuck high: the steep direction's error never shrinks
+    assert "above 2/L every run diverges" in ws.answers()["learning_rate"]
+    assert "at 2/L and above" not in ws.answers()["learning_rate"]
+
+
+def test_scaling_condition_numbers_against_numpy(ws):
+    sc = ws.scaling
+    X_b, y, _ = workshop_loop()
+    x = X_b[:, 1]
+    z = (x - x.mean()) / x.std()
+    Z_b = np.c_[np.ones(50), z]
+    for r, A in ((sc.line_raw, X_b), (sc.line_standardized, Z_b)):
+        lam = np.linalg.eigvalsh(2 / 50 * A.T @ A)
+        assert r.curvature.condition_number == pytest.approx(lam[-1] / lam[0], rel=1e-9)
+    assert sc.line_standardized.curvature.condition_number == pytest.approx(1.0, abs=1e-9)
+    # the standardised descent is the same line: mapped back, its weights are the Normal Equation's
+    wz = sc.line_standardized.trajectory.params[-1]
+    np.testing.assert_allclose([wz[0] - wz[1] * sc.center / sc.scale, wz[1] / sc.scale], ws.line.closed.params,
+                               rtol=1e-9)
+    from sklearn.datasets import load_diabetes
+
+    Xd, yd = load_diabetes(return_X_y=True, scaled=False)
+    for r, A in zip(sc.real["diabetes"], (Xd, (Xd - Xd.mean(0)) / Xd.std(0))):
+        A_b = np.c_[np.ones(len(A)), A]
+        lam = np.linalg.eigvalsh(2 / len(A) * A_b.T @ A_b)
+        assert r.curvature.condition_number == pytest.approx(lam[-1] / lam[0], rel=1e-4)
+        opt = np.linalg.lstsq(A_b, yd, rcond=None)[0]
+        assert r.optimum_loss == pytest.approx(np.mean((A_b @ opt - yd) ** 2), rel=1e-9)
+    raw, std = sc.real["diabetes"]
+    assert raw.loss > 2 * raw.optimum_loss and std.loss < 1.001 * std.optimum_loss
+
+
+def section(html, anchor):
+    m = re.search(rf'<section id="{anchor}">(.*?)</section>', html, re.S)
+    assert m, anchor
+    return re.sub(r'<img [^>]*>', '', m.group(1))
+
+
+def test_report_sentences_state_the_numbers_of_their_figures(ws, written):
+    html = written.index.read_text(encoding="utf-8")
+    ct = ws.contour
+    opt = section(html, "optimizers")
+    beta = ct.paths["momentum"].extra["optimizer"].hyperparameters["beta"]
+    assert beta == 0.9 and "beta = 0.9" in opt and "a little" not in opt
+    swing = ct.paths["momentum"].trajectory.params[:, 1].max()
+    assert f"slope reaches {swing:.1f}" in opt and swing - ws.line.closed.params[1] > 5  # a large swing, said so
+    for name, r in ct.paths.items():
+        assert f"MSE {r.loss:.5f} after {r.n_iter} iterations" in opt, name
+    # section 7 states every gdlab row's learning rate, so it cannot silently contradict section 6
+    comp = section(html, "comparison")
+    for row in ws.comparison.rows:
+        if row.result is not None:
+            assert report_mod._esc(row.result.extra.get("auto") or "") in comp, row.method
+            assert f"{row.n_iter} iteration" in comp
+    assert 'class="scroll"' in comp
+    lr = section(html, "learning-rate")
+    slow = next(iter(ws.learning_rate.runs.values()))
+    assert "crawls along the valley" not in lr and f"(MSE {slow.loss:.3g})" in lr
+    assert "Exactly at 2/L the run neither converges nor diverges" in lr
+
+
+def test_a_report_for_slides_has_sharper_figures_at_the_same_size_on_the_page(ws, tmp_path, monkeypatch):
+    from gdlab import plots
+
+    def one_figure(*args, **kwargs):
+        fig, ax = plots.new_figure(7.0, 4.0)
+        ax.plot([0, 1], [0, 1])
+        return fig
+
+    for name in FIGURES:
+        monkeypatch.setattr(plots, name, one_figure)
+    low = write_workshop_report(ws, tmp_path / "low", gif=False)
+    high = write_workshop_report(ws, tmp_path / "high", gif=False, dpi=220)
+    a = Image.open(low.folder / "01_data.png").size
+    b = Image.open(high.folder / "01_data.png").size
+    assert b[0] == pytest.approx(2 * a[0], abs=2) and b[1] == pytest.approx(2 * a[1], abs=2)
+    assert 'width="770"' in high.index.read_text() and 'width="770"' in low.index.read_text()
+    with pytest.raises(ValueError, match="dpi must be an integer between 50 and 600"):
+        write_workshop_report(ws, tmp_path / "bad", gif=False, dpi=5000)
+
+
+def test_the_animation_shows_every_line_and_centres_the_minimum(ws, tmp_path):
+    from gdlab import plots
+
+    path = plots.descent_animation(ws.line, tmp_path / "d.gif")
+    assert Image.open(path).n_frames == len(ws.line.weights)
+    # the drawing's own limits: recompute them as the function does and check what they hold
+    P, opt = ws.line.weights, ws.line.closed.params
+    lo, hi = plots._lines_ylim(ws.line.data.axis, [tuple(p) for p in P], np.array([0.0, 2.0]))
+    for b, w in P:
+        assert lo <= b <= hi and lo <= b + 2 * w <= hi
+    b0, b1, w0, w1 = plots._centred_extent(opt, [ws.line.data.w_init, P])
+    assert (b0 + b1) / 2 == pytest.approx(opt[0]) and (w0 + w1) / 2 == pytest.approx(opt[1])
+    assert np.all((P[:, 0] > b0) & (P[:, 0] < b1) & (P[:, 1] > w0) & (P[:, 1] < w1))

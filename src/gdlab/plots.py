@@ -25,11 +25,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from gdlab.result import Result
     from gdlab.sweep import SweepResult
-    from gdlab.workshop import ContourPart, IterationsPart, LearningRatePart, LinePart, MeanPart
+    from gdlab.workshop import (
+        ContourPart,
+        IterationsInPicturesPart,
+        IterationsPart,
+        LearningRatePart,
+        LinePart,
+        MeanPart,
+        ScalingPart,
+    )
 
 __all__ = [
     "new_figure", "save_figure", "figure_png", "mean_data_figure", "error_curve_figure", "line_iterations_figure",
-    "learning_rate_figure", "learning_rate_panels_figure", "iterations_figure", "contour_figure",
+    "learning_rate_figure", "learning_rate_panels_figure", "iterations_figure", "iterations_in_pictures_figure",
+    "scaling_figure", "contour_figure",
     "sweep_heatmap_figure", "loss_curve_figure", "fit_line_figure", "descent_animation", "mse_surface",
 ]
 
@@ -133,6 +142,25 @@ def _line_extent(X: np.ndarray, y: np.ndarray, points: list[np.ndarray]) -> tupl
     return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
 
 
+def _centred_extent(optimum: np.ndarray, points: list[np.ndarray], pad: float = 0.12
+                    ) -> tuple[float, float, float, float]:
+    """Bounds centred on the minimum that hold every point: the star sits in the middle, whole ellipses round it."""
+    pts = np.vstack([np.atleast_2d(p) for p in points])
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    opt = np.asarray(optimum, dtype=float)
+    half = (1.0 + pad) * np.maximum(np.max(np.abs(pts - opt), axis=0), 1e-3)
+    return float(opt[0] - half[0]), float(opt[0] + half[0]), float(opt[1] - half[1]), float(opt[1] + half[1])
+
+
+def _lines_ylim(axis: tuple[float, ...], lines: list[tuple[float, float]], x: np.ndarray) -> tuple[float, float]:
+    """The workshop's y-range, widened (to a round number) so that every line (b, w) over ``x`` shows."""
+    ys = np.array([b + w * xv for b, w in lines for xv in x], dtype=float)
+    ys = ys[np.isfinite(ys)]
+    lo = min(float(axis[2]), math.floor(float(ys.min()) - 0.5)) if ys.size else float(axis[2])
+    hi = max(float(axis[3]), math.ceil(float(ys.max()) + 0.5)) if ys.size else float(axis[3])
+    return lo, hi
+
+
 def _first_step(trajectory: Any) -> float:
     """The first learning rate recorded (the trajectory holds NaN where no step applies)."""
     steps = np.asarray(trajectory.learning_rate, dtype=float)
@@ -223,41 +251,67 @@ def line_iterations_figure(part: LinePart) -> Figure:
 
 @_styled
 def learning_rate_figure(part: LearningRatePart) -> Figure:
-    """Task 1: final loss against the learning rate (log axes), one line per iteration budget, 2/L and 2/(L+mu)."""
-    sw = part.sweep
-    return _loss_vs_eta(sw, "What happens when you alter the learning rate?")
+    """Task 1: final loss against the learning rate, one line per iteration budget, 2/L and 2/(L+mu) marked.
+
+    Left: every rate of the sweep (log axes); right: the rates near 2/L on a linear axis, where the runs go from
+    fastest to oscillating to diverging. The legend sits below both, so the plots keep the width."""
+    return _loss_vs_eta(part.sweep, "What happens when you alter the learning rate?", zoom=True)
 
 
-def _loss_vs_eta(sw: SweepResult, title: str) -> Figure:
-    fig, ax = new_figure(9.0, 4.4)
+def _loss_vs_eta(sw: SweepResult, title: str, zoom: bool = False) -> Figure:
+    near = np.zeros(0, dtype=bool)
+    if zoom and math.isfinite(sw.stable_step):
+        near = (sw.learning_rates >= 0.55 * sw.stable_step) & (sw.learning_rates <= 1.25 * sw.stable_step)
+    two = int(near.sum()) >= 4
+    if two:
+        fig, (ax, ax_zoom) = new_figure(10.0, 4.9, 1, 2, width_ratios=[1.25, 1])
+        axes = [ax, ax_zoom]
+    else:
+        fig, ax = new_figure(9.0, 4.6)
+        axes = [ax]
     cmap = _colormaps()["viridis"]
     start = sw.initial_loss if math.isfinite(sw.initial_loss) else np.nanmax(sw.final_loss)
     ceiling = 10.0 * start  # runs above ten times the starting loss are drawn as crosses at the top
-    for j, n in enumerate(sw.iterations):
-        c = cmap(0.85 * j / max(1, len(sw.iterations) - 1))
-        loss = sw.final_loss[:, j]
-        ok = ~sw.diverged[:, j] & np.isfinite(loss) & (loss <= ceiling)
-        ax.plot(sw.learning_rates[ok], loss[ok], "-o", ms=3, color=c, label=f"after {n} iterations")
-        bad = ~ok
-        if bad.any():
-            ax.plot(sw.learning_rates[bad], np.full(int(bad.sum()), ceiling), "x", color=c, ms=8, mew=2)
+    for a, keep in zip(axes, [np.ones_like(sw.learning_rates, dtype=bool), near]):
+        for j, n in enumerate(sw.iterations):
+            c = cmap(0.85 * j / max(1, len(sw.iterations) - 1))
+            loss = sw.final_loss[:, j]
+            ok = ~sw.diverged[:, j] & np.isfinite(loss) & (loss <= ceiling)
+            a.plot(sw.learning_rates[ok & keep], loss[ok & keep], "-o", ms=3, color=c,
+                   label=f"after {n} iterations" if a is ax else None)
+            bad = ~ok & keep
+            if bad.any():
+                a.plot(sw.learning_rates[bad], np.full(int(bad.sum()), ceiling), "x", color=c, ms=8, mew=2)
+        a.axhline(start, color="0.5", lw=1, ls="-.", label=f"the starting loss {start:.4g}" if a is ax else None)
+        if sw.optimum_loss is not None:
+            a.axhline(sw.optimum_loss, color="k", lw=1, ls=":",
+                      label=f"the minimum MSE {sw.optimum_loss:.4g}" if a is ax else None)
+        if math.isfinite(sw.stable_step):
+            a.axvline(sw.stable_step, color="#d62728", lw=1.6,
+                      label=f"2/L = {sw.stable_step:.3g}: stability limit" if a is ax else None)
+            a.axvline(sw.best_step, color="#2ca02c", lw=1.6, ls="--",
+                      label=f"2/(L+mu) = {sw.best_step:.3g}: best constant step" if a is ax else None)
+        a.set_yscale("log")
+        a.set_ylim(top=ceiling * 2.5)
+        a.set_ylabel("MSE after the run (log scale)")
     if (~np.isfinite(sw.final_loss) | sw.diverged | (sw.final_loss > ceiling)).any():
-        ax.plot([], [], "x", color="0.3", ms=8, mew=2, ls="none",
-                label="diverged (drawn at 10x the starting loss)")
-    ax.axhline(start, color="0.5", lw=1, ls="-.", label=f"the starting loss {start:.4g}")
-    if sw.optimum_loss is not None:
-        ax.axhline(sw.optimum_loss, color="k", lw=1, ls=":", label=f"the minimum MSE {sw.optimum_loss:.4g}")
-    if math.isfinite(sw.stable_step):
-        ax.axvline(sw.stable_step, color="#d62728", lw=1.6, label=f"2/L = {sw.stable_step:.3g}: stability limit")
-        ax.axvline(sw.best_step, color="#2ca02c", lw=1.6, ls="--",
-                   label=f"2/(L+mu) = {sw.best_step:.3g}: best constant step")
+        ax.plot([], [], "x", color="0.3", ms=8, mew=2, ls="none", label="diverged (drawn at 10x the starting loss)")
     ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_ylim(top=ceiling * 2.5)
     ax.set_xlabel("learning rate eta (log scale)")
-    ax.set_ylabel("MSE after the run (log scale)")
-    ax.set_title(title)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    if two:
+        ax.set_title("every learning rate of the sweep", fontsize=10)
+        ax.axvspan(sw.learning_rates[near].min(), sw.learning_rates[near].max(), color="0.85", alpha=0.5, lw=0)
+        ax_zoom.set_xlabel("learning rate eta (linear scale)")
+        ax_zoom.set_title("zoom on the grey band: the rates near 2/L", fontsize=10)
+        ax_zoom.set_ylim(ax.get_ylim())
+        at = np.nonzero(np.isclose(sw.learning_rates, sw.stable_step, rtol=1e-12, atol=0))[0]
+        if at.size and np.isfinite(sw.final_loss[at[0], -1]) and not sw.diverged[at[0], -1]:
+            v = float(sw.final_loss[at[0], -1])
+            ax_zoom.annotate(f"at 2/L exactly: MSE {v:.4g} after {sw.iterations[-1]}\niterations, neither down nor up",
+                             (sw.stable_step, v), xytext=(-12, 28), textcoords="offset points", ha="right",
+                             fontsize=8.5, color="#d62728", arrowprops={"arrowstyle": "->", "color": "#d62728"})
+    fig.suptitle(title, fontsize=12)
+    fig.legend(loc="outside lower center", ncols=3, frameon=False)
     return fig
 
 
@@ -314,6 +368,110 @@ def iterations_figure(part: IterationsPart, line: LinePart) -> Figure:
     ax.set_title("What happens when you alter the number of iterations?")
     ax.legend(loc="upper right", frameon=True, framealpha=0.9, ncols=1)
     return fig
+
+
+@_styled
+def iterations_in_pictures_figure(part: IterationsInPicturesPart, line: LinePart) -> Figure:
+    """Task 2 in pictures. Left: the data and the fitted line after each of ``part.snapshots`` iterations at the
+    workshop's eta, with the Normal Equation's. Right: the MSE against iteration (both axes log, so that the first
+    tens of iterations are as wide as the last hundreds) at each learning rate of ``part.runs``, the snapshots
+    marked on the workshop's run and the iteration where each run comes within ``part.close_enough`` of the
+    minimum."""
+    d = line.data
+    cf = line.closed.params
+    fig, (ax_l, ax_r) = new_figure(10.0, 4.6, 1, 2, width_ratios=[1, 1.15])
+    x_new = np.array([0.0, 2.0])
+    ax_l.scatter(d.X[:, 0], d.y, color="red", marker="o", s=14, zorder=4, label="data (50 points)")
+    colours = [_colormaps()["plasma"](v) for v in np.linspace(0.0, 0.8, len(part.snapshots))]
+    lines = []
+    for n, c in zip(part.snapshots, colours):
+        w = part.weights_after(n)
+        lines.append((w[0], w[1]))
+        ax_l.plot(x_new, w[0] + w[1] * x_new, "-", color=c, lw=1.8 if n < part.snapshots[-1] else 2.6,
+                  label=f"after {n:>4} iteration{'s' if n != 1 else ' '}: w = [{w[0]:.2f}, {w[1]:.2f}]", zorder=3)
+    ax_l.plot(x_new, cf[0] + cf[1] * x_new, "--", color="k", lw=1.4, zorder=5,
+              label=f"Normal Equation:     w = [{cf[0]:.2f}, {cf[1]:.2f}]")
+    ax_l.set_xlim(d.axis[0], d.axis[1])
+    ax_l.set_ylim(*_lines_ylim(d.axis, lines, x_new))
+    ax_l.set_xlabel("x")
+    ax_l.set_ylabel("y")
+    ws_label = next(iter(part.runs))
+    ax_l.set_title(f"the fitted line, {ws_label}", fontsize=10)
+    ax_l.legend(loc="lower right", fontsize=7.5, prop={"family": "monospace", "size": 7.5}, framealpha=0.92)
+
+    run_colours = ["#1f77b4", "#9467bd", "#2ca02c", "#ff7f0e"]
+    opt_loss = float(line.closed.loss)
+    for (label, r), c in zip(part.runs.items(), run_colours):
+        tr = r.trajectory
+        keep = tr.iteration >= 1
+        ax_r.plot(tr.iteration[keep], tr.loss[keep], "-", color=c, lw=1.8 if label == ws_label else 1.3,
+                  label=label)
+        n = part.enough[label]
+        if math.isfinite(n):
+            v = float(tr.loss[int(np.searchsorted(tr.iteration, n))])
+            ax_r.plot([n], [v], "v", color=c, ms=8, mec="k", mew=0.6, zorder=5)
+    tr = part.workshop_run.trajectory
+    for n, c in zip(part.snapshots, colours):
+        ax_r.plot([n], [tr.loss[int(np.searchsorted(tr.iteration, n))]], "o", color=c, mec="k", ms=7, zorder=6)
+    ax_r.plot([], [], "o", color="0.6", mec="k", ms=7, ls="none", label="the lines drawn on the left")
+    ax_r.plot([], [], "v", color="0.6", mec="k", ms=8, ls="none",
+              label=f"from here the MSE is within {100 * part.close_enough:g}% of the minimum")
+    ax_r.axhline(opt_loss, color="k", ls=":", lw=1, label=f"the minimum MSE {opt_loss:.4f} (Normal Equation)")
+    ax_r.set_xscale("log")
+    ax_r.set_yscale("log")
+    ax_r.set_xlim(1, part.snapshots[-1])
+    ax_r.set_xlabel("iteration (log scale)")
+    ax_r.set_ylabel("MSE (log scale)")
+    ax_r.set_title("the MSE at four learning rates", fontsize=10)
+    ax_r.legend(loc="center right", fontsize=7.5, framealpha=0.92)
+    fig.suptitle("What happens when you alter the number of iterations? The line after 1 to 1000 of them",
+                 fontsize=12)
+    return fig
+
+
+@_styled
+def scaling_figure(part: ScalingPart, line: LinePart) -> Figure:
+    """The workshop's line data raw (left) and standardised (right): the contour of the MSE over each coordinate
+    system's (intercept, slope), its condition number, and gd at its best constant step from the same start."""
+    from gdlab.workshop import first_within
+
+    d = line.data
+    fig, axes = new_figure(10.0, 4.6, 1, 2)
+    panels = [(d.X, part.line_raw, "raw x", "intercept w0", "slope w1"),
+              (part.z, part.line_standardized, "standardised z = (x - mean) / std",
+               "intercept w0' (z's coordinates)", "slope w1' (z's coordinates)")]
+    for ax, (X, r, what, xl, yl) in zip(axes, panels):
+        opt = np.asarray(r.trajectory.params[-1] if r.optimum_loss is None else _optimum(X, d.y), dtype=float)
+        P = r.trajectory.params
+        extent = _centred_extent(opt, [P])
+        # equal scales on both axes: circles look round and ellipses show their true stretch
+        half = max(extent[1] - opt[0], extent[3] - opt[1])
+        extent = (opt[0] - half, opt[0] + half, opt[1] - half, opt[1] + half)
+        _contour(ax, X, d.y, opt, extent)
+        ax.set_aspect("equal", adjustable="box")
+        _draw_path(ax, P, "#1f77b4", None, marker_size=3)
+        ax.plot(*P[0], "ks", ms=6, zorder=4)
+        ax.plot(*opt, "*", color="gold", mec="k", ms=14, zorder=5)
+        curv = r.curvature
+        eta = _first_step(r.trajectory)
+        n = first_within(r, part.close_enough)
+        when = f"within {100 * part.close_enough:g}% of the minimum from iteration {n:.0f}" if math.isfinite(n) \
+            else f"MSE {r.loss:.4g} after {r.n_iter} iterations"
+        ax.set_title(f"{what}: condition number L/mu = {curv.condition_number:.3g}\n"
+                     f"gd at 2/(L+mu) = {eta:.3g}: {when}", fontsize=10)
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+    axes[0].plot([], [], "ks", label="start (the workshop's w, in each panel's coordinates)")
+    axes[0].plot([], [], "*", color="gold", mec="k", ms=10, label="minimum (Normal Equation)")
+    axes[0].plot([], [], "-o", color="#1f77b4", ms=3, label="gradient descent")
+    fig.legend(loc="outside lower center", ncols=3, frameon=False)
+    fig.suptitle("The same data, raw and standardised: ellipses become circles", fontsize=12)
+    return fig
+
+
+def _optimum(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    X_b = np.c_[np.ones(len(X)), np.asarray(X, dtype=float).reshape(len(X), -1)]
+    return np.linalg.lstsq(X_b, np.asarray(y, dtype=float), rcond=None)[0]
 
 
 @_styled
@@ -457,13 +615,15 @@ def descent_animation(line: LinePart, path: Any, *, result: Result | None = None
     d = line.data
     P = r.trajectory.params
     opt = line.closed.params
-    extent = _line_extent(d.X, d.y, [opt, d.w_init, P])
+    extent = _centred_extent(opt, [d.w_init, P])
     fig, (ax_l, ax_r) = new_figure(9.0, 3.8, 1, 2)
     x_new = np.array([0.0, 2.0])
     ax_l.scatter(d.X[:, 0], d.y, color="red", s=12, zorder=3, label="data")
     ax_l.plot(x_new, opt[0] + opt[1] * x_new, "k--", lw=1.2, label="Normal Equation")
     (fit_line,) = ax_l.plot(x_new, P[0, 0] + P[0, 1] * x_new, "-", color="#1f77b4", lw=2.2, label="GD line")
-    ax_l.axis(d.axis)
+    ax_l.set_xlim(d.axis[0], d.axis[1])
+    # the workshop's axes [0, 2, 8, 22] would hide the first lines (the random start is far below the data)
+    ax_l.set_ylim(*_lines_ylim(d.axis, [tuple(p) for p in P], x_new))
     ax_l.set_xlabel("x")
     ax_l.set_ylabel("y")
     ax_l.legend(loc="upper left", fontsize=8, frameon=False)

@@ -51,6 +51,16 @@ code, pre { font-family: "SFMono-Regular", Menlo, Consolas, monospace; font-size
 code { padding: 1px 4px; border-radius: 3px; }
 pre { padding: 10px 14px; border-radius: 6px; overflow-x: auto; line-height: 1.4; text-align: left; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; max-width: 100%; }
+.scroll table { margin: 0.5em 0; }
+.narrow { display: none; color: #555; font-size: 0.85em; margin-bottom: 0; }
+@media (max-width: 600px) {
+  .narrow { display: block; }
+  body { padding: 12px 12px 40px; }
+  table { font-size: 0.8em; }
+  th, td { padding: 3px 5px; }
+  nav ul { columns: 1; }
+}
 th, td { border: 1px solid #ddd; padding: 4px 9px; text-align: right; }
 th { background: #f3f4f6; }
 td:first-child, th:first-child { text-align: left; }
@@ -96,9 +106,22 @@ def render_html(title: str, subtitle: str, sections: list[tuple[str, str, str]])
             "the images are embedded in this page and the PNG files beside it.</footer></body></html>")
 
 
-def _figure_html(png: bytes, alt: str, caption: str) -> str:
-    return (f'<figure><img src="{_data_uri(png, "image/png")}" alt="{_esc(alt)}">'
+def _figure_html(png: bytes, alt: str, caption: str, width: int | None = None) -> str:
+    size = f' width="{width}"' if width else ""  # the same size on the page whatever the figure's dpi
+    return (f'<figure><img src="{_data_uri(png, "image/png")}" alt="{_esc(alt)}"{size}>'
             f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _css_width(fig: Any) -> int:
+    """The width in CSS pixels a figure gets on the page: as drawn at 110 dpi (the page's design size)."""
+    return int(round(fig.get_figwidth() * 110))
+
+
+def _check_dpi(dpi: Any) -> int:
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not 50 <= dpi <= 600:
+        raise ValueError(f"dpi must be an integer between 50 and 600 (110 for the screen, 200-300 for slides), "
+                         f"got {dpi!r}.")
+    return int(dpi)
 
 
 def _frame_html(frame: pd.DataFrame, digits: int = 6) -> str:
@@ -382,6 +405,181 @@ def _umask() -> int:
 
 # ---- the workshop report ----------------------------------------------------------------------------------------
 
+def _panels_text(lr: Any, ln: Any) -> str:
+    """Section 4's words on the four panels, each number read off its run (the error along each eigen-direction of
+    the Hessian: across the valley is the steep one, lambda = L; along its floor the flat one, lambda = mu)."""
+    from gdlab.workshop import eigen_error_ratios
+
+    (slow_label, slow), (_, fast), (_, osc), (_, div) = list(lr.runs.items())[:4]
+    curv = ln.curvature
+
+    def across_along(r: Any) -> tuple[float, float]:
+        lam, ratio = eigen_error_ratios(r, ln)
+        return float(ratio[-1]), float(ratio[0])  # eigh: increasing, so the steep direction is last
+
+    s_across, s_along = across_along(slow)
+    f_across, f_along = across_along(fast)
+    o_across, o_along = across_along(osc)
+    eta = {k: float(r.learning_rate) for k, r in zip("sfod", (slow, fast, osc, div))}
+    return (
+        "<p>The four panels show what the weights do on the map of the error (the contour lines join weights of "
+        "equal MSE; the star is the minimum). The valley runs from the upper left to the lower right: across it "
+        f"the error surface is steep (curvature L = {curv.L:.3g}), along its floor it is flat (mu = {curv.mu:.3g}). "
+        "Each iteration multiplies the error across the valley by 1 − eta·L and the error along it by "
+        f"1 − eta·mu. <b>Too small a step</b> (eta = {eta['s']:g}) spends its {slow.n_iter} iterations coming "
+        f"down the steep side: across the valley its error is down to {100 * s_across:.0f}% of the start's, but "
+        f"along the floor it still has {100 * s_along:.0f}% of the way to go, so it has only just turned towards "
+        f"the minimum (MSE {slow.loss:.3g}). <b>The best constant step</b> (eta = {eta['f']:.3f}) overshoots "
+        f"across the valley, but shrinks both errors by the same factor, {curv.best_rate:.3f} per iteration: "
+        f"after {fast.n_iter} iterations both are down to {100 * max(f_across, f_along):.1f}% (MSE "
+        f"{fast.loss:.4g}, the minimum is {ln.closed.loss:.4g}). <b>Just under 2/L</b> (eta = {eta['o']:.3f}) "
+        f"each zig-zag across the valley is only {abs(1 - eta['o'] * curv.L):.2f} times the last, so after "
+        f"{osc.n_iter} iterations {100 * o_across:.0f}% of it is left (MSE {osc.loss:.3g}), while along the floor "
+        f"it is down to {100 * o_along:.1f}%. <b>Just over 2/L</b> (eta = {eta['d']:.3f}) each zig-zag is "
+        f"{abs(1 - eta['d'] * curv.L):.2f} times wider than the last and the run flies off the map (it diverged "
+        f"at iteration {div.n_iter}).</p>")
+
+
+def _optimizers_text(ws: Workshop, add_png: Callable[[str, Any, str, str], str]) -> str:
+    from gdlab import plots
+
+    ct, ln = ws.contour, ws.line
+    opt = ln.closed.params
+    mom, nes, gd, adam = (ct.paths[k] for k in ("momentum", "nesterov", "gd", "adam"))
+    beta = float(mom.extra["optimizer"].hyperparameters["beta"])
+    P = mom.trajectory.params
+    hb = ln.curvature.heavy_ball
+    hb_real, k_real = None, math.nan
+    if ws.scaling.real:
+        real_std = next(iter(ws.scaling.real.values()))[1].curvature
+        hb_real, k_real = real_std.heavy_ball, real_std.condition_number
+    settings = "".join(f"<li><b>{_esc(k)}</b>: {_esc(v)} — MSE {ct.paths[k].loss:.5f} after "
+                       f"{ct.paths[k].n_iter} iterations</li>" for k, v in ct.settings.items())
+    return (
+        "<p>The MSE of a line is a bowl over (intercept, slope); its contour lines are ellipses, long and thin "
+        "because the intercept and the slope pull against each other. Plain gradient descent (at the workshop's "
+        f"eta = {ln.data.eta:g}) always steps straight downhill, across the ellipses, and then creeps along the "
+        f"floor of the valley: after {gd.n_iter} iterations its MSE is {gd.loss:.4g} (the minimum is "
+        f"{ln.closed.loss:.4g}). Momentum and Nesterov's method, at the same eta, keep {100 * beta:.0f}% of their "
+        f"previous step (beta = {beta:g}) and build up speed: momentum swings far past the minimum (its slope "
+        f"reaches {P[:, 1].max():.1f}, the minimum's is {opt[1]:.2f}; its intercept reaches {P[:, 0].max():.1f} "
+        f"against {opt[0]:.2f}) and circles back in; Nesterov's method, which looks ahead before it steps, swings "
+        f"less (slope up to {nes.trajectory.params[:, 1].max():.1f}). Both end nearer the minimum than gd: MSE "
+        f"{mom.loss:.5g} and {nes.loss:.5g}. Adam divides each coordinate's step by its own running size of the "
+        f"gradient, so it moves at a nearly constant speed and circles in towards the minimum (MSE {adam.loss:.4g} "
+        "after the same iterations). All four start at the workshop's random weights (square); the star is the "
+        "closed form, the Normal Equation.</p>"
+        + add_png("06_contour.png", plots.contour_figure(ct, ln), "optimizer paths on the MSE contour",
+                  "Paths of gd, momentum, nesterov and adam on the contour of the MSE; the star is the Normal "
+                  "Equation.")
+        + f"<ul>{settings}</ul>"
+        + f'<div class="note"><b>Which beta?</b> beta = {beta:g} is the default of <code>gdlab.descend</code> and '
+          "of the explorer, and the value most courses use. It is not the best one for this valley: Polyak's "
+          f"heavy ball, beta = ((√κ − 1)/(√κ + 1))² with eta = 4/(√L + √mu)², gives beta = {hb['beta']:.2f} and "
+          f"eta = {hb['learning_rate']:.3f} here (κ = {ln.curvature.condition_number:.3g}): no swing, and the "
+          f"error shrinks by {hb['rate']:.3f} per iteration. That is what <code>gdlab fit --optimizer momentum"
+          "</code> uses with its default <code>--lr auto</code>: it plans eta and beta from the curvature, in the "
+          "standardised coordinates it fits in, so its beta depends on the data: 0 for this one feature, whose "
+          "standardised condition number is 1, and closer to 1 the worse the conditioning"
+          + (f" ({hb_real['beta']:.2f} for the standardised diabetes data of section 8, κ = {k_real:.3g})"
+             if hb_real else "") + ".</div>")
+
+
+def _gdlab_row_settings(row: Any) -> str:
+    r = row.result
+    where = "standardised features" if r.scaling == "standardize" else "raw features"
+    how = r.extra.get("auto") or f"learning rate {float(r.learning_rate):.4g}"
+    return f"{how}, on {where}"
+
+
+def _comparison_section(ws: Workshop) -> str:
+    frame = ws.comparison_frame
+    table = ws.comparison
+    comparison = _comparison_html(frame)
+    if "converged" in frame.columns:
+        slow = [str(m) for m, c in zip(frame["method"], frame["converged"]) if c is False or c == 0]
+        if slow:
+            comparison += (f"<p>Not converged within their iteration budget: {_esc(', '.join(slow))}. Adaptive "
+                           "methods such as Adam scale their steps for noisy mini-batch gradients; on a small, "
+                           "exact full-batch problem like this one, plain or momentum descent at a step chosen "
+                           "from the curvature gets there first.</p>")
+    rows = [r for r in table.rows if r.result is not None]
+    settings = "".join(f"<li><b>{_esc(r.method)}</b>: {_esc(_gdlab_row_settings(r))}; {r.n_iter} iteration(s)"
+                       "</li>" for r in rows)
+    std = [r for r in rows if r.result.scaling == "standardize" and r.result.curvature is not None]
+    why = ""
+    if std:
+        k_std = std[0].result.curvature.condition_number
+        k_raw = ws.line.curvature.condition_number
+        why = (f"<p>These rows are not the runs of section 6: <code>gdlab.compare</code> uses gdlab's defaults, "
+               f"<code>learning_rate='auto'</code> on standardised features, and each row's step is the one "
+               f"listed. Standardising the one feature turns the condition number {k_raw:.3g} of sections 4–6 "
+               f"into {k_std:.3g}: the valley becomes a round bowl, and a step at its 2/(L+mu) lands on the "
+               "minimum at once (section 8 shows it). That is why gd needs one iteration here and dozens "
+               "there.</p>")
+    return (
+        "<p>The workshop ends: <i>this is already implemented in sklearn under SGDRegressor; feel free to check "
+        "that this produces the same result</i>. Here is the check, on the 50 points: gdlab's gradient descent, "
+        "the Normal Equation, and scikit-learn's SGDRegressor and LinearRegression. MSE is the workshop's "
+        "(mean of the squared residuals); the gap is the MSE above the exact minimum (a tiny negative "
+        "gap is rounding); the times are one run on this machine. (SGDRegressor steps one "
+        "sample at a time with a decaying step, so it stops near the minimum rather than at it.)</p>"
+        + f'<p class="narrow">Scroll the table sideways for every column.</p><div class="scroll">{comparison}</div>'
+        + (f"<p>The settings of gdlab's rows:</p><ul>{settings}</ul>{why}" if rows else "")
+        + f"<p style=\"font-size:0.85em;color:#666\">Table made by {_esc(ws.comparison_source)}.</p>")
+
+
+def _scaling_text(ws: Workshop, add_png: Callable[[str, Any, str, str], str]) -> str:
+    from gdlab import plots
+    from gdlab.workshop import first_within
+
+    sc = ws.scaling
+    raw, std = sc.line_raw, sc.line_standardized
+    n_raw, n_std = first_within(raw, sc.close_enough), first_within(std, sc.close_enough)
+
+    def count(r: Any, n: float, where: str) -> str:
+        if math.isfinite(n):
+            return f"{where} it is within {100 * sc.close_enough:g}% of the minimum from iteration {n:.0f}"
+        return (f"{where} it is still {100 * (r.loss - r.optimum_loss) / r.optimum_loss:.2g}% above the minimum "
+                f"after {r.n_iter} iterations")
+
+    out = (
+        f"<p>Gradient descent crawls when the valley is long and thin, and how long and thin it is depends on the "
+        f"units of the features. Standardising a feature, z = (x − mean)/std (here mean {sc.center:.4f}, std "
+        f"{sc.scale:.4f}), changes nothing about the fitted line — the same line, written in z's coordinates — "
+        f"but it changes the error surface: for one feature it makes the Hessian a multiple of the identity. "
+        f"The condition number falls from {raw.curvature.condition_number:.3g} to "
+        f"{std.curvature.condition_number:.3g} and the ellipses become circles. Gradient descent at each one's "
+        f"best constant step: {count(raw, n_raw, 'raw,')}; {count(std, n_std, 'standardised,')}.</p>"
+        + add_png("08_scaling.png", plots.scaling_figure(sc, ws.line), "raw and standardised contours",
+                  "The MSE over (intercept, slope) for the raw feature and for the standardised one (equal scales "
+                  "on both axes), with gd at each one's best constant step."))
+    if sc.real:
+        rows = []
+        for name, (r_raw, r_std) in sc.real.items():
+            for label, r in (("raw", r_raw), ("standardised", r_std)):
+                gap = (r.loss - r.optimum_loss) / r.optimum_loss
+                rows.append(f"<tr><td>{_esc(name)}, {label}</td><td>{r.curvature.condition_number:.3g}</td>"
+                            f"<td>{_esc(format(r.learning_rate, '.3g'))}</td><td>{r.loss:.6g}</td>"
+                            f"<td>{r.optimum_loss:.6g}</td><td>{gap:.2g}</td></tr>")
+        name, (r_raw, r_std) = next(iter(sc.real.items()))
+        out += (
+            f"<p>On real data the difference is far larger. scikit-learn's <code>diabetes</code> data "
+            f"({r_raw.coef.size} features in their own units, <code>load_diabetes(scaled=False)</code>) has "
+            f"condition number {r_raw.curvature.condition_number:.2g}; standardised, "
+            f"{r_std.curvature.condition_number:.3g}. The same descent — gd at the best constant step, "
+            f"{sc.real_iterations} iterations — crawls on the raw features (its MSE is still {r_raw.loss:.5g}, "
+            f"{r_raw.loss / r_raw.optimum_loss:.2g} times the minimum {r_raw.optimum_loss:.5g}) and converges on "
+            f"the standardised ones (MSE {r_std.loss:.5g}, "
+            f"{100 * (r_std.loss - r_std.optimum_loss) / r_std.optimum_loss:.2g}% above the minimum).</p>"
+            '<div class="scroll"><table><thead><tr><th>data</th><th>condition number</th><th>step 2/(L+mu)</th>'
+            f"<th>MSE after {sc.real_iterations} iterations</th><th>minimum MSE</th><th>relative gap</th></tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+            "<p>This is why <code>gdlab fit</code> standardises by default with <code>--lr auto</code> (and "
+            "reports the coefficients in the original units).</p>")
+    return out
+
+
 def _workshop_sections(ws: Workshop, add_png: Callable[[str, Any, str, str], str], gif_html: str
                        ) -> list[tuple[str, str, str]]:
     from gdlab import plots
@@ -431,82 +629,74 @@ def _workshop_sections(ws: Workshop, add_png: Callable[[str, Any, str, str], str
         + w_rows + f"<tr><td>Normal Equation</td><td>{wne[0]:.4f}</td><td>{wne[1]:.4f}</td>"
         f"<td>{ln.closed.loss:.4f}</td></tr></tbody></table></details>")))
 
+    sw = lr.sweep
+    at_stable = np.nonzero(np.isclose(sw.learning_rates, curv.stable_step, rtol=1e-12, atol=0))[0]
+    stable_text = ""
+    if at_stable.size:
+        stable_loss = float(sw.final_loss[at_stable[0], -1])
+        stable_text = (f" Exactly at 2/L the run neither converges nor diverges: the error along the steepest "
+                       f"direction is multiplied by 1 − (2/L)·L = −1 at every step, so it flips sign and keeps its "
+                       f"size, and after {sw.iterations[-1]} iterations the MSE is still {stable_loss:.4g} "
+                       f"(the arrow).")
     sections.append(("learning-rate", "4. Task: what happens when you alter the learning rate?", (
-        f"<p>Run the same descent at many learning rates and look at the error after 10, 100 and 1000 iterations "
-        f"(both axes logarithmic). Small steps are safe but slow: after 10 iterations the error has barely moved. "
-        f"Larger steps get further, up to a limit set by the curvature of the error surface: L = {curv.L:.4f}, "
-        f"the largest eigenvalue of the Hessian <code>(2/m) X_bᵀ X_b</code>. Above <b>2/L = "
-        f"{curv.stable_step:.4f}</b> (red line) every run diverges: the error grows at every step (crosses at "
-        f"the top). The green dashed line is the best constant step, <b>2/(L+mu) = {curv.best_step:.4f}</b>, "
-        f"where mu = {curv.mu:.4f} is the smallest eigenvalue.</p>"
+        f"<p>Run the same descent at many learning rates and look at the error after 10, 100 and 1000 iterations: "
+        f"on the left every rate of the sweep (log axes), on the right the grey band near the limit on a linear "
+        f"axis. Small steps are safe but slow: after 10 iterations at eta = {sw.learning_rates[0]:.3g} the MSE is "
+        f"{sw.final_loss[0, 0]:.4g}, against {sw.initial_loss:.4g} at the start. Larger steps get further, up to a "
+        f"limit set by the curvature of the error surface: L = {curv.L:.4f}, the largest eigenvalue of the "
+        f"Hessian <code>(2/m) X_bᵀ X_b</code>. Above <b>2/L = {curv.stable_step:.4f}</b> (red line) every run "
+        f"diverges: the error grows at every step (crosses at the top).{stable_text} The green dashed line is the "
+        f"best constant step, <b>2/(L+mu) = {curv.best_step:.4f}</b>, where mu = {curv.mu:.4f} is the smallest "
+        f"eigenvalue.</p>"
         + add_png("04a_learning_rate.png", plots.learning_rate_figure(lr), "final loss against learning rate",
-                  "MSE after 10, 100 and 1000 iterations for each learning rate, with 2/L and 2/(L+mu).")
-        + "<p>The four panels show what the weights do on the map of the error (the contour lines join weights "
-          "of equal MSE; the star is the minimum). Too small a step crawls along the valley. The best constant "
-          "step zig-zags across the steep direction too, but every zig-zag is shorter than the last by the same "
-          "factor as the progress along the valley, and after 30 iterations it has arrived. Just under 2/L the "
-          "zig-zags across the valley barely shrink (the MSE is still high after 30 iterations); just over 2/L "
-          "each one is wider than the last and the run flies off the map.</p>"
+                  "MSE after 10, 100 and 1000 iterations for each learning rate, with 2/L and 2/(L+mu); right: "
+                  "the rates near 2/L.")
+        + _panels_text(lr, ln)
         + add_png("04b_learning_rate_panels.png", plots.learning_rate_panels_figure(lr, ln),
                   "slow, fast, oscillating and diverging runs",
                   "Slow, fast, oscillating and diverging gradient descent on the contour of the MSE.")
         + f'<div class="answer">{_esc(answers["learning_rate"])}</div>')))
 
+    pic = ws.iterations_in_pictures
+    ws_run = pic.workshop_run
+    snap = ", ".join(f"{n}: {ws_run.trajectory.loss[int(np.searchsorted(ws_run.trajectory.iteration, n))]:.4g}"
+                     for n in pic.snapshots)
     sections.append(("iterations", "5. Task: what happens when you alter the number of iterations?", (
-        f"<p>More iterations bring a stable run closer to the minimum, and the theory says how fast: at a constant "
-        f"step eta each iteration multiplies the gap (MSE minus its minimum) by at most r², with "
-        f"r = max |1 − eta λ| over the eigenvalues λ of the Hessian. On a log scale the gap falls along a straight "
-        f"line (solid: measured; dashed: predicted). The prediction is a guarantee for the slowest direction, "
-        f"so measured runs are never above it. At the best step r = (κ − 1)/(κ + 1) = {curv.best_rate:.4f} with "
-        f"the condition number κ = L/mu = {curv.condition_number:.2f}: the more elongated the valley, the more "
-        f"iterations it takes.</p>"
+        f"<p>The workshop runs 10 iterations. Here is the fitted line after {', '.join(map(str, pic.snapshots))} "
+        f"iterations at its eta = {ln.data.eta:g}, beside the Normal Equation's (left), and the MSE of whole runs "
+        f"at four learning rates (right; both axes logarithmic, so that the first ten iterations take as much "
+        f"room as the last nine hundred; iteration 0, MSE {ws_run.trajectory.loss[0]:.4g}, is off the log axis). "
+        f"The MSE at eta = {ln.data.eta:g} after each count — {snap} — against the minimum "
+        f"{ln.closed.loss:.4g}.</p>"
+        + add_png("05_iterations_in_pictures.png", plots.iterations_in_pictures_figure(pic, ln),
+                  "fitted lines after 1 to 1000 iterations, and the MSE against iteration",
+                  f"Left: the line after {', '.join(map(str, pic.snapshots))} iterations at eta = "
+                  f"{ln.data.eta:g} and the Normal Equation's. Right: the MSE against iteration; the triangles mark "
+                  f"where each run comes within {100 * pic.close_enough:g}% of the minimum.")
+        + f'<div class="answer">{_esc(answers["iterations"])}</div>'
+        + f"<p>How fast, exactly: at a constant step eta each iteration multiplies the gap (MSE minus its "
+          f"minimum) by at most r², with r = max |1 − eta λ| over the eigenvalues λ of the Hessian. On a log "
+          f"scale the gap falls along a straight line (solid: measured; dashed: predicted). The prediction is a "
+          f"guarantee for the slowest direction, so measured runs are never above it. At the best step "
+          f"r = (κ − 1)/(κ + 1) = {curv.best_rate:.4f} with the condition number κ = L/mu = "
+          f"{curv.condition_number:.2f}: the more elongated the valley, the more iterations it takes.</p>"
         + add_png("05_iterations.png", plots.iterations_figure(it, ln), "loss gap against iteration",
-                  "Gap to the minimum against iteration (log scale), measured and predicted.")
-        + f'<div class="answer">{_esc(answers["iterations"])}</div>')))
+                  "Gap to the minimum against iteration (log scale), measured and predicted."))))
 
-    settings = "".join(f"<li><b>{_esc(k)}</b>: {_esc(v)} — MSE {ct.paths[k].loss:.5f} after "
-                       f"{ct.paths[k].n_iter} iterations</li>" for k, v in ct.settings.items())
-    sections.append(("optimizers", "6. The error surface and four optimizers", (
-        "<p>The MSE of a line is a bowl over (intercept, slope); its contour lines are ellipses, long and thin "
-        "because the intercept and the slope pull against each other. Plain gradient descent (at the workshop's "
-        "eta = 0.1) always steps straight downhill, across the ellipses, and then creeps along the floor of the "
-        "valley. Momentum and Nesterov's method, at the same eta, keep 80% of their previous step (beta = 0.8): "
-        "they overshoot a little but build up speed along the valley and get there far sooner. Adam divides each "
-        "coordinate's step by its own running size of the gradient, so it moves at a nearly constant speed and "
-        "circles in towards the minimum. All four start "
-        "at the workshop's random weights (square); the star is the closed form, the Normal Equation.</p>"
-        + add_png("06_contour.png", plots.contour_figure(ct, ln), "optimizer paths on the MSE contour",
-                  "Paths of gd, momentum, nesterov and adam on the contour of the MSE; the star is the Normal "
-                  "Equation.")
-        + f"<ul>{settings}</ul>")))
+    sections.append(("optimizers", "6. The error surface and four optimizers", _optimizers_text(ws, add_png)))
+    sections.append(("comparison", "7. The same answer, four ways", _comparison_section(ws)))
+    sections.append(("scaling", "8. Scaling: the same data raw and standardised", _scaling_text(ws, add_png)))
 
-    comparison = _comparison_html(ws.comparison_frame)
-    frame = ws.comparison_frame
-    if "converged" in frame.columns:
-        slow = [str(m) for m, c in zip(frame["method"], frame["converged"]) if c is False or c == 0]
-        if slow:
-            comparison += (f"<p>Not converged within their iteration budget: {_esc(', '.join(slow))}. Adaptive "
-                           "methods such as Adam scale their steps for noisy mini-batch gradients; on a small, "
-                           "exact full-batch problem like this one, plain or momentum descent at a step chosen "
-                           "from the curvature gets there first.</p>")
-    sections.append(("comparison", "7. The same answer, four ways", (
-        "<p>The workshop ends: <i>this is already implemented in sklearn under SGDRegressor; feel free to check "
-        "that this produces the same result</i>. Here is the check, on the 50 points: gdlab's gradient descent, "
-        "the Normal Equation, and scikit-learn's SGDRegressor and LinearRegression. MSE is the workshop's "
-        "(mean of the squared residuals); the gap is the MSE above the exact minimum (a tiny negative "
-        "gap is rounding); the times are one run on this machine. (SGDRegressor steps one "
-        "sample at a time with a decaying step and, by default, a small L2 penalty, so it stops near the "
-        "minimum rather than at it.)</p>" + comparison
-        + f"<p style=\"font-size:0.85em;color:#666\">Table made by {_esc(ws.comparison_source)}.</p>")))
-
-    sections.append(("animation", "8. The descent, animated", (
+    sections.append(("animation", "9. The descent, animated", (
         "<p>The 10 iterations of section 3 once more, one frame per iteration: the line swinging towards the "
-        "data (left) and the weights walking down the error surface (right). The file "
-        "<code>descent.gif</code> beside this page can go straight into slides.</p>" + gif_html)))
+        "data (left; the y axis reaches below the workshop's 8 so that the first lines show) and the weights "
+        "walking down the error surface (right, centred on the minimum). The file <code>descent.gif</code> beside "
+        "this page can go straight into slides.</p>" + gif_html)))
     return sections
 
 
-def write_workshop_report(ws: Workshop, out_dir: Any = "gdlab-report", *, gif: bool = True) -> Report:
+def write_workshop_report(ws: Workshop, out_dir: Any = "gdlab-report", *, gif: bool = True, dpi: int = 110
+                          ) -> Report:
     """Write the workshop's report (index.html, PNGs and descent.gif) to ``out_dir``.
 
     Parameters
@@ -514,6 +704,8 @@ def write_workshop_report(ws: Workshop, out_dir: Any = "gdlab-report", *, gif: b
     ws : the output of :func:`gdlab.workshop.run_workshop`.
     out_dir : the report folder; replaced if it holds an earlier gdlab report, refused if it holds other files.
     gif : write the animated GIF (a couple of seconds).
+    dpi : the resolution of the figures, in dots per inch (110: about 1000 pixels wide; 200 or more for slides
+        and print). The page shows them at the same size whatever their resolution.
 
     Returns
     -------
@@ -526,22 +718,23 @@ def write_workshop_report(ws: Workshop, out_dir: Any = "gdlab-report", *, gif: b
     """
     from gdlab import plots
 
+    dpi = _check_dpi(dpi)
     out = Path(out_dir)
     files: list[str] = []
     with report_folder(out) as tmp:
         def add_png(name: str, fig: Any, alt: str, caption: str) -> str:
-            png = plots.figure_png(fig)
+            png = plots.figure_png(fig, dpi=dpi)
             fig.clear()
             (tmp / name).write_bytes(png)
             files.append(name)
-            return _figure_html(png, alt, caption)
+            return _figure_html(png, alt, caption, width=_css_width(fig))
 
         gif_html = ""
         if gif:
-            plots.descent_animation(ws.line, tmp / "descent.gif")
+            plots.descent_animation(ws.line, tmp / "descent.gif", dpi=round(dpi * 80 / 110))
             files.append("descent.gif")
             gif_html = (f'<figure><img src="{_data_uri((tmp / "descent.gif").read_bytes(), "image/gif")}" '
-                        'alt="animated gradient descent"><figcaption>Gradient descent, one frame per iteration.'
+                        'alt="animated gradient descent" width="720"><figcaption>Gradient descent, one frame per iteration.'
                         "</figcaption></figure>")
         sections = _workshop_sections(ws, add_png, gif_html)
         page = render_html("Introduction to Gradient Descent — the workshop, answered",
@@ -556,23 +749,25 @@ def write_workshop_report(ws: Workshop, out_dir: Any = "gdlab-report", *, gif: b
 
 def write_fit_report(result: Result, out_dir: Any, *, X: Any = None, y: Any = None,
                      feature_names: list[str] | None = None, target_name: str = "y", data_name: str = "",
-                     advice: str | None = None) -> Report:
+                     advice: str | None = None, dpi: int = 110) -> Report:
     """Write the report of one fit: its summary, coefficients, the loss curve and (one feature) the fitted line.
 
     A fit that did not reach the optimum (or diverged) gets a banner at the top that says so, how far it is, and
-    ``advice``: what would fix it, in the caller's terms (the CLI passes its flags)."""
+    ``advice``: what would fix it, in the caller's terms (the CLI passes its flags). ``dpi``: the figures'
+    resolution, as for :func:`write_workshop_report`."""
     from gdlab import plots
 
+    dpi = _check_dpi(dpi)
     out = Path(out_dir)
     files: list[str] = []
     coef = np.ravel(result.coef)
     names = feature_names or [f"x{j}" for j in range(coef.size)]
     with report_folder(out) as tmp:
         def add_png(name: str, fig: Any, alt: str, caption: str) -> str:
-            png = plots.figure_png(fig)
+            png = plots.figure_png(fig, dpi=dpi)
             (tmp / name).write_bytes(png)
             files.append(name)
-            return _figure_html(png, alt, caption)
+            return _figure_html(png, alt, caption, width=_css_width(fig))
 
         curv = result.curvature
         facts = [("method", result.method), ("status", result.extra.get("summary", result.message)),

@@ -30,8 +30,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from gdlab.sweep import SweepResult
 
-__all__ = ["Workshop", "MeanPart", "LinePart", "LearningRatePart", "IterationsPart", "ContourPart", "run_workshop",
-           "comparison_table"]
+__all__ = ["Workshop", "MeanPart", "LinePart", "LearningRatePart", "IterationsPart", "IterationsInPicturesPart",
+           "ContourPart", "ScalingPart", "eigen_error_ratios", "run_workshop", "comparison_table", "first_within", "MOMENTUM_BETA"]
+
+#: momentum's beta in the workshop's figures: the default of gdlab.descend, gdlab.optimizers and the explorer
+MOMENTUM_BETA = 0.9
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,58 @@ class IterationsPart:
 
 
 @dataclass(frozen=True)
+class IterationsInPicturesPart:
+    """Task 2 in pictures: the fitted line after a few iteration counts, and the MSE of whole runs at a few steps.
+
+    runs : label -> Result of ``max(snapshots)`` iterations (no early stop) at each learning rate, the workshop's
+    first; snapshots : the iteration counts drawn as lines (the workshop's eta); close_enough : the relative excess
+    (MSE - min) / min below which more iterations no longer change the line visibly; enough : label -> the first
+    iteration whose MSE is that close to the minimum (inf when never).
+    """
+
+    runs: dict[str, Result]
+    snapshots: tuple[int, ...]
+    close_enough: float
+    enough: dict[str, float]
+
+    @property
+    def workshop_run(self) -> Result:
+        return next(iter(self.runs.values()))
+
+    def weights_after(self, n: int) -> np.ndarray:
+        """(2,) the workshop's w = [w0, w1] after ``n`` iterations at its learning rate."""
+        tr = self.workshop_run.trajectory
+        return tr.params[int(np.searchsorted(tr.iteration, n))]
+
+
+@dataclass(frozen=True)
 class ContourPart:
     """Figure 5: the MSE over (intercept, slope) and the paths of several optimizers from the workshop's start."""
 
     paths: dict[str, Result]
     settings: dict[str, str]
     closed: Result
+
+
+@dataclass(frozen=True)
+class ScalingPart:
+    """The same data raw and standardised (each feature centred and divided by its standard deviation).
+
+    line_raw, line_standardized : gd at each coordinate system's best constant step 2/(L+mu) from the workshop's
+    start (mapped into standardised coordinates: b' = b + w mean, w' = w std); their ``curvature`` is that of each
+    coordinate system. z : (50, 1) the standardised feature. real : name -> (raw Result, standardised Result) of a
+    real data set with unscaled features (scikit-learn's diabetes, ``scaled=False``), gd at each one's best step for
+    ``real_iterations`` iterations.
+    """
+
+    z: np.ndarray
+    center: float
+    scale: float
+    line_raw: Result
+    line_standardized: Result
+    real: dict[str, tuple[Result, Result]]
+    real_iterations: int
+    close_enough: float = 1e-3
 
 
 @dataclass(frozen=True)
@@ -117,11 +166,16 @@ class Workshop:
     learning_rate: LearningRatePart
     iterations: IterationsPart
     contour: ContourPart
+    iterations_in_pictures: IterationsInPicturesPart
+    scaling: ScalingPart
     comparison: Any
     comparison_frame: pd.DataFrame
     comparison_source: str
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+
+    def _iterations_answer(self, eta_text: str) -> str:
+        return _iterations_answer_text(self, eta_text)
 
     def answers(self) -> dict[str, str]:
         """The workshop's questions answered in one or two plain sentences each, with the numbers."""
@@ -139,15 +193,92 @@ class Workshop:
                         f"{line.descent.loss:.4f} against the minimum {line.closed.loss:.4f}."),
             "learning_rate": (f"Too small a learning rate crawls; the best constant one is 2/(L+mu) = "
                               f"{curv.best_step:.4f}; just below 2/L = {curv.stable_step:.4f} the weights overshoot "
-                              f"and oscillate; at 2/L and above every run diverges (here L = {curv.L:.4f}, the "
-                              f"largest eigenvalue of the Hessian (2/m) X_b^T X_b). With the workshop's 10 iterations "
+                              f"and oscillate; above 2/L every run diverges, and at exactly 2/L the error along "
+                              f"the steepest direction flips sign at every step without shrinking, so the loss "
+                              f"stays high but finite (here L = {curv.L:.4f}, the largest eigenvalue of the Hessian "
+                              f"(2/m) X_b^T X_b). With the workshop's 10 iterations "
                               f"the lowest loss of the sweep, {sw.best_at(10)[1]:.4f}, came from eta = "
                               f"{sw.best_at(10)[0]:.3g}."),
-            "iterations": (f"With a stable learning rate each iteration shrinks the gap to the minimum by a constant "
-                           f"factor, so the loss gap falls along a straight line on a log scale. To shrink it by "
-                           f"{it.reduction:g}: {eta_text}. More iterations never hurt a stable run; "
-                           "they cannot save an unstable one."),
+            "iterations": self._iterations_answer(eta_text),
         }
+
+
+def _iteration_count(n: float) -> str:
+    return "never" if not math.isfinite(n) else f"{n:.0f}"
+
+
+def first_within(result: Result, close_enough: float) -> float:
+    """The first recorded iteration whose loss exceeds the optimum by at most ``close_enough`` (relative); inf
+    when none does (a run that diverged, or one too short)."""
+    tr = result.trajectory
+    opt = float(result.optimum_loss)
+    with np.errstate(invalid="ignore"):
+        hit = np.nonzero(tr.loss - opt <= close_enough * abs(opt))[0]
+    return float(tr.iteration[hit[0]]) if hit.size else math.inf
+
+
+def _iterations_answer_text(ws: Workshop, eta_text: str) -> str:
+    pic, curv = ws.iterations_in_pictures, ws.line.curvature
+    labels = list(pic.runs)
+    workshop_label = labels[0]
+    n_ws = pic.enough[workshop_label]
+    others = "; ".join(f"{label}: {_iteration_count(pic.enough[label])}" for label in labels[1:])
+    return (f"More iterations help until the line sits on the Normal Equation's, and then stop helping. At the "
+            f"workshop's eta = {ws.line.data.eta:g} the MSE is within {100 * pic.close_enough:g}% of its minimum "
+            f"from iteration {_iteration_count(n_ws)} on; after that the MSE can fall by at most another "
+            f"{100 * pic.close_enough:g}% and the line barely moves. When that "
+            f"happens depends on the learning rate, because each iteration shrinks the error along each "
+            f"eigen-direction of the Hessian by |1 - eta lambda|: a small eta leaves the flattest direction "
+            f"(lambda = mu = {curv.mu:.4f}) shrinking slowly, and an eta near 2/L leaves the steepest one "
+            f"(lambda = L = {curv.L:.4f}) flipping back and forth. Iterations to get within "
+            f"{100 * pic.close_enough:g}%: {others}. With a stable step the gap to the minimum falls along a "
+            f"straight line on a log scale; to shrink it by {ws.iterations.reduction:g}: {eta_text}. More "
+            "iterations never hurt a stable run; they cannot save an unstable one.")
+
+
+def eigen_error_ratios(result: Result, line: LinePart) -> tuple[np.ndarray, np.ndarray]:
+    """The error w_t - w* split along the eigenvectors of the Hessian (2/m) X_b^T X_b of the line data.
+
+    Returns (lam, ratio): the eigenvalues in increasing order (2,), and for each eigen-direction |c_i(T)| / |c_i(0)|,
+    the size of the error's component along it at the last iterate over its size at the start. For constant-step
+    gd each component is multiplied by (1 - eta lam_i) at every step, so the ratio is |1 - eta lam_i|^T.
+    """
+    X_b = np.c_[np.ones(line.data.X.shape[0]), line.data.X]
+    H = 2.0 / X_b.shape[0] * X_b.T @ X_b
+    lam, V = np.linalg.eigh(H)
+    P = result.trajectory.params
+    e0, eT = V.T @ (P[0] - line.closed.params), V.T @ (P[-1] - line.closed.params)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return lam, np.abs(eT) / np.abs(e0)
+
+
+def _scaling_part(dl: WorkshopLine, start_kw: dict[str, Any], real_iterations: int = 1000) -> ScalingPart:
+    x = dl.X[:, 0]
+    center, scale = float(x.mean()), float(x.std())
+    z = ((x - center) / scale).reshape(-1, 1)
+    raw_curv = curvature(dl.X)
+    std_curv = curvature(z)
+    common = {"max_iter": 30, "tol": None, "gtol": None, "standardize": False}
+    line_raw = _quiet_descend(dl.X, dl.y, learning_rate=raw_curv.best_step, **common, **start_kw)
+    b0, w0 = float(dl.intercept_init), float(np.ravel(dl.coef_init)[0])
+    line_std = _quiet_descend(z, dl.y, learning_rate=std_curv.best_step, coef_init=[w0 * scale],
+                              intercept_init=b0 + w0 * center, **common)
+    real: dict[str, tuple[Result, Result]] = {}
+    try:
+        from sklearn.datasets import load_diabetes
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency
+        load_diabetes = None
+    if load_diabetes is not None:
+        Xd, yd = load_diabetes(return_X_y=True, scaled=False)
+        Zd = (Xd - Xd.mean(axis=0)) / Xd.std(axis=0)
+        runs = []
+        for A in (Xd, Zd):
+            step = curvature(A).best_step
+            runs.append(_quiet_descend(A, yd, learning_rate=step, max_iter=real_iterations, tol=None, gtol=None,
+                                       standardize=False))
+        real["diabetes"] = (runs[0], runs[1])
+    return ScalingPart(z=z, center=center, scale=scale, line_raw=line_raw, line_standardized=line_std, real=real,
+                       real_iterations=real_iterations)
 
 
 def _quiet_descend(*args: Any, **kwargs: Any) -> Result:
@@ -207,8 +338,10 @@ def run_workshop(*, sweep_points: int = 25, contour_iterations: int = 60) -> Wor
     # 4a. learning rate: sweep, and four runs on the contour
     t0 = time.perf_counter()
     lrs = np.geomspace(1e-3, 1.5 * curv.stable_step, sweep_points)
-    near = curv.stable_step * np.array([0.9, 0.97, 1.03, 1.1])
-    lrs = np.unique(np.concatenate([lrs, near, [dl.eta, curv.best_step]]))
+    # the interesting part is near 2/L: a finer, linear spread there, and 2/L itself (neither converges nor
+    # diverges: the steepest direction's error flips sign at every step and keeps its size)
+    near = curv.stable_step * np.concatenate([np.linspace(0.6, 1.2, 25), [0.99, 1.01]])
+    lrs = np.unique(np.concatenate([lrs, near, [dl.eta, curv.best_step, curv.stable_step]]))
     sw = sweep(dl.X, dl.y, lrs, [10, 100, 1000], **start_kw)
     panel_steps = {
         f"slow: eta = {0.02:g}": 0.02,
@@ -238,9 +371,22 @@ def run_workshop(*, sweep_points: int = 25, contour_iterations: int = 60) -> Wor
                                 actual_iterations=actual)
     timings["iterations"] = time.perf_counter() - t0
 
+    # 4c. iterations in pictures: the line after 1, 10, 50, 200 and 1000 iterations, and whole runs' MSE
+    t0 = time.perf_counter()
+    snapshots = (1, 10, 50, 200, 1000)
+    close_enough = 1e-3
+    picture_steps = {f"eta = {dl.eta:g} (the workshop's)": dl.eta, f"eta = {0.02:g}": 0.02,
+                     f"eta = 2/(L+mu) = {curv.best_step:.3f}": curv.best_step,
+                     f"eta = {0.97 * curv.stable_step:.3f} (just under 2/L)": 0.97 * curv.stable_step}
+    picture_runs = {label: _quiet_descend(dl.X, dl.y, learning_rate=eta, max_iter=max(snapshots), tol=None,
+                                          gtol=None, **start_kw) for label, eta in picture_steps.items()}
+    pictures = IterationsInPicturesPart(runs=picture_runs, snapshots=snapshots, close_enough=close_enough,
+                                        enough={k: first_within(r, close_enough) for k, r in picture_runs.items()})
+    timings["iterations_in_pictures"] = time.perf_counter() - t0
+
     # 5. the contour: gd, momentum, nesterov and adam from the same start
     t0 = time.perf_counter()
-    beta = 0.8
+    beta = MOMENTUM_BETA
     settings = {
         "gd": f"eta = {dl.eta:g} (the workshop's)",
         "momentum": f"eta = {dl.eta:g}, beta = {beta:g}",
@@ -257,11 +403,16 @@ def run_workshop(*, sweep_points: int = 25, contour_iterations: int = 60) -> Wor
     contour = ContourPart(paths=paths, settings=settings, closed=closed)
     timings["contour"] = time.perf_counter() - t0
 
-    # 6. the comparison table
+    # 6. scaling: the same data raw and standardised
+    t0 = time.perf_counter()
+    scaling = _scaling_part(dl, start_kw)
+    timings["scaling"] = time.perf_counter() - t0
+
+    # 7. the comparison table
     t0 = time.perf_counter()
     table, frame, provenance = comparison_table(dl.X, dl.y)
     timings["comparison"] = time.perf_counter() - t0
 
     return Workshop(mean=mean, line=line, learning_rate=lr_part, iterations=iterations, contour=contour,
-                    comparison=table, comparison_frame=frame, comparison_source=provenance,
+                    iterations_in_pictures=pictures, scaling=scaling, comparison=table, comparison_frame=frame, comparison_source=provenance,
                     seconds=time.perf_counter() - t_all, timings=timings)
