@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import io
 import math
+import re
 import warnings
 
 import numpy as np
@@ -331,7 +332,7 @@ def test_data_named_on_the_command_line_is_the_default(tmp_path):
 
 @pytest.mark.parametrize("query,parameter,words", [
     ("lr=0", "lr", "(0, 1e+06]"),
-    ("lr=-1", "lr", "lr must be"),
+    ("lr=-1", "lr", "The learning rate η (lr= in the link) must be"),
     ("lr=abc", "lr", "must be a number"),
     ("lr=inf", "lr", "must be a number"),
     ("lr=nan", "lr", "must be a number"),
@@ -342,7 +343,7 @@ def test_data_named_on_the_command_line_is_the_default(tmp_path):
     ("grid=5000", "grid", "[10, 150]"),
     ("batch_size=51", "batch_size", "[0, 50]"),
     ("batch_size=-3", "batch_size", "[0, 50]"),
-    ("seed=-1", "seed", "seed must be"),
+    ("seed=-1", "seed", "Seed (seed= in the link) must be"),
     ("start=1,2,3", "start", "2 comma-separated numbers"),
     ("start=1,x", "start", "must hold numbers"),
     ("start=1,nan", "start", "finite"),
@@ -351,10 +352,10 @@ def test_data_named_on_the_command_line_is_the_default(tmp_path):
     ("axes=0,5", "axes", "between 0 and 1"),
     ("axes=a", "axes", "parameter indices"),
     ("optimizer=sgd", "optimizer", "valid values are gd, momentum"),
-    ("optimizer=momentum&beta=1.5", "beta", "beta must be"),
-    ("optimizer=adam&eps=0", "eps", "eps must be"),
+    ("optimizer=momentum&beta=1.5", "beta", "β (momentum) (beta= in the link) must be"),
+    ("optimizer=adam&eps=0", "eps", "ε (eps= in the link) must be"),
     ("race=lbfgs", "race", "unknown optimizer"),
-    ("race=gd&race_lr=-2", "race_lr", "race_lr must be"),
+    ("race=gd&race_lr=-2", "race_lr", "learning rate η (race_lr= in the link) must be"),
     ("learning_rate=0.1", "learning_rate", "unknown parameter 'learning_rate'"),
 ])
 def test_bad_inputs_get_a_clear_400(client, query, parameter, words):
@@ -363,6 +364,8 @@ def test_bad_inputs_get_a_clear_400(client, query, parameter, words):
     body = r.json()
     assert body["parameter"] == parameter
     assert words in body["error"]
+    # the page's words, not Python's: no message starts with a bare argument name such as "lr must be"
+    assert not re.match(r"[a-z_]+ must ", body["error"])
 
 
 def test_unknown_dataset_and_format_and_route(client):

@@ -323,7 +323,7 @@ def test_the_workshop_mean_walks_down_the_error_curve(page, server):
 def test_a_bad_shared_url_is_explained(page, server):
     open_page(page, server, "?dataset=line&lr=-1")
     page.wait_for_selector("#verdict.error")
-    assert "lr must be a number in (0, 1e+06], got -1" in verdict(page)
+    assert "The learning rate η (lr= in the link) must be a number in (0, 1e+06], got -1" in verdict(page)
 
 
 def test_a_link_to_a_forgotten_upload_falls_back_and_says_why(page, server):
@@ -542,3 +542,20 @@ def test_a_resized_window_keeps_every_layer_on_its_plot(page, server):
         shot(page, "narrow")
     finally:
         page.set_viewport_size({"width": 1440, "height": 1000})
+
+
+def test_the_page_fits_a_400_pixel_screen(page, server):
+    """Issue 14: at 400 px nothing is wider than the screen and the iteration slider keeps a usable width."""
+    page.set_viewport_size({"width": 400, "height": 900})
+    open_page(page, server, "?dataset=line&race=momentum")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    box = page.locator("#t-slider").bounding_box()
+    assert box["width"] > 250 and box["x"] >= 0 and box["x"] + box["width"] <= 400
+    for sel in ("#lr-slider", "#iter-slider", "#play", "#step-forward", "#reset-start", "#export-json",
+                "#plot-surface", "#plot-loss"):
+        b = page.locator(sel).bounding_box()
+        assert b is not None and b["x"] >= 0 and b["x"] + b["width"] <= 400 + 0.5, sel
+    # the slider still moves the iteration shown
+    page.locator("#t-slider").fill("3")
+    page.wait_for_function("document.getElementById('iteration-label').textContent.includes('3')")
+    shot(page, "narrow-400")

@@ -31,6 +31,7 @@ from gdlab.sources.memory import MemorySource
 
 __all__ = [
     "ExplorerDataset", "RunSpec", "Limits", "builtin_datasets", "dataset_from_frame", "load_table", "read_csv_bytes",
+    "read_parquet_bytes", "parquet_shape",
     "loss_on_grid", "step_bound", "predicted_rate", "verdict", "run_descent", "surface", "default_view",
     "OPTIMIZER_PARAMS",
 ]
@@ -293,6 +294,42 @@ def read_csv_bytes(data: bytes, name: str = "upload.csv"):
     except Exception as exc:  # pandas raises several kinds (ParserError, EmptyDataError, csv.Error)
         raise ValueError(f"{name} could not be read as CSV: {str(exc).strip().splitlines()[0]}") from None
     return frame
+
+
+PARQUET_MAGIC = b"PAR1"
+
+
+def parquet_shape(data: bytes, name: str = "upload.parquet") -> tuple[int, int]:
+    """(rows, columns) of Parquet bytes, read from the file's footer alone (nothing is decoded yet)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if len(data) < 12 or data[:4] != PARQUET_MAGIC or data[-4:] != PARQUET_MAGIC:
+        raise ValueError(f"{name} is not a Parquet file (it does not begin and end with PAR1); upload a .parquet "
+                         "file, or a CSV file.")
+    try:
+        meta = pq.read_metadata(pa.BufferReader(data))
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...
+        raise ValueError(f"{name} could not be read as Parquet: {str(exc).strip().splitlines()[0]}") from None
+    return int(meta.num_rows), int(meta.num_columns)
+
+
+def read_parquet_bytes(data: bytes, name: str = "upload.parquet"):
+    """Parse uploaded bytes as a Parquet table, verifying page checksums where the file has them (a page whose
+    bytes changed is refused, as ``gdlab fit`` refuses it), with one clear ValueError for a file that is not one."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet_shape(data, name)
+    try:
+        table = pq.ParquetFile(pa.BufferReader(data), page_checksum_verification=True).read()
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "checksum" in text.lower() or "crc" in text.lower():
+            raise ValueError(f"{name}: a page of the file fails its checksum ({text}): its bytes changed after it "
+                             "was written; upload an intact copy.") from None
+        raise ValueError(f"{name} could not be read as Parquet: {text}") from None
+    return table.to_pandas()
 
 
 def load_table(path: Any, target: str | None = None, features: list[str] | None = None, *,

@@ -12,7 +12,8 @@ Routes (every API error is a 4xx JSON object ``{"error": ..., "parameter": ...}`
 * ``GET /api/surface?<state>`` the loss surface (grid included) of a page state, alone.
 * ``GET /api/export?format=csv|json&<state>`` the same runs as a file to download.
 * ``POST /api/upload?name=FILE.csv[&target=COLUMN]`` a CSV file as the request body, sent with
-  ``Content-Type: text/csv`` (size, columns and cells limited before anything parses it).
+  ``Content-Type: text/csv``, or a Parquet file sent with ``Content-Type: application/vnd.apache.parquet`` (size,
+  columns and cells limited before anything parses it; Parquet page checksums verified).
 
 Security (docs/explorer.md, "Security"): requests must name a host the explorer answers to (DNS rebinding); a
 state-changing request (any method but GET, HEAD and OPTIONS) must come from the explorer's own origin (``Origin``
@@ -46,7 +47,9 @@ from gdlab.explorer.model import (
     builtin_datasets,
     dataset_from_frame,
     load_table,
+    parquet_shape,
     read_csv_bytes,
+    read_parquet_bytes,
     run_descent,
     run_payload,
     surface,
@@ -72,6 +75,8 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'se
                            "form-action 'none'; frame-ancestors 'none'")
 #: an upload's header line must end within this many bytes (it names at most Limits.max_columns columns)
 MAX_HEADER_BYTES = 64 * 1024
+PARQUET_TYPE = "application/vnd.apache.parquet"
+UPLOAD_TYPES = ("text/csv", PARQUET_TYPE)
 
 
 class ApiError(Exception):
@@ -105,6 +110,23 @@ STATE_KEYS = {"dataset", "optimizer", "lr", "iterations", "batch_size", "seed", 
               "race_lr", "t", *_HYPER, *(f"race_{h}" for h in _HYPER)}
 
 
+#: what the page calls each setting of its link: messages name the control a reader sees, then the link's key
+_LABELS = {"lr": "The learning rate η", "iterations": "Iterations", "batch_size": "Batch size", "seed": "Seed",
+           "grid": "The surface's grid size", "beta": "β (momentum)", "beta1": "β1 (Adam)", "beta2": "β2 (Adam)",
+           "eps": "ε", "decay": "The decay (RMSprop)", "start": "The starting point", "axes": "The surface axes",
+           "optimizer": "Optimizer", "race": "The second optimizer", "dataset": "Data set", "t": "The iteration shown"}
+
+
+def _label(key: str) -> str:
+    """The setting as the page names it, with its key in the link: 'The learning rate η (lr= in the link)'."""
+    if key.startswith("race_"):
+        base = _LABELS.get(key[5:], key[5:])
+        words = f"the second optimizer's {base[0].lower() + base[1:] if base.startswith('The ') else base}"
+        words = words.replace("the second optimizer's the ", "the second optimizer's ")
+        return f"{words[0].upper() + words[1:]} ({key}= in the link)"
+    return f"{_LABELS.get(key, key)} ({key}= in the link)"
+
+
 def _number(q: dict[str, str], key: str, default: float | None, lo: float, hi: float, *, integer: bool = False,
             lo_open: bool = False) -> Any:
     raw = q.get(key)
@@ -113,13 +135,13 @@ def _number(q: dict[str, str], key: str, default: float | None, lo: float, hi: f
     try:
         value = float(raw)
     except ValueError:
-        raise ApiError(f"{key} must be a number, got {raw!r}.", key) from None
+        raise ApiError(f"{_label(key)} must be a number, got {raw!r}.", key) from None
     kind = "an integer" if integer else "a number"
     if not math.isfinite(value) or (integer and not value.is_integer()):
-        raise ApiError(f"{key} must be {kind}, got {raw!r}.", key)
+        raise ApiError(f"{_label(key)} must be {kind}, got {raw!r}.", key)
     if value < lo or value > hi or (lo_open and value == lo):
         left = "(" if lo_open else "["
-        raise ApiError(f"{key} must be {kind} in {left}{lo:g}, {hi:g}], got {raw}.", key)
+        raise ApiError(f"{_label(key)} must be {kind} in {left}{lo:g}, {hi:g}], got {raw}.", key)
     return int(value) if integer else value
 
 
@@ -127,7 +149,8 @@ def _optimizer(q: dict[str, str], prefix: str, lr_default: float) -> RunSpec:
     key = "race" if prefix else "optimizer"
     name = q.get(key) or "gd"
     if name not in OPTIMIZER_PARAMS:
-        raise ApiError(f"unknown optimizer {name!r} in {key}; valid values are {', '.join(OPTIMIZER_PARAMS)}.", key)
+        raise ApiError(f"{_label(key)}: unknown optimizer {name!r}; valid values are {', '.join(OPTIMIZER_PARAMS)}.",
+                       key)
     lr = _number(q, prefix + "lr", lr_default, 0.0, 1e6, lo_open=True)
     params = {}
     for hp, (default, lo, hi) in OPTIMIZER_PARAMS[name].items():
@@ -164,7 +187,7 @@ def parse_state(query: Any, registry: dict[str, ExplorerDataset], limits: Limits
             most = max(1, limits.max_batch_row_visits // (ds.n_rows * (2 if spec_b else 1)))
             raise ApiError(f"mini-batch descent reads every row each iteration: {iterations} iterations over "
                            f"{ds.n_rows} rows is too much for one interactive request; use at most {most} "
-                           "iterations, or full batches (batch_size=0), which cost O(d^2) per iteration.",
+                           "iterations, or full batches (an empty Batch size), which cost O(d^2) per iteration.",
                            "iterations")
         runs = 2 if spec_b else 1
         per_iteration = math.ceil(ds.n_rows / batch_size) * runs
@@ -176,29 +199,30 @@ def parse_state(query: Any, registry: dict[str, ExplorerDataset], limits: Limits
                    f"use batches of at least {fewest_rows} rows")
             raise ApiError(f"mini-batches of {batch_size} rows make {per_iteration // runs} updates per iteration"
                            f"{' for each of 2 runs' if runs == 2 else ''}: {iterations} iterations are {updates} "
-                           f"updates, over the limit of {limits.max_batch_updates} per request (max_batch_updates); "
-                           f"{how}, or full batches (batch_size=0).", "iterations")
+                           f"updates, over the limit of {limits.max_batch_updates} per request; "
+                           f"{how}, or full batches (an empty Batch size).", "iterations")
     start = np.array(ds.default_start, dtype=float)
     if q.get("start"):
         parts = q["start"].split(",")
         if len(parts) != p:
-            raise ApiError(f"start must hold {p} comma-separated numbers ({', '.join(ds.param_names)}), got "
+            raise ApiError(f"{_label('start')} must hold {p} comma-separated numbers ({', '.join(ds.param_names)}), got "
                            f"{len(parts)}.", "start")
         try:
             start = np.array([float(v) for v in parts])
         except ValueError:
-            raise ApiError(f"start must hold numbers, got {q['start']!r}.", "start") from None
+            raise ApiError(f"{_label('start')} must hold numbers, got {q['start']!r}.", "start") from None
         if not np.all(np.isfinite(start)) or np.max(np.abs(start)) > 1e12:
-            raise ApiError("start values must be finite numbers of magnitude at most 1e12.", "start")
+            raise ApiError(f"{_label('start')} must hold finite numbers of magnitude at most 1e12.", "start")
     default_axes = ds.defaults.get("axes", [0] if p == 1 else [0, 1])
     if q.get("axes"):
         try:
             axes = [int(v) for v in q["axes"].split(",")]
         except ValueError:
-            raise ApiError(f"axes must be parameter indices like '0,1', got {q['axes']!r}.", "axes") from None
+            raise ApiError(f"{_label('axes')} must be parameter indices like '0,1', got {q['axes']!r}.",
+                           "axes") from None
         want = 1 if p == 1 else 2
         if len(axes) != want or len(set(axes)) != want or not all(0 <= a < p for a in axes):
-            raise ApiError(f"axes must be {want} distinct parameter indices between 0 and {p - 1} "
+            raise ApiError(f"{_label('axes')} must be {want} distinct parameter indices between 0 and {p - 1} "
                            f"({', '.join(f'{k}: {n}' for k, n in enumerate(ds.param_names))}), got {q['axes']!r}.",
                            "axes")
     else:
@@ -249,12 +273,18 @@ def check_upload_shape(raw: bytes, name: str, limits: Limits) -> None:
         raise ApiError(f"{name}'s header line is longer than {MAX_HEADER_BYTES // 1024} KB{at_least}; the first "
                        f"line of a CSV file names its columns, and the explorer reads at most {limits.max_columns}.",
                        "file")
-    if columns > limits.max_columns:
-        raise ApiError(f"{name} has {columns} columns in its header; the explorer reads at most {limits.max_columns} "
-                       f"(and uses at most {limits.max_features} as features). Keep the columns you want to explore.",
-                       "file")
     lines = raw.count(b"\n") or raw.count(b"\r")
     rows = max(0, lines + (0 if raw.endswith((b"\n", b"\r")) else 1) - 1)
+    check_shape(rows, columns, name, limits, where=" in its header")
+
+
+def check_shape(rows: int, columns: int, name: str, limits: Limits, where: str = "") -> None:
+    """Refuse an upload of more columns, or rows x columns, than the limits allow (CSV: counted on its bytes;
+    Parquet: read from its footer)."""
+    if columns > limits.max_columns:
+        raise ApiError(f"{name} has {columns} columns{where}; the explorer reads at most {limits.max_columns} "
+                       f"(and uses at most {limits.max_features} as features). Keep the columns you want to explore.",
+                       "file")
     if rows * columns > limits.max_cells:
         raise ApiError(f"{name} has about {rows} rows x {columns} columns = {rows * columns:.3g} values; an upload "
                        f"may hold at most {limits.max_cells:.3g}. Upload a sample, or pass the file on the command "
@@ -412,15 +442,16 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
         unknown = sorted(set(q) - {"name", "target"})
         if unknown:
             raise ApiError(f"unknown parameter {unknown[0]!r}; the upload takes name and target.", unknown[0])
-        name = (q.get("name") or "upload.csv")[:120]
         target = q.get("target") or None
         # a page on another origin can send text/plain, form encodings or multipart without asking (no CORS
-        # preflight); text/csv it cannot, so this is a second wall behind the same-origin check
+        # preflight); text/csv and the Parquet type it cannot, so this is a second wall behind the same-origin check
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "text/csv":
-            raise ApiError(f"an upload must be sent with Content-Type: text/csv, got {media or 'none'!r}; the page does "
-                           "this, and so does curl --data-binary @FILE.csv -H 'Content-Type: text/csv'.",
-                           "content-type", 415)
+        if media not in UPLOAD_TYPES:
+            raise ApiError(f"an upload must be sent with Content-Type: text/csv (or {PARQUET_TYPE} for a Parquet "
+                           f"file), got {media or 'none'!r}; the page does this, and so does curl --data-binary "
+                           "@FILE.csv -H 'Content-Type: text/csv'.", "content-type", 415)
+        parquet = media == PARQUET_TYPE
+        name = (q.get("name") or ("upload.parquet" if parquet else "upload.csv"))[:120]
         limit = limits.max_upload_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -440,12 +471,23 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
             return Response(status_code=400)
         raw = b"".join(chunks)
         del chunks
-        check_upload_shape(raw, name, limits)  # before pandas: a header of a million names costs nothing here
+        if parquet:  # the footer says how many rows and columns, before any column is decoded
+            try:
+                rows, columns = parquet_shape(raw, name)
+            except ValueError as exc:
+                raise ApiError(str(exc), "file") from None
+            check_shape(rows, columns, name, limits)
+        else:
+            check_upload_shape(raw, name, limits)  # before pandas: a header of a million names costs nothing here
 
         def build() -> ExplorerDataset:
-            frame = read_csv_bytes(raw, name)
-            return dataset_from_frame(frame, target, None, dataset_id=upload_id(raw, target), title=name,
-                                      max_features=limits.max_features)
+            frame = read_parquet_bytes(raw, name) if parquet else read_csv_bytes(raw, name)
+            ds = dataset_from_frame(frame, target, None, dataset_id=upload_id(raw, target), title=name,
+                                    max_features=limits.max_features)
+            if "note" in ds.extra:  # the page has a box for the target, not a Python argument
+                ds.extra["note"] = ds.extra["note"].replace("(choose another with target=...)",
+                                                            "(choose another in the Target column box)")
+            return ds
 
         try:  # parsing and the statistics pass run in a worker thread: the server keeps answering meanwhile
             ds = await run_in_threadpool(build)

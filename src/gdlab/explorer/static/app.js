@@ -428,7 +428,7 @@ async function upload() {
   const status = $('upload-status');
   const file = $('upload-file').files[0];
   status.className = 'hint';
-  if (!file) { status.className = 'hint error'; status.textContent = 'Choose a CSV file first.'; return; }
+  if (!file) { status.className = 'hint error'; status.textContent = 'Choose a CSV or Parquet file first.'; return; }
   const limit = meta.limits.max_upload_bytes;
   if (file.size > limit) {
     status.className = 'hint error';
@@ -440,8 +440,9 @@ async function upload() {
   const target = $('upload-target').value.trim();
   if (target) q.set('target', target);
   try {
+    const parquet = /\.(parquet|pq)$/i.test(file.name);
     const body = await getJson('/api/upload?' + q.toString(), { method: 'POST', body: file,
-      headers: { 'Content-Type': 'text/csv' } });
+      headers: { 'Content-Type': parquet ? 'application/vnd.apache.parquet' : 'text/csv' } });
     addDataset(body.dataset);
     status.className = 'hint ok';
     status.textContent = `Loaded ${body.dataset.title}: ${body.dataset.n_rows} rows, target ${body.dataset.target_name}` +
