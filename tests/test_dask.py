@@ -195,3 +195,19 @@ def test_without_a_cluster_dask_local_scheduler_is_used(data):
     src = open_source(da.from_array(X, chunks=1500), target=da.from_array(y, chunks=1500))
     assert src.client is None and is_scalable(da.from_array(X))
     assert rel(closed_form(src).coef, gdlab.closed_form(X, y).coef) < 1e-10
+
+
+@pytest.mark.parametrize("loss", ["log_loss", "poisson"])
+def test_logistic_and_poisson_on_dask_give_the_in_memory_iterates(client, loss):
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3000, 3)) * [1.0, 3.0, 0.5]
+    eta = X @ [0.4, -0.2, 0.8] + 0.3
+    y = ((rng.random(3000) < 1 / (1 + np.exp(-eta))).astype(float) if loss == "log_loss"
+         else rng.poisson(np.exp(eta)).astype(float))
+    kw = dict(loss=loss, learning_rate=0.2, max_iter=8, tol=None, gtol=None)
+    src = open_source(da.from_array(X, chunks=1000), target=da.from_array(y, chunks=1000), scheduler=client,
+                      loss=loss)
+    got = gdlab.descend(src, None, **kw)
+    want = gdlab.descend(X, y, source="memory", **kw)
+    np.testing.assert_allclose(got.trajectory.params, want.trajectory.params, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got.trajectory.loss, want.trajectory.loss, rtol=1e-10)

@@ -345,3 +345,22 @@ def test_a_file_removed_during_the_fit_is_named(tmp_path, data):
     paths[2].unlink()
     with pytest.raises(StreamError, match=r"part-002.parquet: the file was removed during the fit"):
         src.gram_stats()
+
+
+@pytest.mark.parametrize("loss", ["log_loss", "poisson"])
+def test_logistic_and_poisson_on_a_stream_give_the_in_memory_iterates(tmp_path, loss):
+    """A pass over the files per evaluation (0/1 labels read as -1/+1 in each batch), the same iterates as in
+    memory to 1e-10, on raw and on standardized coordinates."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(2100, D)) * [1.0, 3.0, 0.5]
+    eta = X @ [0.4, -0.2, 0.8] + 0.3
+    y = ((rng.random(2100) < 1 / (1 + np.exp(-eta))).astype(float) if loss == "log_loss"
+         else rng.poisson(np.exp(eta)).astype(float))
+    write_files(tmp_path, X, y[:, None])
+    src = open_source(tmp_path, target="y", batch_rows=300, loss=loss)
+    for kw in (dict(learning_rate=0.2, max_iter=12, tol=None, gtol=None),
+               dict(max_iter=12, tol=None, gtol=None, optimizer="nesterov")):
+        got = descend(src, **kw)
+        want = gdlab.descend(X, y, source="memory", loss=loss, **kw)
+        np.testing.assert_allclose(got.trajectory.params, want.trajectory.params, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(got.trajectory.loss, want.trajectory.loss, rtol=1e-10)

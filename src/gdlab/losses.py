@@ -71,6 +71,8 @@ class Loss:
     coupled: ClassVar[bool] = False
     sklearn_ratio: ClassVar[float] = 1.0
     unbounded_when_separable: ClassVar[bool] = False
+    #: whether prepare_target changes the values (0/1 labels read as -1/+1), not only checks them
+    recodes_target: ClassVar[bool] = False
 
     @property
     def param(self) -> float:
@@ -257,6 +259,7 @@ class SquaredEpsilonInsensitive(Loss):
 # ---- binary classification: y in {-1, +1}, the margin z = y eta -----------------------------------------------
 class _BinaryLoss(Loss):
     task: ClassVar[str] = "binary"
+    recodes_target: ClassVar[bool] = True
 
     def prepare_target(self, y):
         y = np.asarray(y, dtype=np.float64)

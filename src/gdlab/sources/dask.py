@@ -64,12 +64,15 @@ def _chunk_mean(chunk: np.ndarray) -> np.ndarray:
 
 
 def _chunk_stats(chunk: np.ndarray, n_features: int, shift: np.ndarray, offset: int,
-                 columns: Sequence[str]) -> GramStats:
+                 columns: Sequence[str], loss: Loss | None = None) -> GramStats:
     rows, q = chunk.shape
     if rows == 0:
         return GramStats.empty(n_features, q - n_features)
     Zt = batch_buffer(q, rows)
     np.subtract(chunk.T, shift[:, None], out=Zt[:q])
+    if loss is not None and loss.recodes_target:  # the target as the loss reads it (0/1 labels as -1/+1)
+        d = n_features
+        Zt[d:q] = loss.prepare_target(Zt[d:q] + shift[d:q, None]) - shift[d:q, None]
     stats = batch_stats(Zt, n_features, n_columns=q)
     if not (np.all(np.isfinite(stats.comoment)) and np.all(np.isfinite(stats.mean))):
         raise ValueError(_nonfinite_message(np.asarray(chunk.T), offset, columns))
@@ -386,7 +389,7 @@ class DaskSource:
 
             d = self.n_features
             shift = self._compute(delayed(_chunk_mean, pure=True)(self._blocks[0]))
-            parts = [delayed(_chunk_stats, pure=True)(blk, d, shift, off, self._columns)
+            parts = [delayed(_chunk_stats, pure=True)(blk, d, shift, off, self._columns, self.loss)
                      for blk, off in zip(self._blocks, self._offsets)]
             self._stats = unshift(self._compute(_tree(parts, _merge_stats)), shift)
             self.passes += 1

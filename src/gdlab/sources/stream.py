@@ -505,7 +505,11 @@ class StreamSource:
 
         q = d + k
 
+        recode = self.loss.recodes_target
+
         def work(path: str, row: int, Zt: np.ndarray) -> GramStats:
+            if recode:  # the statistics of the target as the loss reads it (0/1 labels as -1/+1)
+                Zt[d:q] = self.loss.prepare_target(Zt[d:q] + shift[d:q, None]) - shift[d:q, None]
             stats = batch_stats(Zt, d, n_columns=q)
             if not (np.all(np.isfinite(stats.comoment)) and np.all(np.isfinite(stats.mean))):
                 raise self._nonfinite_error(path, row, Zt[:q])
