@@ -66,22 +66,32 @@ class MemorySource:
         softmax): (p k, p k) over theta.ravel() (row-major), blocks X_b^T diag(s (P_j delta_jl - P_j P_l)) X_b / n.
         One pass over X per block; used by the stop rule's Newton decrement and by the Newton solver.
         """
-        X = np.asarray(self.X, dtype=np.float64)
-        eta = X @ W + b
-        Xb = np.hstack([np.ones((X.shape[0], 1)), X]) if self.fit_intercept else X
+        X = self.X
+        eta = (X @ W.astype(X.dtype, copy=False)).astype(np.float64, copy=False) + b
         sw = np.ones(X.shape[0]) if self.sample_weight is None else self.sample_weight
         k = W.shape[1]
-        p = Xb.shape[1]
+        off = 1 if self.fit_intercept else 0
+        p = X.shape[1] + off
+
+        def weighted_gram(w: np.ndarray) -> np.ndarray:
+            """X_b^T diag(w) X_b / n without forming X_b."""
+            G = np.empty((p, p))
+            xw = (X.T @ w.astype(X.dtype, copy=False)).astype(np.float64, copy=False)
+            G[off:, off:] = (X.T @ (X * w[:, None].astype(X.dtype, copy=False))).astype(np.float64, copy=False)
+            if off:
+                G[0, 0] = w.sum()
+                G[0, 1:] = G[1:, 0] = xw
+            return G / self._n
+
         if not self.loss.coupled:
             D = self.loss.second_derivative(eta, self.Y) * sw[:, None]
-            return np.stack([(Xb.T @ (Xb * D[:, j:j + 1])) / self._n for j in range(k)])
+            return np.stack([weighted_gram(D[:, j]) for j in range(k)])
         P = self.loss.predict(eta)
         H = np.empty((p, k, p, k))
         for j in range(k):
             for l in range(j, k):
-                w = sw * (P[:, j] * ((j == l) - P[:, l]))
-                H[:, j, :, l] = (Xb.T @ (Xb * w[:, None])) / self._n
-                H[:, l, :, j] = H[:, j, :, l].T if l != j else H[:, j, :, l]
+                H[:, j, :, l] = weighted_gram(sw * (P[:, j] * ((j == l) - P[:, l])))
+                H[:, l, :, j] = H[:, j, :, l].T
         return H.reshape(p * k, p * k)
 
     def take(self, rows: np.ndarray | slice) -> "MemorySource":
