@@ -285,6 +285,7 @@ def test_get_config_returns_a_copy():
 
 def test_without_numba_auto_falls_back_and_explicit_requests_fail(monkeypatch):
     monkeypatch.setattr(_config, "_numba_installed", False)
+    monkeypatch.setattr(_config, "_built", False)  # nor the C pass built at install
     big = np.zeros((1 << 17, 2))
     assert use_compiled(big) is False
     with pytest.raises(ImportError, match="numba"):

@@ -323,16 +323,22 @@ def curvature_from_stats(stats: GramStats, fit_intercept: bool = True, loss_curv
 
 def curvature(X: Any, *, fit_intercept: bool = True, sample_weight: Any = None, loss: str = "squared_error",
               l2: float = 0.0) -> Curvature:
-    """Curvature facts (L, mu, stable step 2/L, best step 2/(L+mu), rates) of the mean squared error on X.
+    """Curvature facts (L, mu, stable step 2/L, best step 2/(L+mu), rates) of the mean loss on X, from the loss's
+    curvature bound c: the Hessian is at most (c/n) X_b^T S X_b (c = 2 for the squared error, 1/4 for the
+    log-loss, 1/2 for the softmax).
 
-    One pass over X (the Gram statistics); y is not needed, since the Hessian does not depend on it.
+    One pass over X (the Gram statistics); y is not needed, since the bound does not depend on it.
     """
-    from gdlab.objectives import get_loss
+    from gdlab.losses import get_loss
 
     Xa = as_matrix(X)
     sw = as_sample_weight(sample_weight, Xa.shape[0])
-    c = get_loss(loss).curvature
+    lo = get_loss(loss)
+    c = lo.curvature
     if c is None:
-        raise ValueError(f"loss {loss!r} is not smooth: it has no curvature bound L (use a smooth loss).")
+        why = ("is not smooth" if not lo.smooth else
+               "has no global curvature bound (its second derivative grows without bound)")
+        raise ValueError(f"loss {lo.name!r} {why}: it has no curvature bound L; use a loss with one "
+                         "(squared_error, huber, log_loss, multinomial, ...).")
     stats = GramStats.from_arrays(Xa, np.zeros((Xa.shape[0], 0)), sw)
     return curvature_from_stats(stats, fit_intercept, c, l2)

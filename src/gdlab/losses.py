@@ -35,9 +35,15 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import expit, logsumexp, softmax, xlogy
 
 from gdlab._validation import check_choice, check_positive
+
+def _special():
+    """scipy.special, imported on first use (it costs `import gdlab` about 0.2 s)."""
+    import scipy.special
+
+    return scipy.special
+
 
 __all__ = ["Loss", "SquaredError", "Huber", "EpsilonInsensitive", "SquaredEpsilonInsensitive", "LogLoss", "Hinge",
            "SquaredHinge", "ModifiedHuber", "Perceptron", "Poisson", "Multinomial", "LOSSES", "REGRESSION_LOSSES",
@@ -311,10 +317,10 @@ class LogLoss(_BinaryLoss):
         return np.logaddexp(0.0, -y * eta)
 
     def derivative(self, eta, y):
-        return -y * expit(-y * eta)
+        return -y * _special().expit(-y * eta)
 
     def second_derivative(self, eta, y):
-        p = expit(eta)
+        p = _special().expit(eta)
         return p * (1.0 - p)
 
     def value_and_derivative(self, eta, y):
@@ -333,7 +339,7 @@ class LogLoss(_BinaryLoss):
         return value, d
 
     def predict(self, eta):
-        return expit(eta)
+        return _special().expit(eta)
 
     def _null_from_rate(self, p):
         return np.log(p) - np.log1p(-p)
@@ -461,7 +467,7 @@ class Poisson(Loss):
 
     def value(self, eta, y):
         with np.errstate(over="ignore"):
-            return np.exp(eta) - y * eta + xlogy(y, y) - y
+            return np.exp(eta) - y * eta + _special().xlogy(y, y) - y
 
     def derivative(self, eta, y):
         with np.errstate(over="ignore"):
@@ -474,7 +480,7 @@ class Poisson(Loss):
     def value_and_derivative(self, eta, y):
         with np.errstate(over="ignore"):
             mu = np.exp(eta)
-        return mu - y * eta + xlogy(y, y) - y, mu - y
+        return mu - y * eta + _special().xlogy(y, y) - y, mu - y
 
     def null_intercept_from_mean(self, mean_y):
         m = np.asarray(mean_y, dtype=float)
@@ -511,13 +517,13 @@ class Multinomial(Loss):
         return y
 
     def value(self, eta, y):
-        return logsumexp(eta, axis=1) - np.einsum("ij,ij->i", y, eta)
+        return _special().logsumexp(eta, axis=1) - np.einsum("ij,ij->i", y, eta)
 
     def derivative(self, eta, y):
-        return softmax(eta, axis=1) - y
+        return _special().softmax(eta, axis=1) - y
 
     def value_and_derivative(self, eta, y):
-        lse = logsumexp(eta, axis=1, keepdims=True)
+        lse = _special().logsumexp(eta, axis=1, keepdims=True)
         p = np.exp(eta - lse)
         return lse[:, 0] - np.einsum("ij,ij->i", y, eta), p - y
 
@@ -529,7 +535,7 @@ class Multinomial(Loss):
         return self.null_intercept_from_mean(np.average(y, axis=0, weights=sample_weight))
 
     def predict(self, eta):
-        return softmax(eta, axis=1)
+        return _special().softmax(eta, axis=1)
 
     def margins(self, eta, y):
         true = np.einsum("ij,ij->i", y, eta)
