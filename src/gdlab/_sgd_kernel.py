@@ -1,37 +1,41 @@
 """The compiled inner loop of stochastic and mini-batch descent: one epoch over the rows in a given order.
 
-It runs exactly the update of :func:`gdlab.descend` for ``optimizer`` in gd / momentum / nesterov, without a
-Python call per mini-batch::
+It runs exactly the update of :func:`gdlab.descend`'s NumPy epochs, without a Python call per mini-batch::
 
-    g     = (1 / (|B| s_bar)) sum_{i in B} s_i loss'(x_b,i . theta - y_i) x_b,i  +  l2 * w       (w: theta minus b)
-    v     = g + beta v;   u = g (gd), v (momentum), g + beta v (nesterov)
-    theta = prox_{eta l1}(theta - eta u),   eta = schedule(t) * eta_scale,   t = t + 1
+    eta_i = x_i . w + b
+    g     = (1 / (|B| s_bar)) sum_{i in B} s_i loss'(eta_i, y_i) x_b,i  +  l2 * w           (w: theta minus b)
+    u, state = rule(g, state)                                   (the optimizer's CoordinateRule, per coordinate)
+    theta = prox_{lr l1}(theta - lr u),   lr = schedule(t) * eta_scale,   t = t + 1
 
 with s_bar the mean sample weight of the whole data set (so that a weighted mini-batch gradient is an unbiased
-estimate of the weighted full gradient; without weights the divisor is |B|). The losses are gdlab's
-(``objectives.Loss``): squared error r^2 (derivative 2r), Huber, epsilon-insensitive and squared
-epsilon-insensitive. The schedules are scikit-learn's: constant, invscaling eta0 / (t + 1)^power_t and optimal
-1 / (alpha (t0 + t)); ``adaptive`` is the constant eta0 times ``eta_scale``, which the caller divides by 5 between
-epochs when the loss stalls. Averaged SGD keeps the running mean of theta after update ``avg_start`` onwards.
+estimate of the weighted full gradient; without weights the divisor is |B|). The loss and the optimizer are not
+coded here: :func:`epoch_functions` builds the loop around a loss's ``scalar_derivative`` (gdlab.losses) and an
+optimizer's coordinate rule (gdlab.optimizers.CoordinateRule), the same plain functions the NumPy path uses, which
+numba compiles into the loop. Each output column is its own model (one-vs-rest), so every loss with a scalar
+derivative runs here; a coupled loss (the softmax) does not. The schedules are scikit-learn's: constant,
+invscaling eta0 / (t + 1)^power_t and optimal 1 / (alpha (t0 + t)); ``adaptive`` is the constant eta0 times
+``eta_scale``, which the caller divides by 5 between epochs when the loss stalls. Averaged SGD keeps the running
+mean of theta after update ``average_start`` onwards.
 
 A shuffled epoch visits the rows in random order, so each row's read would wait on main memory: the loops ask the
 CPU to prefetch the row PREFETCH_DISTANCE positions ahead (LLVM's prefetch intrinsic), which brings a shuffled
-epoch close to the speed of an in-order one. ``shuffle_rows`` draws each epoch's order (Fisher-Yates) and
-``value_and_grad`` computes the exact loss and gradient after it, in one pass.
+epoch close to the speed of an in-order one. ``shuffle_rows`` draws each epoch's order (Fisher-Yates).
 
-The functions are compiled by numba with ``cache=True`` (a few seconds the first time, then loaded from the
-cache; see benchmarks/RESULTS.md). Without numba, :data:`HAVE_NUMBA` is False and GDRegressor sends every fit
-to ``gdlab.descend``'s NumPy mini-batch path; ``sgd_epoch`` then still runs, as plain (slow) Python, which keeps it testable.
+The epochs are compiled by numba with ``cache=True``, one cache entry per (derivative, rule) pair, named after a
+fingerprint of their code (a few seconds the first time, then loaded from the cache; see benchmarks/RESULTS.md).
+Without numba, :data:`HAVE_NUMBA` is False and gdlab.descend runs its NumPy epochs; ``sgd_epoch`` then still runs,
+as plain (slow) Python, which keeps it testable.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
 
-__all__ = ["HAVE_NUMBA", "LOSS_CODES", "SCHEDULE_CODES", "OPTIMIZER_CODES", "PREFETCH_DISTANCE", "sgd_epoch",
-           "shuffle_rows", "value_and_grad", "warm_up"]
+__all__ = ["HAVE_NUMBA", "SCHEDULE_CODES", "PREFETCH_DISTANCE", "epoch_functions", "sgd_epoch", "shuffle_rows",
+           "warm_up"]
 
 try:  # numba is a dependency of gdlab, but the library must still import (and fit) without it
     from numba import njit
@@ -82,28 +86,7 @@ else:  # pragma: no cover
 #: without prefetching, about 1.2x with it; 16 to 32 rows ahead work best here)
 PREFETCH_DISTANCE = 16
 
-LOSS_CODES = {"squared_error": 0, "huber": 1, "epsilon_insensitive": 2, "squared_epsilon_insensitive": 3}
 SCHEDULE_CODES = {"constant": 0, "invscaling": 1, "optimal": 2, "adaptive": 0}
-OPTIMIZER_CODES = {"gd": 0, "momentum": 1, "nesterov": 2}
-
-
-@njit(cache=True)
-def _dloss(r, loss_code, epsilon):
-    if loss_code == 0:
-        return 2.0 * r
-    if loss_code == 1:
-        if r > epsilon:
-            return epsilon
-        if r < -epsilon:
-            return -epsilon
-        return r
-    z = abs(r) - epsilon
-    if z <= 0.0:
-        return 0.0
-    s = 1.0 if r > 0 else -1.0
-    if loss_code == 2:
-        return s
-    return 2.0 * s * z
 
 
 @njit(cache=True)
@@ -121,102 +104,222 @@ def _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0):
 
 
 @njit(cache=True)
-def _stochastic_single_output(X, y, sample_weight, order, w, velocity, average, counters, fit_intercept,
-                              loss_code, epsilon, l1, l2, schedule_code, eta0, power_t, optimal_alpha,
-                              optimal_t0, eta_scale, optimizer_code, beta, average_start, mean_weight,
-                              center, inv_scale, l1_of, l2_of):
-    # sgd_epoch specialised to batch_size=1 and one output (1-D parameters): the same arithmetic, in the same
-    # order, about three times faster than the general loop.
-    m, d = X.shape
-    off = 1 if fit_intercept else 0
-    p = w.shape[0]
-    has_weight = sample_weight.shape[0] > 0
-    t = counters[0]
-    n_avg = counters[1]
-    eta = eta0
-    inv_mean_weight = 1.0 / mean_weight
-    scaled = center.shape[0] > 0
-    per_coef = l1_of.shape[0] > 0
-    buf = np.empty(d)
-    for pos in range(m):
-        if pos + PREFETCH_DISTANCE < m:
-            ahead = order[pos + PREFETCH_DISTANCE]
-            _prefetch(X, ahead * d)
-            _prefetch(X, ahead * d + d - 1)
-            _prefetch(y, ahead)
-            if has_weight:
-                _prefetch(sample_weight, ahead)
-        i = order[pos]
-        s = sample_weight[i] if has_weight else 1.0
-        if scaled:  # the standardized row (x - c) / s, once per row
-            for j in range(d):
-                buf[j] = (X[i, j] - center[j]) * inv_scale[j]
-            xi = buf
-        else:
-            xi = X[i]
-        pred = w[0] if fit_intercept else 0.0
-        for j in range(d):
-            pred += xi[j] * w[off + j]
-        dl = s * _dloss(pred - y[i], loss_code, epsilon) if s != 0.0 else 0.0
-        eta = _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0) * eta_scale
-        # the cases are separate loops so that the common ones (plain SGD, L2 or not) compile to tight code
-        if fit_intercept:
-            gr = dl * inv_mean_weight
-            if optimizer_code == 0:
-                u = gr
+def _soft_threshold(w, threshold):
+    """The proximal step of threshold * |w|: w moved towards 0 by threshold, exactly 0 within it."""
+    if w > threshold:
+        return w - threshold
+    if w < -threshold:
+        return w + threshold
+    return 0.0
+
+
+_JITABLE: set = set()  # the plain functions already made callable from compiled code
+_EPOCHS: dict = {}  # (derivative, rule, n_state) -> (single-output batch-1 epoch, general epoch)
+
+
+def _jitable(fn):
+    """``fn`` itself, made callable from numba-compiled code (numba.extending.register_jitable: the kernel then
+    holds the plain function, which pickles by name, so the compiled epoch can be cached on disk)."""
+    if HAVE_NUMBA and fn not in _JITABLE:
+        from numba.extending import register_jitable
+
+        register_jitable(fn)
+        _JITABLE.add(fn)
+    return fn
+
+
+def _digest(*functions) -> str:
+    """A short fingerprint of the functions' code: part of each compiled epoch's cache name, so that editing a loss's
+    derivative or an optimizer's rule compiles anew instead of loading a stale epoch (numba only watches this file)."""
+    h = hashlib.sha1()
+    for fn in functions:
+        code = fn.__code__
+        h.update(f"{fn.__module__}.{fn.__qualname__}".encode())
+        h.update(code.co_code)
+        h.update(repr((code.co_consts, code.co_names)).encode())
+    return h.hexdigest()[:12]
+
+
+def epoch_functions(derivative, rule, n_state: int = 2):
+    """The compiled epochs for one loss derivative and one optimizer rule (built once, cached on disk).
+
+    derivative : ``loss.scalar_derivative``, d loss / d eta as ``derivative(eta, y, param)`` (gdlab.losses).
+    rule : ``optimizer.direction.coordinate.update``, ``rule(g, a, b, count, hyper) -> (u, a, b)``
+        (gdlab.optimizers.CoordinateRule); ``n_state`` the state slots it uses (unused ones are not written).
+
+    Returns ``(single, general)``: ``single(X, y, ...)`` for batch_size=1 and one output (1-D parameters, about
+    three times faster), ``general(X, Y, ..., batch_size, ...)`` for any batch and outputs; the arguments are
+    those of :func:`sgd_epoch`. Each is a closure over the two functions, which numba compiles into the loop (no
+    call through a pointer, no code for losses or optimizers in this file).
+    """
+    key = (derivative, rule, int(n_state))
+    if key in _EPOCHS:
+        return _EPOCHS[key]
+    dloss = _jitable(derivative)
+    update = _jitable(rule)
+    keep_first = n_state >= 1
+    keep_second = n_state >= 2
+
+    def single(X, y, sample_weight, order, w, first, second, average, counters, fit_intercept, param, hyper, l1,
+               l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale, average_start,
+               mean_weight, center, inv_scale, l1_of, l2_of):
+        m, d = X.shape
+        off = 1 if fit_intercept else 0
+        p = w.shape[0]
+        has_weight = sample_weight.shape[0] > 0
+        t = counters[0]
+        n_avg = counters[1]
+        count = counters[2]
+        eta = eta0
+        inv_mean_weight = 1.0 / mean_weight
+        scaled = center.shape[0] > 0
+        per_coef = l1_of.shape[0] > 0
+        buf = np.empty(d)
+        for pos in range(m):
+            if pos + PREFETCH_DISTANCE < m:
+                ahead = order[pos + PREFETCH_DISTANCE]
+                _prefetch(X, ahead * d)
+                _prefetch(X, ahead * d + d - 1)
+                _prefetch(y, ahead)
+                if has_weight:
+                    _prefetch(sample_weight, ahead)
+            i = order[pos]
+            s = sample_weight[i] if has_weight else 1.0
+            if scaled:  # the standardized row (x - c) / s, once per row
+                for j in range(d):
+                    buf[j] = (X[i, j] - center[j]) * inv_scale[j]
+                xi = buf
             else:
-                v = gr + beta * velocity[0]
-                velocity[0] = v
-                u = v if optimizer_code == 1 else gr + beta * v
-            w[0] = w[0] - eta * u
-        if optimizer_code == 0:
-            if per_coef:
-                for j in range(d):
-                    w[off + j] = w[off + j] - eta * ((dl * xi[j]) * inv_mean_weight + l2_of[j] * w[off + j])
-            elif l2 != 0.0:
-                for j in range(d):
-                    w[off + j] = w[off + j] - eta * ((dl * xi[j]) * inv_mean_weight + l2 * w[off + j])
-            elif dl != 0.0:
-                for j in range(d):
-                    w[off + j] = w[off + j] - eta * ((dl * xi[j]) * inv_mean_weight)
-        else:
+                xi = X[i]
+            pred = w[0] if fit_intercept else 0.0
             for j in range(d):
-                gr = (dl * xi[j]) * inv_mean_weight
+                pred += xi[j] * w[off + j]
+            dl = (s * dloss(pred, y[i], param)) * inv_mean_weight if s != 0.0 else 0.0
+            eta = _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0) * eta_scale
+            count += 1
+            fcount = float(count)
+            if fit_intercept:
+                u, a, b = update(dl, first[0], second[0], fcount, hyper)
+                if keep_first:
+                    first[0] = a
+                if keep_second:
+                    second[0] = b
+                w[0] = w[0] - eta * u
+            for j in range(d):
+                wj = w[off + j]
+                gr = dl * xi[j]
                 if per_coef:
-                    gr += l2_of[j] * w[off + j]
+                    gr += l2_of[j] * wj
                 elif l2 != 0.0:
-                    gr += l2 * w[off + j]
-                v = gr + beta * velocity[off + j]
-                velocity[off + j] = v
-                u = v if optimizer_code == 1 else gr + beta * v
-                w[off + j] = w[off + j] - eta * u
-        thr = eta * l1
-        if thr != 0.0 or per_coef:
-            for j in range(d):
-                tj = eta * l1_of[j] if per_coef else thr
-                wr = w[off + j]
-                if wr > tj:
-                    w[off + j] = wr - tj
-                elif wr < -tj:
-                    w[off + j] = wr + tj
+                    gr += l2 * wj
+                u, a, b = update(gr, first[off + j], second[off + j], fcount, hyper)
+                if keep_first:
+                    first[off + j] = a
+                if keep_second:
+                    second[off + j] = b
+                wj = wj - eta * u
+                tj = eta * l1_of[j] if per_coef else eta * l1
+                w[off + j] = _soft_threshold(wj, tj) if tj != 0.0 else wj
+            t += 1
+            if average_start >= 0 and t > average_start:
+                n_avg += 1
+                inv = 1.0 / n_avg
+                for r in range(p):
+                    average[r] += (w[r] - average[r]) * inv
+        counters[0] = t
+        counters[1] = n_avg
+        counters[2] = count
+        return eta
+
+    def general(X, Y, sample_weight, order, batch_size, theta, first, second, average, counters, fit_intercept,
+                param, hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale,
+                average_start, mean_weight, center, inv_scale, l1_of, l2_of):
+        m, d = X.shape
+        k = Y.shape[1]
+        p = theta.shape[0]
+        off = 1 if fit_intercept else 0
+        has_weight = sample_weight.shape[0] > 0
+        g = np.zeros((p, k))
+        t = counters[0]
+        n_avg = counters[1]
+        count = counters[2]
+        eta = eta0
+        scaled = center.shape[0] > 0
+        per_coef = l1_of.shape[0] > 0
+        buf = np.empty(d)
+        start = 0
+        while start < m:
+            stop = min(start + batch_size, m)
+            g[:, :] = 0.0
+            for pos in range(start, stop):
+                if pos + PREFETCH_DISTANCE < m:
+                    ahead = order[pos + PREFETCH_DISTANCE]
+                    _prefetch(X, ahead * d)
+                    _prefetch(X, ahead * d + d - 1)
+                    _prefetch(Y, ahead * k)
+                i = order[pos]
+                s = sample_weight[i] if has_weight else 1.0
+                if s == 0.0:
+                    continue
+                if scaled:
+                    for j in range(d):
+                        buf[j] = (X[i, j] - center[j]) * inv_scale[j]
+                    xi = buf
                 else:
-                    w[off + j] = 0.0
-        t += 1
-        if average_start >= 0 and t > average_start:
-            n_avg += 1
-            inv = 1.0 / n_avg
+                    xi = X[i]
+                for o in range(k):
+                    pred = theta[0, o] if fit_intercept else 0.0
+                    for j in range(d):
+                        pred += xi[j] * theta[off + j, o]
+                    dl = s * dloss(pred, Y[i, o], param)
+                    if dl != 0.0:
+                        if fit_intercept:
+                            g[0, o] += dl
+                        for j in range(d):
+                            g[off + j, o] += dl * xi[j]
+            scale = 1.0 / ((stop - start) * mean_weight)
+            eta = _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0) * eta_scale
+            count += 1
+            fcount = float(count)
             for r in range(p):
-                average[r] += (w[r] - average[r]) * inv
-    counters[0] = t
-    counters[1] = n_avg
-    return eta
+                l2r = (l2_of[r - off] if per_coef else l2) if r >= off else 0.0
+                thr_r = (eta * l1_of[r - off] if per_coef else eta * l1) if r >= off else 0.0
+                for o in range(k):
+                    gr = g[r, o] * scale
+                    if l2r != 0.0:
+                        gr += l2r * theta[r, o]
+                    u, a, b = update(gr, first[r, o], second[r, o], fcount, hyper)
+                    if keep_first:
+                        first[r, o] = a
+                    if keep_second:
+                        second[r, o] = b
+                    w = theta[r, o] - eta * u
+                    theta[r, o] = _soft_threshold(w, thr_r) if thr_r != 0.0 else w
+            t += 1
+            if average_start >= 0 and t > average_start:
+                n_avg += 1
+                inv = 1.0 / n_avg
+                for r in range(p):
+                    for o in range(k):
+                        average[r, o] += (theta[r, o] - average[r, o]) * inv
+            start = stop
+        counters[0] = t
+        counters[1] = n_avg
+        counters[2] = count
+        return eta
+
+    # one cache entry per (derivative, rule): numba names the cache files after the qualified name
+    name = f"{derivative.__name__}_{rule.__name__}_{n_state}_{_digest(derivative, rule)}".strip("_")
+    single.__qualname__ = f"single_output_epoch_{name}"
+    general.__qualname__ = f"epoch_{name}"
+    _EPOCHS[key] = (njit(cache=True)(single), njit(cache=True)(general))
+    return _EPOCHS[key]
 
 
-@njit(cache=True)
-def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, velocity, average, counters, fit_intercept,
-              loss_code, epsilon, l1, l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale,
-              optimizer_code, beta, average_start, mean_weight, center, inv_scale, l1_of, l2_of):
-    """One epoch of (mini-batch) stochastic descent, in place.
+def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, first, second, average, counters, fit_intercept,
+              derivative, param, rule, n_state, hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha,
+              optimal_t0, eta_scale, average_start, mean_weight, center, inv_scale, l1_of, l2_of):
+    """One epoch of (mini-batch) stochastic descent, in place, with the compiled epoch for (derivative, rule).
 
     Parameters
     ----------
@@ -224,124 +327,62 @@ def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, velocity, average, 
     order : (m,) int64 — the row order of this epoch (a permutation, or arange when not shuffling).
     batch_size : int — rows per update (the last batch may be smaller).
     theta : (p, k) — packed parameters, row 0 the intercept when ``fit_intercept``; updated in place.
-    velocity : (p, k) — momentum buffer v (unused by gd); updated in place.
+    first, second : (p, k) — the optimizer's two state slots (CoordinateRule); updated in place.
     average : (p, k) — running mean of theta (averaged SGD); updated in place from update ``average_start`` on
         (``average_start < 0`` turns averaging off).
-    counters : (2,) int64 — [t, n_averaged]: updates made so far, iterates averaged so far; updated in place.
-    The remaining scalars select the loss, penalty (l1, l2 as in ``objectives.Penalty``), schedule, optimizer
-    (0 gd, 1 momentum, 2 nesterov, with ``beta``) and ``mean_weight`` s_bar (1.0 without weights).
+    counters : (3,) int64 — [t, n_averaged, count]: updates made so far (the schedule's step), iterates averaged
+        so far, the optimizer's updates so far; updated in place.
+    derivative, param : the loss's ``scalar_derivative`` and ``param``; rule, n_state, hyper : the optimizer's
+        CoordinateRule. l1, l2 as in ``objectives.Penalty``; the schedule by its code; ``mean_weight`` s_bar (1.0
+        without weights).
     center, inv_scale : (d,) — standardized descent: each row is read as (x - center) * inv_scale (both (0,) for
-    the raw rows). l1_of, l2_of : (d,) — per-coefficient penalty weights in those coordinates, replacing l1 and l2
-    (both (0,) for the scalars).
+        the raw rows). l1_of, l2_of : (d,) — per-coefficient penalty weights in those coordinates, replacing l1 and l2
+        (both (0,) for the scalars).
 
     Returns
     -------
     float — the learning rate of the last update.
     """
-    m, d = X.shape
-    k = Y.shape[1]
-    if batch_size == 1 and k == 1:
-        return _stochastic_single_output(X, Y[:, 0], sample_weight, order, theta[:, 0], velocity[:, 0],
-                                         average[:, 0], counters, fit_intercept, loss_code, epsilon, l1, l2,
-                                         schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale,
-                                         optimizer_code, beta, average_start, mean_weight, center, inv_scale,
-                                         l1_of, l2_of)
-    p = theta.shape[0]
-    off = 1 if fit_intercept else 0
-    has_weight = sample_weight.shape[0] > 0
-    g = np.zeros((p, k))
-    t = counters[0]
-    n_avg = counters[1]
-    eta = eta0
-    scaled = center.shape[0] > 0
-    per_coef = l1_of.shape[0] > 0
-    buf = np.empty(d)
-    start = 0
-    while start < m:
-        stop = min(start + batch_size, m)
-        g[:, :] = 0.0
-        for pos in range(start, stop):
-            if pos + PREFETCH_DISTANCE < m:
-                ahead = order[pos + PREFETCH_DISTANCE]
-                _prefetch(X, ahead * d)
-                _prefetch(X, ahead * d + d - 1)
-                _prefetch(Y, ahead * k)
-            i = order[pos]
-            s = sample_weight[i] if has_weight else 1.0
-            if s == 0.0:
-                continue
-            if scaled:
-                for j in range(d):
-                    buf[j] = (X[i, j] - center[j]) * inv_scale[j]
-                xi = buf
-            else:
-                xi = X[i]
-            for o in range(k):
-                pred = theta[0, o] if fit_intercept else 0.0
-                for j in range(d):
-                    pred += xi[j] * theta[off + j, o]
-                dl = s * _dloss(pred - Y[i, o], loss_code, epsilon)
-                if dl != 0.0:
-                    if fit_intercept:
-                        g[0, o] += dl
-                    for j in range(d):
-                        g[off + j, o] += dl * xi[j]
-        scale = 1.0 / ((stop - start) * mean_weight)
-        eta = _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0) * eta_scale
-        thr = eta * l1
-        for r in range(p):
-            l2r = (l2_of[r - off] if per_coef else l2) if r >= off else 0.0
-            thr_r = (eta * l1_of[r - off] if per_coef else thr) if r >= off else 0.0
-            for o in range(k):
-                gr = g[r, o] * scale
-                if l2r != 0.0:
-                    gr += l2r * theta[r, o]
-                if optimizer_code == 0:
-                    u = gr
-                else:
-                    v = gr + beta * velocity[r, o]
-                    velocity[r, o] = v
-                    u = v if optimizer_code == 1 else gr + beta * v
-                w = theta[r, o] - eta * u
-                if thr_r != 0.0:
-                    if w > thr_r:
-                        w -= thr_r
-                    elif w < -thr_r:
-                        w += thr_r
-                    else:
-                        w = 0.0
-                theta[r, o] = w
-        t += 1
-        if average_start >= 0 and t > average_start:
-            n_avg += 1
-            inv = 1.0 / n_avg
-            for r in range(p):
-                for o in range(k):
-                    average[r, o] += (theta[r, o] - average[r, o]) * inv
-        start = stop
-    counters[0] = t
-    counters[1] = n_avg
-    return eta
+    single, general = epoch_functions(derivative, rule, n_state)
+    if batch_size == 1 and Y.shape[1] == 1:
+        return single(X, Y[:, 0], sample_weight, order, theta[:, 0], first[:, 0], second[:, 0], average[:, 0],
+                      counters, fit_intercept, param, hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha,
+                      optimal_t0, eta_scale, average_start, mean_weight, center, inv_scale, l1_of, l2_of)
+    return general(X, Y, sample_weight, order, batch_size, theta, first, second, average, counters, fit_intercept,
+                   param, hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale,
+                   average_start, mean_weight, center, inv_scale, l1_of, l2_of)
 
 
 _NONE = np.zeros(0)  # "not given" for the kernel's optional arrays (center, inv_scale, l1_of, l2_of)
 
 
-def warm_up() -> float:
-    """Compile (or load from the cache) the kernel on a tiny problem; returns the seconds it took."""
+def warm_up(derivatives=None, rules=None) -> float:
+    """Compile (or load from the cache) the epochs on a tiny problem; returns the seconds it took.
+
+    derivatives, rules: the losses' scalar derivatives and the optimizers' CoordinateRules to prepare (default: the
+    squared error with gd, momentum and adam, the log-loss with gd)."""
     import time
 
+    from gdlab import losses, optimizers
+
     t0 = time.perf_counter()
+    if derivatives is None and rules is None:
+        pairs = [(losses.SquaredError.scalar_derivative, optimizers.gd().direction.coordinate),
+                 (losses.SquaredError.scalar_derivative, optimizers.momentum().direction.coordinate),
+                 (losses.SquaredError.scalar_derivative, optimizers.adam().direction.coordinate),
+                 (losses.LogLoss.scalar_derivative, optimizers.gd().direction.coordinate)]
+    else:
+        pairs = [(d, r) for d in (derivatives or [losses.SquaredError.scalar_derivative])
+                 for r in (rules or [optimizers.gd().direction.coordinate])]
     X = np.zeros((2, 1))
-    Y = np.zeros((2, 1))
-    theta = np.zeros((2, 1))
-    sgd_epoch(X, Y, np.zeros(0), np.arange(2, dtype=np.int64), 1, theta, np.zeros_like(theta),
-              np.zeros_like(theta), np.zeros(2, dtype=np.int64), True, 0, 0.1, 0.0, 0.0, 0, 0.01, 0.25, 1.0, 1.0,
-              1.0, 0, 0.0, -1, 1.0, _NONE, _NONE, _NONE, _NONE)
-    sgd_epoch(X, Y, np.zeros(0), np.arange(2, dtype=np.int64), 2, theta, np.zeros_like(theta),
-              np.zeros_like(theta), np.zeros(2, dtype=np.int64), True, 0, 0.1, 0.0, 0.0, 0, 0.01, 0.25, 1.0, 1.0,
-              1.0, 0, 0.0, -1, 1.0, _NONE, _NONE, _NONE, _NONE)
-    value_and_grad(X, Y, np.zeros(0), theta, True, 0, 0.1, np.zeros_like(theta))
+    Y = np.ones((2, 1))
+    for derivative, rule in pairs:
+        for batch_size in (1, 2):
+            theta = np.zeros((2, 1))
+            sgd_epoch(X, Y, _NONE, np.arange(2, dtype=np.int64), batch_size, theta, np.zeros_like(theta),
+                      np.zeros_like(theta), np.zeros_like(theta), np.zeros(3, dtype=np.int64), True, derivative,
+                      0.0, rule.update, rule.n_state, rule.hyper, 0.0, 0.0, 0, 0.01, 0.25, 1.0, 1.0, 1.0, -1, 1.0,
+                      _NONE, _NONE, _NONE, _NONE)
     shuffle_rows(np.arange(2, dtype=np.int64), np.zeros(2))
     return time.perf_counter() - t0
 
@@ -359,90 +400,3 @@ def shuffle_rows(order, uniforms):
         tmp = order[i]
         order[i] = order[j]
         order[j] = tmp
-
-
-@njit(cache=True)
-def _value_and_grad_single_output(X, y, sample_weight, w, fit_intercept, loss_code, epsilon, grad):
-    # value_and_grad for one output with 1-D contiguous parameters: the same sums, in a loop the compiler vectorises
-    m, d = X.shape
-    off = 1 if fit_intercept else 0
-    has_weight = sample_weight.shape[0] > 0
-    grad[:] = 0.0
-    total = 0.0
-    n = 0.0
-    for i in range(m):
-        s = sample_weight[i] if has_weight else 1.0
-        n += s
-        pred = w[0] if fit_intercept else 0.0
-        for j in range(d):
-            pred += X[i, j] * w[off + j]
-        r = pred - y[i]
-        if loss_code == 0:
-            value = r * r
-            dl = 2.0 * r
-        else:
-            if loss_code == 1:
-                a = abs(r)
-                value = 0.5 * r * r if a <= epsilon else epsilon * (a - 0.5 * epsilon)
-            else:
-                z = max(abs(r) - epsilon, 0.0)
-                value = z if loss_code == 2 else z * z
-            dl = _dloss(r, loss_code, epsilon)
-        total += s * value
-        dl *= s
-        if fit_intercept:
-            grad[0] += dl
-        for j in range(d):
-            grad[off + j] += dl * X[i, j]
-    for r in range(grad.shape[0]):
-        grad[r] /= n
-    return total / n
-
-
-@njit(cache=True)
-def value_and_grad(X, Y, sample_weight, theta, fit_intercept, loss_code, epsilon, grad):
-    """The data loss (1/n) sum_i s_i loss(r_i) at theta (p, k) and its gradient, written into ``grad`` (p, k):
-    one pass over the rows, no m-sized temporaries (the memory source's formulas, fused)."""
-    m, d = X.shape
-    k = Y.shape[1]
-    if k == 1:
-        w = np.ascontiguousarray(theta[:, 0])
-        g1 = np.zeros(theta.shape[0])
-        total = _value_and_grad_single_output(X, Y[:, 0], sample_weight, w, fit_intercept, loss_code, epsilon, g1)
-        grad[:, 0] = g1
-        return total
-    off = 1 if fit_intercept else 0
-    has_weight = sample_weight.shape[0] > 0
-    grad[:, :] = 0.0
-    total = 0.0
-    n = 0.0
-    for i in range(m):
-        s = sample_weight[i] if has_weight else 1.0
-        n += s
-        if s == 0.0:
-            continue
-        for o in range(k):
-            pred = theta[0, o] if fit_intercept else 0.0
-            for j in range(d):
-                pred += X[i, j] * theta[off + j, o]
-            r = pred - Y[i, o]
-            if loss_code == 0:
-                value = r * r
-            elif loss_code == 1:
-                a = abs(r)
-                value = 0.5 * r * r if a <= epsilon else epsilon * (a - 0.5 * epsilon)
-            else:
-                z = max(abs(r) - epsilon, 0.0)
-                value = z if loss_code == 2 else z * z
-            total += s * value
-            dl = s * _dloss(r, loss_code, epsilon)
-            if dl != 0.0:
-                if fit_intercept:
-                    grad[0, o] += dl
-                for j in range(d):
-                    grad[off + j, o] += dl * X[i, j]
-    for r in range(grad.shape[0]):
-        for o in range(k):
-            grad[r, o] /= n
-    return total / n
-

@@ -5,10 +5,13 @@ an engine only runs the updates of one epoch and hands back the parameters, the 
 counter. Two engines give the same updates:
 
 * :class:`NumpyEpochs`: any source that draws batches, any optimizer, any penalty, in the descent's coordinates
-  (standardized or raw); one Python call per batch;
-* :class:`CompiledEpochs`: gdlab's numba kernel (:mod:`gdlab._sgd_kernel`), no Python call per update, for gd,
-  momentum and nesterov on rows in memory, raw or standardized (each row read as (x - c) / s on the fly: no copy
-  of X), with the schedules it knows.
+  (standardized or raw); a few NumPy calls per batch (rows in memory are read straight from the arrays, with no
+  object per batch), a source's own batches otherwise;
+* :class:`CompiledEpochs`: gdlab's numba kernel (:mod:`gdlab._sgd_kernel`), no Python call per update, on rows in
+  memory, raw or standardized (each row read as (x - c) / s on the fly: no copy of X), for every optimizer with a
+  coordinate-wise rule (all the named ones), every loss with a scalar derivative (all but the coupled softmax),
+  every penalty, weights, and the schedules it knows. It compiles the loss's ``scalar_derivative`` and the
+  optimizer's ``CoordinateRule`` into its loop: the same functions as the NumPy path, never a name or a code.
 
 Both keep the averaged iterate (averaged SGD: the running mean of theta after update ``average_start``).
 """
@@ -17,13 +20,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from gdlab.losses import Loss
+
 from gdlab.schedules import adaptive, constant, invscaling, optimal
 
-__all__ = ["Averager", "CompiledEpochs", "DescentState", "NumpyEpochs", "choose_engine", "ENGINES"]
+__all__ = ["Averager", "CompiledEpochs", "CoordinateState", "DescentState", "NumpyEpochs", "choose_engine",
+           "ENGINES"]
 
 ENGINES = ("auto", "numpy", "compiled")
 
@@ -75,20 +81,35 @@ def check_step(eta: float, t: int) -> None:
 
 
 class NumpyEpochs:
-    """One epoch as a Python loop over the source's batches (any source, optimizer, penalty, coordinates)."""
+    """One epoch as a Python loop over batches (any source, optimizer, penalty, coordinates).
+
+    Rows in memory (a MemorySource, standardized or not) are read straight from its arrays: per batch one gather of
+    the rows, eta = X_B w + b, the loss's derivative, X_B^T times it, the optimizer's update and the step, with the
+    standardization folded into w and b (O(d k) per batch, no standardized copy of the rows). The same shuffles
+    (``rng.permutation`` per epoch) and the same arithmetic as the source's own batches, which any other source
+    (stream, Dask) draws.
+    """
 
     name = "numpy"
 
     def __init__(self, problem: Any, source: Any, batch_size: int, rng: np.random.Generator, shuffle: bool,
                  schedule: Any, update: Any):
+        from gdlab.scaling import ScaledSource
+        from gdlab.sources.memory import MemorySource
+
         self.problem, self.source, self.batch_size = problem, source, batch_size
         self.rng, self.shuffle, self.schedule, self.update = rng, shuffle, schedule, update
+        inner = source.source if isinstance(source, ScaledSource) else source
+        self.rows = inner if type(inner) is MemorySource else None
+        self.scaling = source.scaling if isinstance(source, ScaledSource) else None
 
     def init_state(self, theta: np.ndarray, init: Any) -> Any:
         return init(theta)
 
     def epoch(self, theta: np.ndarray, opt_state: Any, t: int, eta_scale: float, avg: Averager
               ) -> tuple[np.ndarray, Any, int, float]:
+        if self.rows is not None:
+            return self._rows_epoch(theta, opt_state, t, eta_scale, avg)
         problem, schedule, update = self.problem, self.schedule, self.update
         eta = math.nan
         for batch in self.source.iter_batches(self.batch_size, self.rng, self.shuffle):
@@ -98,6 +119,61 @@ class NumpyEpochs:
             _, gb = problem.value_and_grad(theta, batch)
             u, opt_state = update(gb, opt_state, theta)
             theta = problem.prox(theta - eta * u, eta)
+            t += 1
+            if avg.start >= 0:
+                avg.add(theta, t)
+        return theta, opt_state, t, eta
+
+    def _rows_epoch(self, theta: np.ndarray, opt_state: Any, t: int, eta_scale: float, avg: Averager
+                    ) -> tuple[np.ndarray, Any, int, float]:
+        # MemorySource.take + value_and_grad + ScaledSource + _Problem for one batch, without the loss value and
+        # the objects: the same gradient, s_i-weighted and divided by |B| s_bar (s_bar the whole data's mean weight)
+        mem, problem, schedule, update = self.rows, self.problem, self.schedule, self.update
+        X, Y, sw, derivative = mem.X, mem.Y, mem.sample_weight, mem.loss.derivative
+        m, batch_size = mem.n_samples, self.batch_size
+        mean_weight = mem._n / m
+        off, fit_intercept = problem.off, problem.fit_intercept
+        sc = self.scaling
+        inv_s = None if sc is None else (1.0 / sc.scale)[:, None]
+        center = None if sc is None or not fit_intercept else sc.center
+        l2, l1 = problem.penalty.l2, problem.penalty.l1
+        l2_of = None if not l2 else (l2 if inv_s is None else l2 * inv_s * inv_s)
+        prox = problem.prox
+        cast = X.dtype != np.float64
+        order = self.rng.permutation(m) if self.shuffle else None
+        eta = math.nan
+        for start in range(0, m, batch_size):
+            rows = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
+            eta = schedule(t) * eta_scale
+            if not eta > 0 or not math.isfinite(eta):
+                check_step(eta, t)
+            Xb = X[rows]
+            W = theta[off:] if inv_s is None else theta[off:] * inv_s  # the user's coefficients
+            E = Xb @ W.astype(X.dtype, copy=False) if cast else Xb @ W
+            if cast:
+                E = E.astype(np.float64)
+            if fit_intercept:
+                E += theta[0] if center is None else theta[0] - center @ W
+            G = derivative(E, Y[rows])
+            n_b = E.shape[0] * mean_weight
+            if sw is not None:
+                G *= sw[rows][:, None]
+            gW = Xb.T @ G.astype(X.dtype, copy=False) if cast else Xb.T @ G
+            g = np.empty_like(theta)
+            if fit_intercept:
+                g[0] = G.sum(axis=0) / n_b
+            if inv_s is None:
+                np.divide(gW, n_b, out=g[off:])
+            else:  # the gradient in the descent's coordinates (Scaling.grad_to_descent)
+                g[off:] = (gW / n_b) * inv_s
+                if center is not None:
+                    g[off:] -= (center[:, None] * inv_s) * g[0]
+            if l2_of is not None:
+                g[off:] += l2_of * theta[off:]
+            u, opt_state = update(g, opt_state, theta)
+            theta = theta - eta * u
+            if l1:
+                theta = prox(theta, eta)
             t += 1
             if avg.start >= 0:
                 avg.add(theta, t)
@@ -115,6 +191,11 @@ def _schedule_codes(schedule: Any) -> tuple[int, float, float, float, float] | N
     return None
 
 
+def compiles(loss: Loss) -> bool:
+    """Whether the compiled epochs can run this loss: each output its own model, with a scalar derivative."""
+    return not loss.coupled and type(loss).scalar_derivative is not Loss.scalar_derivative
+
+
 def choose_engine(requested: str, *, full_batch: bool, optimizer: Any, source: Any, scaled: bool, loss: Any,
                   schedule: Any) -> tuple[str, str]:
     """Which engine runs the epochs, and why (the one place this is decided)."""
@@ -126,12 +207,15 @@ def choose_engine(requested: str, *, full_batch: bool, optimizer: Any, source: A
     if full_batch:
         return "full batch", "one update per iteration"
     why_not = None
-    if optimizer.name not in _sgd_kernel.OPTIMIZER_CODES:
-        why_not = f"the compiled epochs know gd, momentum and nesterov, not {optimizer.name!r}"
+    if getattr(optimizer.direction, "coordinate", None) is None:
+        why_not = f"optimizer {optimizer.name!r} has no coordinate-wise rule (CoordinateRule) to compile"
     elif not isinstance(getattr(source, "source", source) if scaled else source, MemorySource):
         why_not = "the compiled epochs read rows in memory"
-    elif loss.name not in _sgd_kernel.LOSS_CODES:
-        why_not = f"the compiled epochs do not know loss {loss.name!r}"
+    elif loss.coupled:
+        why_not = (f"loss {loss.name!r} couples the outputs (each row's K predictors at once), and the compiled "
+                   "epochs update each output on its own")
+    elif not compiles(loss):
+        why_not = f"loss {loss.name!r} has no scalar_derivative to compile"
     elif _schedule_codes(schedule) is None:
         why_not = "the compiled epochs know constant, invscaling, optimal and adaptive schedules"
     elif not _sgd_kernel.HAVE_NUMBA:
@@ -142,15 +226,24 @@ def choose_engine(requested: str, *, full_batch: bool, optimizer: Any, source: A
         return "numpy", "requested"
     if why_not:
         return "numpy", why_not
-    return "compiled", "gd/momentum/nesterov on rows in memory: no Python call per update"
+    return "compiled", f"{optimizer.name} on rows in memory: no Python call per update"
+
+
+class CoordinateState(NamedTuple):
+    """The compiled epochs' optimizer state: updates made, and the rule's two slots per parameter (p, k)."""
+
+    count: int
+    first: np.ndarray
+    second: np.ndarray
 
 
 class CompiledEpochs:
     """One epoch in gdlab's numba kernel: the same updates as :class:`NumpyEpochs`, on rows in memory.
 
-    ``scaling`` (a :class:`gdlab.scaling.Scaling`): the descent's coordinates are standardized; the kernel reads
-    each row as (x - center) / scale, and the penalty (on the user's w = w' / scale) becomes per-coefficient:
-    l2 / scale^2 and l1 / scale.
+    The kernel is built for ``loss.scalar_derivative`` and ``optimizer.direction.coordinate`` (compiled once per
+    pair, then cached on disk). ``scaling`` (a :class:`gdlab.scaling.Scaling`): the descent's coordinates are
+    standardized; the kernel reads each row as (x - center) / scale, and the penalty (on the user's
+    w = w' / scale) becomes per-coefficient: l2 / scale^2 and l1 / scale.
     """
 
     name = "compiled"
@@ -166,8 +259,11 @@ class CompiledEpochs:
         self.sw = np.zeros(0) if sw is None else np.ascontiguousarray(sw, dtype=np.float64)
         self.mean_weight = 1.0 if sw is None else float(np.mean(sw))
         self.fit_intercept = bool(fit_intercept)
-        self.loss_code = _sgd_kernel.LOSS_CODES[loss.name]
-        self.epsilon = loss.param
+        self.param = float(loss.param)
+        self.rule = optimizer.direction.coordinate
+        self.hyper = tuple(float(h) for h in self.rule.hyper)
+        self.single, self.general = _sgd_kernel.epoch_functions(loss.scalar_derivative, self.rule.update,
+                                                                self.rule.n_state)
         self.l1, self.l2 = float(penalty.l1), float(penalty.l2)
         none = np.zeros(0)
         if scaling is None:
@@ -178,34 +274,39 @@ class CompiledEpochs:
             self.l1_of = self.l1 * self.inv_scale
             self.l2_of = self.l2 * self.inv_scale**2
         self.codes = _schedule_codes(schedule)
-        self.opt_code = _sgd_kernel.OPTIMIZER_CODES[optimizer.name]
-        self.beta = float(optimizer.hyperparameters.get("beta", 0.0)) if optimizer.name != "gd" else 0.0
         self.batch_size = int(batch_size)
         self.rng, self.shuffle = rng, shuffle
         m = self.X.shape[0]
         self.order = np.arange(m, dtype=np.int64)  # shuffled in place each epoch, from the previous order
 
-    def init_state(self, theta: np.ndarray, init: Any) -> np.ndarray:
-        return np.zeros_like(theta)  # the momentum buffer v (unused by gd)
+    def init_state(self, theta: np.ndarray, init: Any) -> CoordinateState:
+        a, b = self.rule.initial
+        return CoordinateState(0, np.full(theta.shape, float(a)), np.full(theta.shape, float(b)))
 
-    def epoch(self, theta: np.ndarray, velocity: np.ndarray, t: int, eta_scale: float, avg: Averager
-              ) -> tuple[np.ndarray, np.ndarray, int, float]:
-        k = self.kernel
+    def epoch(self, theta: np.ndarray, opt_state: CoordinateState, t: int, eta_scale: float, avg: Averager
+              ) -> tuple[np.ndarray, CoordinateState, int, float]:
         m = self.X.shape[0]
         if self.shuffle:
-            k.shuffle_rows(self.order, self.rng.random(m))
+            self.kernel.shuffle_rows(self.order, self.rng.random(m))
         else:
             self.order = np.arange(m, dtype=np.int64)
         theta = np.ascontiguousarray(theta, dtype=np.float64)
+        first, second = opt_state.first, opt_state.second
         average = avg.theta if avg.theta is not None else np.zeros_like(theta)
-        counters = np.array([t, avg.n], dtype=np.int64)
+        counters = np.array([t, avg.n, opt_state.count], dtype=np.int64)
         code, eta0, power_t, oa, ot0 = self.codes
+        args = (counters, self.fit_intercept, self.param, self.hyper, self.l1, self.l2, code, eta0, power_t, oa,
+                ot0, float(eta_scale), int(avg.start), self.mean_weight, self.center, self.inv_scale, self.l1_of,
+                self.l2_of)
         with np.errstate(over="ignore", invalid="ignore"):
-            eta = k.sgd_epoch(self.X, self.Y, self.sw, self.order, self.batch_size, theta, velocity, average,
-                              counters, self.fit_intercept, self.loss_code, self.epsilon, self.l1, self.l2, code,
-                              eta0, power_t, oa, ot0, float(eta_scale), self.opt_code, self.beta, int(avg.start),
-                              self.mean_weight, self.center, self.inv_scale, self.l1_of, self.l2_of)
+            if self.batch_size == 1 and self.Y.shape[1] == 1:
+                # 1-D views of the (p, 1) arrays: the kernel updates them in place
+                eta = self.single(self.X, self.Y[:, 0], self.sw, self.order, theta[:, 0], first[:, 0],
+                                  second[:, 0], average[:, 0], *args)
+            else:
+                eta = self.general(self.X, self.Y, self.sw, self.order, self.batch_size, theta, first, second,
+                                   average, *args)
         avg.n = int(counters[1])
         if avg.n > 0:
             avg.theta = average
-        return theta, velocity, int(counters[0]), float(eta)
+        return theta, CoordinateState(int(counters[2]), first, second), int(counters[0]), float(eta)

@@ -13,6 +13,12 @@ Named optimizers (eta_t the learning rate, g_t the gradient at theta_t):
 * ``rmsprop``   s_t = rho s_{t-1} + (1-rho) g_t^2;  u_t = g_t / (sqrt(s_t) + eps)           (Tieleman & Hinton, 2012)
 * ``adam``      m_t = b1 m_{t-1} + (1-b1) g_t; v_t = b2 v_{t-1} + (1-b2) g_t^2;
                 u_t = m_hat_t / (sqrt(v_hat_t) + eps), m_hat_t = m_t/(1-b1^t), v_hat_t = v_t/(1-b2^t)  (Kingma & Ba, 2015)
+
+Each of these transforms is one coordinate-wise rule (:class:`CoordinateRule`): a plain function of the gradient,
+two state slots, the update count and the hyperparameters, in arithmetic that runs on NumPy arrays (the
+transform's ``update`` calls it on whole arrays) and that numba compiles for one coordinate (the compiled epochs
+of :mod:`gdlab._sgd_kernel` call the very same function). So each update is written once; a new coordinate-wise
+optimizer is one rule, one transform that carries it and one line in :data:`OPTIMIZERS`.
 """
 
 from __future__ import annotations
@@ -27,16 +33,36 @@ from gdlab._validation import check_choice, check_positive
 from gdlab.schedules import Schedule, as_schedule
 
 __all__ = [
-    "GradientTransformation", "Optimizer", "chain", "identity", "trace", "scale_by_adagrad", "scale_by_rms",
+    "CoordinateRule", "GradientTransformation", "Optimizer", "chain", "identity", "trace", "scale_by_adagrad", "scale_by_rms",
     "scale_by_adam", "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "OPTIMIZERS", "make_optimizer",
 ]
 
 
+class CoordinateRule(NamedTuple):
+    """A transform's update for each coordinate on its own: ``update(g, a, b, count, hyper) -> (u, a, b)``.
+
+    g the gradient, a and b the transform's two state slots (unused ones pass through), count the number of this
+    update (1, 2, ...), hyper the tuple of hyperparameters; ``initial`` the slots' starting values and ``n_state``
+    how many slots the rule uses. ``update`` is a module-level function in plain arithmetic (np.sqrt, no
+    branching on arrays), so that NumPy runs it on arrays and numba compiles it for one coordinate.
+    """
+
+    update: Callable[..., tuple[Any, Any, Any]]
+    hyper: tuple[float, ...] = ()
+    initial: tuple[float, float] = (0.0, 0.0)
+    n_state: int = 0
+
+
 class GradientTransformation(NamedTuple):
-    """init(params) -> state; update(grads, state, params) -> (directions, new_state)."""
+    """init(params) -> state; update(grads, state, params) -> (directions, new_state).
+
+    ``coordinate``: the same update as a :class:`CoordinateRule` where it acts on each coordinate alone (every
+    named optimizer), which the compiled epochs run; None for a transform that couples coordinates.
+    """
 
     init: Callable[[np.ndarray], Any]
     update: Callable[[np.ndarray, Any, np.ndarray], tuple[np.ndarray, Any]]
+    coordinate: CoordinateRule | None = None
 
 
 class EmptyState(NamedTuple):
@@ -57,59 +83,101 @@ class AdamState(NamedTuple):
     nu: np.ndarray
 
 
+# ---- the coordinate-wise rules: each update written once, for NumPy arrays and numba scalars alike ----------
+def gd_rule(g, a, b, count, hyper):
+    """u = g."""
+    return g, a, b
+
+
+def momentum_rule(g, v, b, count, hyper):
+    """v = g + beta v; u = v (hyper = (beta,))."""
+    v = g + hyper[0] * v
+    return v, v, b
+
+
+def nesterov_rule(g, v, b, count, hyper):
+    """v = g + beta v; u = g + beta v (hyper = (beta,))."""
+    v = g + hyper[0] * v
+    return g + hyper[0] * v, v, b
+
+
+def adagrad_rule(g, s, b, count, hyper):
+    """s = s + g^2; u = g / (sqrt(s) + eps) (hyper = (eps,))."""
+    s = s + g * g
+    return g / (np.sqrt(s) + hyper[0]), s, b
+
+
+def rmsprop_rule(g, s, b, count, hyper):
+    """s = rho s + (1 - rho) g^2; u = g / (sqrt(s) + eps) (hyper = (rho, eps))."""
+    s = hyper[0] * s + (1.0 - hyper[0]) * (g * g)
+    return g / (np.sqrt(s) + hyper[1]), s, b
+
+
+def adam_rule(g, mu, nu, count, hyper):
+    """mu = b1 mu + (1 - b1) g; nu = b2 nu + (1 - b2) g^2; u = mu_hat / (sqrt(nu_hat) + eps) with the bias
+    corrections mu_hat = mu / (1 - b1^count), nu_hat = nu / (1 - b2^count) (hyper = (b1, b2, eps))."""
+    b1, b2, eps = hyper[0], hyper[1], hyper[2]
+    mu = b1 * mu + (1.0 - b1) * g
+    nu = b2 * nu + (1.0 - b2) * (g * g)
+    return (mu / (1.0 - b1**count)) / (np.sqrt(nu / (1.0 - b2**count)) + eps), mu, nu
+
+
 def identity() -> GradientTransformation:
-    return GradientTransformation(lambda p: EmptyState(), lambda g, s, p=None: (g, s))
+    return GradientTransformation(lambda p: EmptyState(), lambda g, s, p=None: (g, s), CoordinateRule(gd_rule))
 
 
 def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
     """Momentum: v_t = g_t + decay v_{t-1}; the direction is v_t, or g_t + decay v_t with ``nesterov``."""
+    rule = CoordinateRule(nesterov_rule if nesterov else momentum_rule, (float(decay),), n_state=1)
 
     def init(params: np.ndarray) -> TraceState:
         return TraceState(np.zeros_like(params))
 
     def update(g: np.ndarray, state: TraceState, params: np.ndarray | None = None):
-        v = g + decay * state.velocity
-        u = g + decay * v if nesterov else v
+        u, v, _ = rule.update(g, state.velocity, None, 0, rule.hyper)
         return u, TraceState(v)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, rule)
 
 
 def scale_by_adagrad(eps: float = 1e-10, initial_accumulator_value: float = 0.0) -> GradientTransformation:
+    rule = CoordinateRule(adagrad_rule, (float(eps),), (float(initial_accumulator_value), 0.0), n_state=1)
+
     def init(params: np.ndarray) -> AccumulatorState:
         return AccumulatorState(np.full_like(params, initial_accumulator_value, dtype=float))
 
     def update(g: np.ndarray, state: AccumulatorState, params: np.ndarray | None = None):
-        s = state.sum_of_squares + g * g
-        return g / (np.sqrt(s) + eps), AccumulatorState(s)
+        u, s, _ = rule.update(g, state.sum_of_squares, None, 0, rule.hyper)
+        return u, AccumulatorState(s)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, rule)
 
 
 def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> GradientTransformation:
+    rule = CoordinateRule(rmsprop_rule, (float(decay), float(eps)), n_state=1)
+
     def init(params: np.ndarray) -> AccumulatorState:
         return AccumulatorState(np.zeros_like(params, dtype=float))
 
     def update(g: np.ndarray, state: AccumulatorState, params: np.ndarray | None = None):
-        s = decay * state.sum_of_squares + (1.0 - decay) * (g * g)
-        return g / (np.sqrt(s) + eps), AccumulatorState(s)
+        u, s, _ = rule.update(g, state.sum_of_squares, None, 0, rule.hyper)
+        return u, AccumulatorState(s)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, rule)
 
 
 def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
+    rule = CoordinateRule(adam_rule, (float(b1), float(b2), float(eps)), n_state=2)
+
     def init(params: np.ndarray) -> AdamState:
         return AdamState(0, np.zeros_like(params, dtype=float), np.zeros_like(params, dtype=float))
 
     def update(g: np.ndarray, state: AdamState, params: np.ndarray | None = None):
         count = state.count + 1
-        mu = b1 * state.mu + (1.0 - b1) * g
-        nu = b2 * state.nu + (1.0 - b2) * (g * g)
-        mu_hat = mu / (1.0 - b1**count)
-        nu_hat = nu / (1.0 - b2**count)
-        return mu_hat / (np.sqrt(nu_hat) + eps), AdamState(count, mu, nu)
+        u, mu, nu = rule.update(g, state.mu, state.nu, float(count), rule.hyper)
+        return u, AdamState(count, mu, nu)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, rule)
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
