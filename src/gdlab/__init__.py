@@ -25,6 +25,7 @@ from gdlab.descent import IterationInfo, descend
 from gdlab.exceptions import DivergenceWarning, GDLabWarning, RankDeficiencyWarning, SeparationWarning
 from gdlab.result import Result, Trajectory
 from gdlab.sweep import SweepResult, sweep
+from gdlab import solvers  # the reference solvers: gdlab.solvers.newton, gdlab.solvers.lbfgs
 
 __version__ = "0.1.0"
 
