@@ -475,6 +475,10 @@ def _diagnose(*, raw_stats: Any, curv: Curvature | None, fit_intercept: bool, st
     if curv is not None and curv.mu_known and math.isfinite(curv.condition_number) and curv.condition_number > 1e3:
         where = "standardized " if standardized else ""
         reasons.append(f"the {where}problem's condition number is {curv.condition_number:.2g}")
+    if explicit_step and eta is not None and curv is not None and math.isfinite(curv.stable_step) and (
+            eta >= curv.stable_step):
+        e, two_l = format_distinct(eta, curv.stable_step, max_digits=6)
+        reasons.append(f"the learning rate {e} is above the stable bound 2/L = {two_l}")
     if const:
         reasons.append(f"feature(s) {', '.join(map(str, const[:5]))} are constant")
     if (collinear(raw_stats, fit_intercept) and not const) if raw_stats is not None else (
@@ -492,7 +496,8 @@ def _diagnose(*, raw_stats: Any, curv: Curvature | None, fit_intercept: bool, st
             r = sc_curv.rate(eta)
             need = math.inf if r >= 1 else (1.0 if r == 0 else math.log(tol or 1e-10) / (2.0 * math.log(r)))
             # a divergence is fixed once the step is stable; a slow fit only if it then finishes in the budget
-            ok = r < 1 if diverged else need <= max(max_iter or n_iter, 1)
+            # (predicted by the quadratic's rate; for other losses the bound's rate is no promise, so stability)
+            ok = r < 1 if diverged or not quadratic else need <= max(max_iter or n_iter, 1)
         if ok:
             remedies.append(("standardize", True))
     gap_text = ""
@@ -513,7 +518,7 @@ def _diagnose(*, raw_stats: Any, curv: Curvature | None, fit_intercept: bool, st
                 remedies.append(("max_iter", total))
         if not l1:
             remedies.append(("solver", "closed_form"))
-    if explicit_step and not any(k == "standardize" for k, _ in remedies):
+    if explicit_step and (not quadratic or not any(k == "standardize" for k, _ in remedies)):
         remedies.insert(0, ("learning_rate", "auto"))  # 'auto' standardizes and plans the step for the budget
     return Diagnosis("; ".join(reasons), tuple(remedies), gap_text)
 
@@ -538,7 +543,8 @@ def _budget_that_finishes(predicted_gap: Callable[[int], float], target: float) 
 
 
 def _divergence_text(iteration: int, loss: float, eta: float, curv: Curvature | None, optimizer: str,
-                     auto_text: str | None, diagnosis: Diagnosis) -> str:
+                     auto_text: str | None, diagnosis: Diagnosis, loss_curvature: float = 2.0,
+                     quadratic: bool = True) -> str:
     grew = "became non-finite" if not math.isfinite(loss) else f"grew to {loss:.3g}"
     text = f"gradient descent ({optimizer}) diverged at iteration {iteration}: the loss {grew}."
     if auto_text is not None:
@@ -549,7 +555,10 @@ def _divergence_text(iteration: int, loss: float, eta: float, curv: Curvature | 
         best_text = (f"e.g. the best constant step 2/(L+mu) = {best}" if best != two_l else
                      "e.g. 1/L (2/(L+mu) is 2/L to six digits here: mu is tiny)")
         text += (f" The learning rate {e} is {where} the stable bound 2/L = {two_l} "
-                 f"(L = {curv.L:.4g} is the largest eigenvalue of the Hessian (2/m) X_b^T X_b); use a learning rate "
+                 f"(L = {curv.L:.4g} is the largest eigenvalue of "
+                 + ("the Hessian (2/m) X_b^T X_b" if quadratic else
+                    f"({format_distinct(loss_curvature)[0]}/m) X_b^T X_b, a bound on the Hessian")
+                 + f"); use a learning rate "
                  f"below {two_l}, {best_text}, or learning_rate='auto'.")
     else:
         text += f" The learning rate {eta:.4g} is too large; use a smaller one, or learning_rate='auto'."
@@ -1094,7 +1103,7 @@ def descend(
                    f"{loss_obj.name} loss has no minimum: it falls towards 0 as the weights grow without bound; use "
                    "a penalty (penalty='l2' with alpha > 0), which has a finite minimiser")
     if diverged:
-        message = _divergence_text(n_iter, f, eta, curv, opt.name, auto_text, diagnosis)
+        message = _divergence_text(n_iter, f, eta, curv, opt.name, auto_text, diagnosis, c_eff, quadratic)
         if not full_batch:
             message += (f" With mini-batches of {batch_size} row(s) the safe step is smaller than for the full "
                         "batch: learning_rate='auto' plans for their expected smoothness L_B.")
