@@ -89,7 +89,48 @@ def test_pandas_columns_become_coefficient_labels():
 
 def test_unknown_method_is_a_clear_error():
     ds = gdlab.datasets.workshop_line()
-    with pytest.raises(ValueError, match="unknown method 'lbfgs'"):
-        gdlab.compare(ds.X, ds.y, methods=["lbfgs"])
+    with pytest.raises(ValueError, match="unknown method 'bfgs'.*'newton', 'lbfgs'"):
+        gdlab.compare(ds.X, ds.y, methods=["bfgs"])
     with pytest.raises(KeyError, match="no row"):
         gdlab.compare(ds.X, ds.y, methods=["gd"])["adam"]
+
+
+def test_newton_and_lbfgs_race_on_least_squares():
+    ds = gdlab.datasets.workshop_line()
+    table = gdlab.compare(ds.X, ds.y, methods=["closed_form", "gd", "newton", "lbfgs"])
+    newton, lbfgs = table["newton"], table["lbfgs"]
+    assert newton.n_iter == 1 and newton.converged and abs(newton.gap) <= 1e-15 * table.optimum_mse
+    np.testing.assert_allclose(newton.coef, table["closed_form"].coef, rtol=1e-12)
+    assert lbfgs.converged and lbfgs.gap <= 1e-10 * table.optimum_mse
+    for row in (newton, lbfgs):  # every iterate recorded, for the explorer's "few steps against many"
+        assert len(row.result.trajectory) == row.n_iter + 1
+    assert "newton" in str(table) and "MSE" in str(table)
+
+
+def test_another_loss_races_against_newtons_certified_minimum():
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = X[:, :5]
+    table = gdlab.compare(X, y, loss="log_loss")
+    assert [r.method for r in table.rows] == ["gdlab gd", "gdlab momentum", "gdlab adam", "gdlab newton",
+                                              "gdlab lbfgs"]
+    newton = gdlab.solvers.newton(X, y, loss="log_loss")
+    assert table.optimum_mse == pytest.approx(newton.loss, rel=1e-14) and table.loss == "log_loss"
+    for row in table.rows:  # each row's loss from its coefficients, the gap against Newton's minimum
+        eta = X @ row.coef + row.intercept
+        assert row.loss == pytest.approx(np.mean(np.logaddexp(0, -(2 * y - 1) * eta)), rel=1e-12)
+        assert row.gap == pytest.approx(row.loss - newton.loss, abs=1e-15) and row.gap >= -1e-12 * newton.loss
+        assert np.isnan(row.mse) and np.isnan(row.r2)
+    assert table["newton"].gap == 0 and table["lbfgs"].gap <= 1e-9 * newton.loss
+    assert table["newton"].n_iter < 20 < table["gd"].n_iter
+    text = str(table)
+    assert "loss" in text.splitlines()[0] and "MSE" not in text and "Newton's certified minimum" in text
+    assert "log_loss" in table._repr_html_() and "loss" in set(table.to_frame().columns)
+
+
+def test_least_squares_only_methods_are_refused_for_another_loss():
+    ds = gdlab.datasets.workshop_line()
+    with pytest.raises(ValueError, match="method 'closed_form' fits least squares only, not loss='log_loss'.*"
+                                         "'newton', 'lbfgs'"):
+        gdlab.compare(ds.X, (ds.y > ds.y.mean()).astype(float), loss="log_loss", methods=["closed_form", "gd"])

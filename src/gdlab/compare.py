@@ -9,12 +9,17 @@ The workshop ends with "feel free to check that this produces the same result": 
 
 Every row fits the same unpenalised least-squares problem (the workshop's MSE), so all of them should land on the
 closed form's optimum: ``gap`` is each row's MSE minus the optimum's, the honest measure of "the same result".
+With ``loss=`` another loss (``"log_loss"``, ``"poisson"``, ``"multinomial"``, ...; no closed form), the rows are
+gdlab's optimizers and the reference solvers ``"newton"`` and ``"lbfgs"`` (:mod:`gdlab.solvers`), and ``gap`` is each
+row's mean loss minus Newton's certified minimum: Newton's few steps against gradient descent's many, each row's
+``result.trajectory`` holding its path.
 A :class:`Comparison` renders as a rich table in a terminal (``rich.print(table)``), as HTML in a notebook, and
 converts to a pandas DataFrame or a plain dict for scripts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import time
@@ -26,14 +31,18 @@ from typing import Any
 import numpy as np
 
 from gdlab._validation import as_matrix, as_sample_weight, as_target, check_choice
+from gdlab.losses import Loss, get_loss
 
 __all__ = ["compare", "Comparison", "ComparisonRow", "METHODS"]
 
 #: what ``compare`` can run, by name
-METHODS = ("closed_form", "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "LinearRegression",
-           "SGDRegressor")
+METHODS = ("closed_form", "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "newton", "lbfgs",
+           "LinearRegression", "SGDRegressor")
 _GDLAB_OPTIMIZERS = ("gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+_REFERENCE_SOLVERS = ("newton", "lbfgs")  # gdlab.solvers
+_LEAST_SQUARES_ONLY = ("closed_form", "LinearRegression", "SGDRegressor")
 _DEFAULT_METHODS = ("closed_form", "gd", "momentum", "adam", "LinearRegression", "SGDRegressor")
+_DEFAULT_METHODS_OTHER_LOSS = ("gd", "momentum", "adam", "newton", "lbfgs")
 _MAX_COEF_COLUMNS = 3  # in the text, rich and HTML tables; to_frame() keeps them all
 
 
@@ -46,16 +55,20 @@ class ComparisonRow:
     method : str — the name shown ("closed form", "gdlab gd", "scikit-learn SGDRegressor", ...).
     library : str — "gdlab" or "scikit-learn".
     coef : (d,) or (d, k) array; intercept : float or (k,) array.
-    mse : float — the workshop's mean squared error (1/n) sum s_i r_i^2 on the data given.
-    r2 : float — the coefficient of determination (scikit-learn's ``r2_score``, outputs averaged).
-    gap : float — mse minus the closed form's mse (>= 0 up to rounding: 0 means the optimum).
+    mse : float — the workshop's mean squared error (1/n) sum s_i r_i^2 on the data given (NaN for another loss).
+    r2 : float — the coefficient of determination (scikit-learn's ``r2_score``, outputs averaged; NaN for another
+        loss).
+    gap : float — loss minus the reference's (the closed form's MSE; for another loss Newton's certified minimum):
+        >= 0 up to rounding, 0 means the optimum.
     n_iter : int or None — iterations (epochs) run; None for direct solvers.
     seconds : float — wall time of the fit.
     converged : bool — the method's own stop rule was met (direct solvers: True).
     note : str — how the fit ended, or why it was skipped.
     skipped : bool — the method does not apply here (e.g. SGDRegressor on several outputs).
     result : gdlab.Result or None — the gdlab optimizers' whole result (its ``extra["diagnosis"]`` says why a
-        row did not converge, and what would fix it).
+        row did not converge, and what would fix it; ``trajectory`` is each iterate of newton and lbfgs).
+    loss : float — the objective (1/n) sum s_i loss(eta_i, y_i) of the compared loss at the row's coefficients,
+        computed here from them (the MSE for the squared error).
     """
 
     method: str
@@ -71,6 +84,7 @@ class ComparisonRow:
     note: str = ""
     skipped: bool = False
     result: Any = None
+    loss: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,9 @@ class Comparison:
     rows : list of :class:`ComparisonRow`, in the order run (the closed form first when included).
     feature_names : the coefficient labels (w1, w2, ... or the DataFrame's column names; w0 is the intercept).
     n_samples, n_features, n_outputs : the data's shape.
-    optimum_mse : the closed form's MSE (the reference of ``gap``).
+    optimum_mse : the reference of ``gap``: the closed form's MSE; for another loss, the minimum of its objective
+        (Newton's, when certified; else the smallest of the rows', as ``settings["reference"]`` says).
+    loss : the loss every row minimises ("squared_error" unless ``compare(loss=...)``).
     """
 
     rows: list[ComparisonRow]
@@ -92,6 +108,7 @@ class Comparison:
     n_outputs: int
     optimum_mse: float
     settings: dict[str, Any] = field(default_factory=dict)
+    loss: str = "squared_error"
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -130,16 +147,16 @@ class Comparison:
             b, w = self._flat(r)
             rows.append({
                 "method": r.method, "library": r.library, "intercept": [num(v) for v in b],
-                "coef": [num(v) for v in w], "mse": num(r.mse), "r2": num(r.r2), "gap": num(r.gap),
+                "coef": [num(v) for v in w], "mse": num(r.mse), "r2": num(r.r2), "loss": num(r.loss), "gap": num(r.gap),
                 "n_iter": r.n_iter, "seconds": r.seconds, "converged": r.converged, "note": r.note,
                 "skipped": r.skipped,
             })
         return {"n_samples": self.n_samples, "n_features": self.n_features, "n_outputs": self.n_outputs,
-                "feature_names": list(self.feature_names), "optimum_mse": num(self.optimum_mse),
+                "feature_names": list(self.feature_names), "optimum_mse": num(self.optimum_mse), "loss": self.loss,
                 "settings": dict(self.settings), "rows": rows}
 
     def to_frame(self):
-        """One row per method: method, library, intercept, one column per coefficient, mse, r2, gap, n_iter,
+        """One row per method: method, library, intercept, one column per coefficient, mse, r2, loss, gap, n_iter,
         seconds, converged, note (a pandas DataFrame)."""
         import pandas as pd
 
@@ -149,7 +166,7 @@ class Comparison:
             rec: dict[str, Any] = {"method": r.method, "library": r.library}
             rec.update(dict(zip(self._intercept_columns(), b)))
             rec.update(dict(zip(self._coef_columns(), w)))
-            rec.update({"mse": r.mse, "r2": r.r2, "gap": r.gap, "n_iter": r.n_iter, "seconds": r.seconds,
+            rec.update({"mse": r.mse, "r2": r.r2, "loss": r.loss, "gap": r.gap, "n_iter": r.n_iter, "seconds": r.seconds,
                         "converged": r.converged, "note": r.note})
             records.append(rec)
         frame = pd.DataFrame.from_records(records)
@@ -163,7 +180,9 @@ class Comparison:
         coef_cols = self._coef_columns()
         shown = coef_cols[:max_coefs]
         b_cols = self._intercept_columns()[:1]
-        header = ["method", *b_cols, *shown, "MSE", "R²", "gap", "iter", "time"]
+        least_squares = self._least_squares
+        fit_cols = ["MSE", "R²"] if least_squares else ["loss"]
+        header = ["method", *b_cols, *shown, *fit_cols, "gap", "iter", "time"]
         cells = []
         for r in self.rows:
             label = _short(r.method).replace("_", " ")
@@ -172,16 +191,18 @@ class Comparison:
                 continue
             b, w = self._flat(r)
             cells.append([
-                label, *[_fmt(v) for v in b[:1]], *[_fmt(v) for v in w[: len(shown)]], _fmt(r.mse), _fmt(r.r2),
-                _fmt_gap(r.gap), "—" if r.n_iter is None else f"{r.n_iter}", _fmt_time(r.seconds),
+                label, *[_fmt(v) for v in b[:1]], *[_fmt(v) for v in w[: len(shown)]],
+                *([_fmt(r.mse), _fmt(r.r2)] if least_squares else [_fmt(r.loss)]), _fmt_gap(r.gap), "—" if r.n_iter is None else f"{r.n_iter}", _fmt_time(r.seconds),
             ])
         libraries = sorted({r.library for r in self.rows})
         by_lib = "; ".join(f"{lib}: " + ", ".join(_short(r.method).replace("_", " ") for r in self.rows
                                                     if r.library == lib) for lib in libraries)
+        measure = (f"MSE is the workshop's (1/m) Σ r²; gap = MSE − the closed form's MSE ({self.optimum_mse:.6g})"
+                   if least_squares else f"loss is (1/m) Σ {self.loss}(x·w + w0, y); gap = loss − "
+                   f"{self.settings.get('reference', 'the reference')} ({self.optimum_mse:.6g})")
         caption = (f"{self.n_samples} samples, {self.n_features} feature(s)"
                    + (f", {self.n_outputs} outputs" if self.n_outputs > 1 else "")
-                   + f". {by_lib}. MSE is the workshop's (1/m) Σ r²; gap = MSE − the closed form's MSE"
-                   + f" ({self.optimum_mse:.6g}).")
+                   + f". {by_lib}. {measure}.")
         hidden = len(coef_cols) - len(shown) + (self.n_outputs - 1)
         if hidden > 0:
             caption += f" {hidden} more coefficient/intercept column(s) in to_frame()."
@@ -190,6 +211,14 @@ class Comparison:
         if notes:
             caption += " Not converged or skipped — " + " ".join(notes)
         return header, cells, caption
+
+    @property
+    def _least_squares(self) -> bool:
+        return bool(self.settings.get("least_squares", True))
+
+    def _title(self) -> str:
+        problem = "least-squares" if self._least_squares else self.loss
+        return f"gdlab.compare: one {problem} problem, several solvers"
 
     def __str__(self) -> str:
         header, cells, caption = self._display()
@@ -216,7 +245,7 @@ class Comparison:
             widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(header)]
             if sum(widths) + 2 * (len(widths) - 1) <= width:
                 break
-        table = Table(title="gdlab.compare: one least-squares problem, several solvers", caption=caption,
+        table = Table(title=self._title(), caption=caption,
                       caption_justify="left", box=None, pad_edge=False, header_style="bold underline")
         for i, h in enumerate(header):
             table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True, min_width=widths[i])
@@ -239,8 +268,8 @@ class Comparison:
                           for i, c in enumerate(row))
             body.append(f"<tr{style} title='{html.escape(r.note, quote=True)}'>{tds}</tr>")
         return ("<table class='gdlab-comparison' style='border-collapse:collapse;font-variant-numeric:tabular-nums'>"
-                "<caption style='caption-side:top;text-align:left;font-weight:bold;padding:4px 0'>gdlab.compare: "
-                "one least-squares problem, several solvers</caption>"
+                "<caption style='caption-side:top;text-align:left;font-weight:bold;padding:4px 0'>"
+                f"{html.escape(self._title())}</caption>"
                 f"<thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody>"
                 f"<tfoot><tr><td colspan='{len(header)}' style='padding:6px 10px 0;color:#555;font-size:90%;"
                 f"white-space:normal;max-width:60em'>{html.escape(caption)}</td></tr></tfoot></table>")
@@ -272,23 +301,28 @@ def _fmt_time(s: float) -> str:
 def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_rate: Any = "auto",
             max_iter: int = 1000, tol: float | None = 1e-10, fit_intercept: bool = True, sample_weight: Any = None,
             random_state: int | None = 0, feature_names: Sequence[str] | None = None,
-            standardize: bool | str = "auto") -> Comparison:
-    """Fit the same unpenalised least-squares problem several ways and put the results side by side.
+            standardize: bool | str = "auto", loss: str | Loss = "squared_error") -> Comparison:
+    """Fit the same unpenalised problem several ways and put the results side by side.
 
     Parameters
     ----------
     X : (m, d) array-like or DataFrame; y : (m,) or (m, k).
     methods : names from :data:`METHODS`; default: the closed form, gdlab's gd, momentum and adam, scikit-learn's
-        LinearRegression and SGDRegressor.
+        LinearRegression and SGDRegressor (for another loss: gd, momentum, adam, newton and lbfgs). "newton" and
+        "lbfgs" are the reference solvers of :mod:`gdlab.solvers`, whose trajectories record every iterate.
     learning_rate : the gdlab optimizers' step ("auto": from the curvature, see :func:`gdlab.descend`).
-    max_iter, tol : the gdlab optimizers' limits (SGDRegressor keeps its own defaults: max_iter=1000, tol=1e-3,
-        with penalty=None so that its objective is the same).
+    max_iter, tol : the gdlab optimizers' and the reference solvers' limits (SGDRegressor keeps its own defaults:
+        max_iter=1000, tol=1e-3, with penalty=None so that its objective is the same).
     fit_intercept, sample_weight : the model, for every method.
     random_state : seeds SGDRegressor's shuffling.
     feature_names : coefficient labels (default: the DataFrame's columns, else w1, w2, ...: the workshop's w, whose
         w0 is the intercept).
     standardize : the gdlab optimizers' coordinates, as in :func:`gdlab.descend` ("auto": standardized with
-        learning_rate="auto"; each row's note says how it ended).
+        learning_rate="auto"; each row's note says how it ended); lbfgs runs standardized unless it is False.
+    loss : the loss every row minimises, a name of :data:`gdlab.losses.LOSSES` or a Loss ("squared_error", the
+        workshop's MSE, by default). Another loss has no closed form: the closed form, LinearRegression and
+        SGDRegressor are refused, and the reference of ``gap`` is Newton's certified minimum (one Newton fit, reused
+        as the "newton" row); y as that loss reads it (0/1 or -1/+1 labels, counts, one-hot classes).
 
     Returns
     -------
@@ -298,11 +332,19 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
 
     import gdlab
 
+    from gdlab import solvers
+
+    loss_obj = get_loss(loss)
+    least_squares = loss_obj.quadratic  # the one loss with a closed form
     if methods is None:
-        methods = _DEFAULT_METHODS
+        methods = _DEFAULT_METHODS if least_squares else _DEFAULT_METHODS_OTHER_LOSS
     methods = list(methods)
     for name in methods:
         check_choice("method", name, METHODS)
+        if not least_squares and name in _LEAST_SQUARES_ONLY:
+            valid = ", ".join(repr(v) for v in (*_GDLAB_OPTIMIZERS, *_REFERENCE_SOLVERS))
+            raise ValueError(f"method {name!r} fits least squares only, not loss={loss_obj.name!r}; with that loss "
+                             f"choose from {valid}.")
     if feature_names is None and hasattr(X, "columns"):
         feature_names = [str(c) for c in X.columns]
     Xa = as_matrix(X)
@@ -323,19 +365,46 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
         sq = r * r if r.ndim == 1 else (r * r).sum(axis=1)
         return float(np.dot(weights, sq) / weights.sum()), float(r2_score(ya, pred, sample_weight=sw))
 
+    def loss_of(coef: Any, intercept: Any) -> float:
+        """The mean loss at these coefficients, computed here (not taken from each method's own report)."""
+        eta = Xa @ np.asarray(coef, dtype=float) + np.asarray(intercept, dtype=float)
+        values = loss_obj.value(eta.reshape(Y.shape), Y)
+        return float(np.dot(weights, values if values.ndim == 1 else values.sum(axis=1)) / weights.sum())
+
     rows: list[ComparisonRow] = []
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", gdlab.RankDeficiencyWarning)
-        exact = gdlab.closed_form(Xa, ya, fit_intercept=fit_intercept, sample_weight=sw)
-    exact_seconds = time.perf_counter() - t0
-    opt_mse, _ = mse_of(exact.coef, exact.intercept)
+    reference_fit = None
+    if least_squares:
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gdlab.RankDeficiencyWarning)
+            exact = gdlab.closed_form(Xa, ya, fit_intercept=fit_intercept, sample_weight=sw)
+        exact_seconds = time.perf_counter() - t0
+        opt_mse, _ = mse_of(exact.coef, exact.intercept)
+        reference = "the closed form's MSE"
+    else:
+        Y = loss_obj.prepare_target(ya.reshape(-1, 1) if ya.ndim == 1 else ya)
+        reference = f"the smallest loss of the rows (the {loss_obj.name} loss is not smooth: no certified minimum)"
+        opt_mse = math.nan
+        if loss_obj.smooth:
+            t0 = time.perf_counter()
+            reference_fit = solvers.newton(Xa, ya, loss=loss_obj, fit_intercept=fit_intercept, sample_weight=sw,
+                                           tol=tol, max_iter=max_iter, warn=False)
+            reference_seconds = time.perf_counter() - t0
+            if reference_fit.converged:
+                opt_mse, reference = loss_of(reference_fit.coef, reference_fit.intercept), "Newton's certified minimum"
+            else:
+                reference = f"the smallest loss of the rows (Newton certified no minimum: {reference_fit.message})"
 
     def add(method: str, library: str, coef: Any, intercept: Any, n_iter: int | None, seconds: float,
             converged: bool, note: str = "", result: Any = None) -> None:
-        mse, r2 = mse_of(coef, intercept)
-        rows.append(ComparisonRow(method, library, np.asarray(coef, dtype=float), intercept, mse, r2, mse - opt_mse,
-                                  n_iter, seconds, converged, note, result=result))
+        if least_squares:
+            mse, r2 = mse_of(coef, intercept)
+            value = mse
+        else:
+            mse = r2 = math.nan
+            value = loss_of(coef, intercept)
+        rows.append(ComparisonRow(method, library, np.asarray(coef, dtype=float), intercept, mse, r2, value - opt_mse,
+                                  n_iter, seconds, converged, note, result=result, loss=value))
 
     for name in methods:
         if name == "closed_form":
@@ -344,9 +413,20 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
             t0 = time.perf_counter()
             res = gdlab.descend(Xa, ya, optimizer=name, learning_rate=learning_rate, max_iter=max_iter, tol=tol,
                                 fit_intercept=fit_intercept, sample_weight=sw, warn=False, record_every=max_iter,
-                                standardize=standardize)
+                                standardize=standardize, loss=loss_obj)
             add(f"gdlab {name}", "gdlab", res.coef, res.intercept, res.n_iter, time.perf_counter() - t0,
                 res.converged, res.extra.get("summary", res.message), result=res)
+        elif name in _REFERENCE_SOLVERS:
+            t0 = time.perf_counter()
+            if name == "newton" and reference_fit is not None:
+                res, seconds = reference_fit, reference_seconds
+            else:
+                options = {} if name == "newton" else {"standardize": standardize is not False}
+                res = solvers.SOLVERS[name](Xa, ya, loss=loss_obj, fit_intercept=fit_intercept, sample_weight=sw,
+                                            tol=tol, max_iter=max_iter, warn=False, **options)
+                seconds = time.perf_counter() - t0
+            add(f"gdlab {name}", "gdlab", res.coef, res.intercept, res.n_iter, seconds, res.converged, res.message,
+                result=res)
         elif name == "LinearRegression":
             from sklearn.linear_model import LinearRegression
 
@@ -376,8 +456,13 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
             add("scikit-learn SGDRegressor", "scikit-learn", sgd.coef_, float(sgd.intercept_[0]), int(sgd.n_iter_),
                 seconds, not unconverged, note)
 
+    if not math.isfinite(opt_mse):  # no certified minimum: the best row is the reference
+        opt_mse = min((r.loss for r in rows if math.isfinite(r.loss)), default=math.nan)
+        rows = [dataclasses.replace(r, gap=r.loss - opt_mse) for r in rows]
     return Comparison(rows=rows, feature_names=feature_names, n_samples=m, n_features=d, n_outputs=k,
                       optimum_mse=opt_mse,
                       settings={"learning_rate": learning_rate if isinstance(learning_rate, (str, int, float))
                                 else repr(learning_rate), "max_iter": max_iter, "tol": tol,
-                                "fit_intercept": fit_intercept, "weighted": sw is not None})
+                                "fit_intercept": fit_intercept, "weighted": sw is not None,
+                                "least_squares": least_squares, "reference": reference},
+                      loss=loss_obj.name)
