@@ -38,6 +38,8 @@ def test_every_workshop_figure_renders_without_touching_pyplot_or_rcparams(ws):
         plots.iterations_figure(ws.iterations, ws.line), plots.contour_figure(ws.contour, ws.line),
         plots.iterations_in_pictures_figure(ws.iterations_in_pictures, ws.line),
         plots.scaling_figure(ws.scaling, ws.line),
+        plots.boundaries_figure(ws.no_closed_form), plots.log_loss_surface_figure(ws.no_closed_form),
+        plots.logistic_learning_rate_figure(ws.no_closed_form), plots.newton_figure(ws.no_closed_form, ws.line),
     ]
     for fig in figures:
         png = plots.figure_png(fig)

@@ -13,7 +13,8 @@ import numpy as np
 
 from gdlab._validation import check_positive
 
-__all__ = ["WorkshopLine", "WorkshopMean", "workshop_line", "workshop_mean", "Synthetic", "make_regression"]
+__all__ = ["WorkshopLine", "WorkshopMean", "WorkshopClasses", "workshop_line", "workshop_mean", "workshop_classes",
+           "Synthetic", "make_regression"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,32 @@ def workshop_line() -> WorkshopLine:
     y = 8 + 6 * X + rs.randn(50, 1)
     w = rs.randn(2, 1)
     return WorkshopLine(X=X, y=y[:, 0], coef_init=w[1:, 0].copy(), intercept_init=float(w[0, 0]), w_init=w[:, 0].copy())
+
+
+@dataclass(frozen=True)
+class WorkshopClasses:
+    """Two overlapping classes in two features: the data of the report's chapter "When there is no closed form".
+
+    50 points of class 0 and 50 of class 1 from two normal clouds with the same covariance (unit variances,
+    correlation ``correlation`` between x1 and x2) whose centres ``centres`` differ along x1 only, rounded to two
+    decimals. The clouds overlap, so no line separates the classes and the log-loss has a minimiser.
+
+    X : (100, 2) features [x1, x2]; y : (100,) labels 0/1 (class 0 first); seed : the RandomState's seed.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    centres: tuple[tuple[float, float], tuple[float, float]] = ((-0.6, 0.0), (0.6, 0.0))
+    correlation: float = 0.9
+    seed: int = 0
+
+
+def workshop_classes() -> WorkshopClasses:
+    centres, rho, n = ((-0.6, 0.0), (0.6, 0.0)), 0.9, 50
+    rs = np.random.RandomState(0)
+    A = np.linalg.cholesky(np.array([[1.0, rho], [rho, 1.0]]))
+    X = np.vstack([rs.randn(n, 2) @ A.T + centres[0], rs.randn(n, 2) @ A.T + centres[1]])
+    return WorkshopClasses(X=np.round(X, 2), y=np.repeat([0.0, 1.0], n), centres=centres, correlation=rho)
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,15 @@ if TYPE_CHECKING:  # pragma: no cover
         LearningRatePart,
         LinePart,
         MeanPart,
+        NoClosedFormPart,
         ScalingPart,
     )
 
 __all__ = [
     "new_figure", "save_figure", "figure_png", "mean_data_figure", "error_curve_figure", "line_iterations_figure",
     "learning_rate_figure", "learning_rate_panels_figure", "iterations_figure", "iterations_in_pictures_figure",
-    "scaling_figure", "contour_figure",
+    "scaling_figure", "contour_figure", "boundaries_figure", "log_loss_surface_figure", "logistic_learning_rate_figure",
+    "newton_figure", "log_loss_surface",
     "sweep_heatmap_figure", "loss_curve_figure", "fit_line_figure", "descent_animation", "mse_surface",
 ]
 
@@ -113,6 +115,35 @@ def mse_surface(X: np.ndarray, y: np.ndarray, intercepts: np.ndarray, slopes: np
     B, W = np.meshgrid(intercepts, slopes)
     mx, my, mxx, mxy, myy = x.mean(), y.mean(), (x * x).mean(), (x * y).mean(), (y * y).mean()
     return B * B + W * W * mxx + myy + 2 * B * W * mx - 2 * B * my - 2 * W * mxy
+
+
+def log_loss_surface(X: np.ndarray, y: np.ndarray, w1s: np.ndarray, w2s: np.ndarray, tol: float = 1e-12
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The log-loss over a grid of (w1, w2) with the intercept w0 re-fitted at each point (two features).
+
+    Returns (F, B), both (len(w2s), len(w1s)): F = min over w0 of (1/m) sum [log(1 + e^eta) - y eta] with
+    eta = w0 + w1 x1 + w2 x2 (y in 0/1), and B the minimising w0. The 1-D problem in w0 is convex; its root
+    mean(sigmoid(eta)) = mean(y) is found by Newton's method, each step clipped to 4 (so that it cannot overshoot
+    where the curvature is tiny), until |mean(sigmoid(eta)) - mean(y)| <= tol.
+    """
+    from scipy.special import expit
+
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    W1, W2 = np.meshgrid(np.asarray(w1s, dtype=float), np.asarray(w2s, dtype=float))
+    S = W1[..., None] * X[:, 0] + W2[..., None] * X[:, 1]  # (len(w2s), len(w1s), m)
+    ybar = float(y.mean())
+    B = np.zeros(W1.shape)
+    for _ in range(100):
+        p = expit(B[..., None] + S)
+        g = p.mean(axis=-1) - ybar
+        if float(np.max(np.abs(g))) <= tol:
+            break
+        h = np.maximum((p * (1.0 - p)).mean(axis=-1), 1e-300)
+        B -= np.clip(g / h, -4.0, 4.0)
+    eta = B[..., None] + S
+    F = (np.logaddexp(0.0, eta) - y * eta).mean(axis=-1)
+    return F, B
 
 
 def _contour(ax: Axes, X: np.ndarray, y: np.ndarray, optimum: np.ndarray, extent: tuple[float, float, float, float],
@@ -494,6 +525,246 @@ def contour_figure(part: ContourPart, line: LinePart) -> Figure:
     n = len(next(iter(part.paths.values())).trajectory.iteration) - 1
     ax.set_title(f"The MSE over (intercept, slope): {n} iterations of four optimizers")
     ax.legend(loc="lower right", frameon=True, framealpha=0.92, fontsize=8)
+    return fig
+
+
+# ---- the chapter "When there is no closed form" ----------------------------------------------------------------
+
+CLASS_STYLE = ({"color": "#1f77b4", "marker": "o", "label": "class 0"},
+               {"color": "#ff7f0e", "marker": "^", "label": "class 1"})
+NEWTON_COLOUR = "#d62728"
+_GAP_FLOOR = 1e-16  # gaps at or below it are at the minimum to rounding; drawn on the floor of a log axis
+
+
+def _shown_gap(gap: np.ndarray) -> np.ndarray:
+    return np.maximum(np.asarray(gap, dtype=float), _GAP_FLOOR)
+
+
+def _floor_note(ax: Axes, x: float = 0.015, ha: str = "left") -> None:
+    ax.text(x, 0.015, f"gaps at rounding (≤ {_GAP_FLOOR:.0e}) are drawn at {_GAP_FLOOR:.0e}",
+            transform=ax.transAxes, ha=ha, va="bottom", fontsize=7, color="0.35")
+
+
+def _class_box(X: np.ndarray, pad: float = 0.3) -> tuple[float, float, float, float]:
+    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
+    return float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])
+
+
+def _scatter_classes(ax: Axes, X: np.ndarray, y: np.ndarray, size: float = 22) -> None:
+    for k, style in enumerate(CLASS_STYLE):
+        pts = X[y == k]
+        ax.scatter(pts[:, 0], pts[:, 1], s=size, color=style["color"], marker=style["marker"], alpha=0.75,
+                   edgecolors="white", linewidths=0.4, label=f"{style['label']} ({len(pts)} points)", zorder=3)
+
+
+@_styled
+def boundaries_figure(part: NoClosedFormPart) -> Figure:
+    """The chapter's first figure. Left: the two classes and gd's decision boundary (w0 + w1 x1 + w2 x2 = 0, where
+    P(class 1) = 1/2) after each of ``part.snapshots`` iterations at 2/L, with the minimum's (Newton's). Right: the
+    log-loss against iteration (log axis), the snapshots marked."""
+    from gdlab.workshop import decision_boundary
+
+    d = part.data
+    box = _class_box(d.X)
+    fig, (ax_l, ax_r) = new_figure(10.0, 4.8, 1, 2, width_ratios=[1.1, 1])
+    _scatter_classes(ax_l, d.X, d.y)
+    colours = [_colormaps()["plasma"](v) for v in np.linspace(0.0, 0.8, len(part.snapshots))]
+    for n, c in zip(part.snapshots, colours):
+        w = part.weights_after(n)
+        seg = decision_boundary(w, box)
+        label = f"after {n:>4} iteration{'s' if n != 1 else ' '}: w = [{w[0]:5.2f}, {w[1]:5.2f}, {w[2]:5.2f}]"
+        if seg is not None:
+            ax_l.plot(seg[:, 0], seg[:, 1], "-", color=c, lw=1.8, label=label, zorder=4)
+    opt = part.optimum
+    seg = decision_boundary(opt, box)
+    if seg is not None:
+        ax_l.plot(seg[:, 0], seg[:, 1], "--", color="k", lw=1.5, zorder=5,
+                  label=f"the minimum (Newton):  w = [{opt[0]:5.2f}, {opt[1]:5.2f}, {opt[2]:5.2f}]")
+    ax_l.set_xlim(box[0], box[1])
+    ax_l.set_ylim(box[2], box[3])
+    ax_l.set_aspect("equal", adjustable="box")
+    ax_l.set_xlabel("feature x1")
+    ax_l.set_ylabel("feature x2")
+    eta = _first_step(part.descent.trajectory)
+    ax_l.set_title(f"the decision boundary, gd at eta = 2/L = {eta:.3g}", fontsize=10)
+
+    tr = part.descent.trajectory
+    keep = tr.iteration >= 1
+    ax_r.plot(tr.iteration[keep], tr.loss[keep], "-", color="#1f77b4", lw=1.8, label="gd at 2/L: log-loss")
+    for n, c in zip(part.snapshots, colours):
+        ax_r.plot([n], [tr.loss[int(np.searchsorted(tr.iteration, n))]], "o", color=c, mec="k", ms=7, zorder=5)
+    ax_r.plot([], [], "o", color="0.6", mec="k", ms=7, ls="none", label="the boundaries drawn on the left")
+    ax_r.axhline(part.optimum_loss, color="k", ls=":", lw=1, label=f"the minimum {part.optimum_loss:.4f}")
+    ax_r.axhline(float(tr.loss[0]), color="0.5", ls="-.", lw=1, label=f"at w = 0: log 2 = {tr.loss[0]:.4f}")
+    ax_r.set_xscale("log")
+    ax_r.set_xlim(1, tr.iteration[-1])
+    ax_r.set_xlabel("iteration (log scale)")
+    ax_r.set_ylabel("log-loss")
+    ax_r.set_title("the log-loss against iteration", fontsize=10)
+    ax_r.legend(loc="upper right", fontsize=8, framealpha=0.92)
+    fig.legend(*ax_l.get_legend_handles_labels(), loc="outside lower center", ncols=2,
+               prop={"family": "monospace", "size": 7.5}, frameon=False)
+    fig.suptitle("Logistic regression by gradient descent: the boundary after 1 to "
+                 f"{part.snapshots[-1]} iterations", fontsize=12)
+    return fig
+
+
+def _surface_extent(points: list[np.ndarray], optimum: np.ndarray, pad: float = 0.15
+                    ) -> tuple[float, float, float, float]:
+    pts = np.vstack([np.atleast_2d(p) for p in points] + [np.atleast_2d(optimum)])
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    half = 0.5 * float(np.max(hi - lo)) * (1 + 2 * pad)  # a square: equal scales on both axes
+    mid = (lo + hi) / 2
+    return float(mid[0] - half), float(mid[0] + half), float(mid[1] - half), float(mid[1] + half)
+
+
+@_styled
+def log_loss_surface_figure(part: NoClosedFormPart, n_grid: int = 121) -> Figure:
+    """The log-loss over (w1, w2), the intercept w0 re-fitted at each point (:func:`log_loss_surface`), with gd's
+    path at 2/L and Newton's from w = 0 (each drawn at its own (w1, w2)), the minimum starred."""
+    d = part.data
+    P = part.descent.trajectory.params
+    N = part.newton.params
+    opt = part.optimum
+    # a margin round the minimum too, so that its innermost ellipses are whole
+    ring = opt[1:] + 0.25 * np.linalg.norm(opt[1:]) * np.array([[1, 1], [-1, -1], [1, -1], [-1, 1]])
+    a, b, c, e = _surface_extent([P[:, 1:], N[:, 1:], ring], opt[1:], pad=0.04)
+    w1s, w2s = np.linspace(a, b, n_grid), np.linspace(c, e, n_grid)
+    F, _ = log_loss_surface(d.X, d.y, w1s, w2s)
+    fig, ax = new_figure(7.4, 6.6)
+    fmin = part.optimum_loss
+    span = max(float(F.max()) - fmin, 1e-12)
+    levels = fmin + np.geomspace(span * 2e-3, span, 13)
+    cs = ax.contour(w1s, w2s, F, levels=levels, colors="0.55", linewidths=0.7)
+    ax.clabel(cs, cs.levels[::3], fmt=lambda v: f"{v:.3g}", fontsize=7, inline=True)
+    ax.plot([], [], "-", color="0.55", lw=0.7, label="contours: the log-loss, w0 re-fitted at each point")
+    ax.plot(P[:, 1], P[:, 2], "-o", color="#1f77b4", lw=1.2, ms=1.8, zorder=3,
+            label=f"gradient descent at 2/L: {part.descent.n_iter} iterations (they crowd where it crawls)")
+    shown = [n for n in part.snapshots if n <= P.shape[0] - 1]
+    idx = [int(np.searchsorted(part.descent.trajectory.iteration, n)) for n in shown]
+    ax.plot(P[idx, 1], P[idx, 2], "o", color="#1f77b4", ms=5, zorder=4,
+            label=f"gradient descent after {', '.join(map(str, shown[:-1]))} and {shown[-1]} iterations")
+    for n, i in zip(shown, idx):
+        if n < shown[-1]:
+            ax.annotate(f"{n}", (P[i, 1], P[i, 2]), textcoords="offset points", xytext=(-4, -11), fontsize=8,
+                        color="#1f77b4", ha="right")
+    ax.plot(N[:, 1], N[:, 2], "-o", color=NEWTON_COLOUR, lw=1.4, ms=6, mfc="white", mew=1.6, zorder=5,
+            label=f"Newton's method: {part.newton.n_iter} hops (1 to 3 labelled)")
+    for k in range(1, min(4, N.shape[0])):
+        ax.annotate(f"{k}", (N[k, 1], N[k, 2]), textcoords="offset points", xytext=(6, 4), fontsize=8,
+                    color=NEWTON_COLOUR, fontweight="bold")
+    ax.plot(*N[0, 1:], "ks", ms=7, zorder=6, label="start: w = 0 (log-loss log 2)")
+    ax.plot(*opt[1:], "*", color="gold", mec="k", ms=16, zorder=7,
+            label=f"minimum: w1 = {opt[1]:.3f}, w2 = {opt[2]:.3f}")
+    ax.set_xlim(a, b)
+    ax.set_ylim(c, e)
+    ax.set_aspect("equal")
+    ax.set_xlabel("weight w1 (of feature x1)")
+    ax.set_ylabel("weight w2 (of feature x2)")
+    ax.set_title("The log-loss over (w1, w2), and two ways down", fontsize=11)
+    ax.legend(loc="lower left", fontsize=8, framealpha=0.92)
+    return fig
+
+
+@_styled
+def logistic_learning_rate_figure(part: NoClosedFormPart) -> Figure:
+    """The log-loss's learning-rate panel. Left: the gap F - F* against iteration for each of ``part.rate_runs``.
+    Right: the gap after each budget of ``part.sweep`` against the step, 2/L and 2/lambda* (the Hessian's largest
+    eigenvalue at the minimum) marked."""
+    fig, (ax_l, ax_r) = new_figure(10.0, 5.0, 1, 2, width_ratios=[1.15, 1])
+    colours = ["#9467bd", "#1f77b4", "#2ca02c", "#ff7f0e", "#d62728"]
+    for (label, r), c in zip(part.rate_runs.items(), colours):
+        tr = r.trajectory
+        ax_l.plot(tr.iteration, _shown_gap(part.gap(tr.loss)), "-", color=c, lw=1.3, label=label)
+    ax_l.set_yscale("log")
+    ax_l.set_ylim(_GAP_FLOOR / 3, None)
+    ax_l.set_xlim(0, max(int(r.trajectory.iteration[-1]) for r in part.rate_runs.values()))
+    ax_l.set_xlabel("iteration")
+    ax_l.set_ylabel("log-loss − its minimum (log scale)")
+    ax_l.set_title("five constant steps from w = 0", fontsize=10)
+    _floor_note(ax_l)
+    sw = part.sweep
+    cmap = _colormaps()["viridis"]
+    top = 10.0 * float(sw.initial_loss)
+    for j, n in enumerate(sw.iterations):
+        col = cmap(0.85 * j / max(1, len(sw.iterations) - 1))
+        gap = part.gap(sw.final_loss[:, j])
+        ok = ~sw.diverged[:, j] & np.isfinite(gap)
+        ax_r.plot(sw.learning_rates[ok], _shown_gap(gap[ok]), "-o", ms=3, color=col, label=f"after {n} iterations")
+        if (~ok).any():
+            ax_r.plot(sw.learning_rates[~ok], np.full(int((~ok).sum()), top), "x", color=col, ms=8, mew=2)
+    if (sw.diverged | ~np.isfinite(sw.final_loss)).any():
+        ax_r.plot([], [], "x", color="0.3", ms=8, mew=2, ls="none", label="stopped by gdlab as diverged")
+    two_L = float(part.descent.curvature.stable_step)
+    ax_r.axvline(two_L, color="#d62728", lw=1.6, label=f"2/L = {two_L:.3g}: the guarantee")
+    ax_r.axvline(part.local_stable_step, color="#9467bd", lw=1.6, ls="--",
+                 label=f"2/λ* = {part.local_stable_step:.3g}: the limit near the minimum")
+    for (label, r), c in zip(part.rate_runs.items(), colours):
+        ax_r.plot([float(r.learning_rate)], [0.0], "^", color=c, ms=8, mec="k", mew=0.5, clip_on=False,
+                  zorder=5, transform=ax_r.get_xaxis_transform())
+    ax_r.plot([], [], "^", color="0.6", mec="k", ms=8, ls="none", label="the five steps on the left")
+    ax_r.set_xscale("log")
+    ax_r.set_yscale("log")
+    finite = _shown_gap(part.gap(sw.final_loss[np.isfinite(sw.final_loss)]))
+    ax_r.set_ylim(max(_GAP_FLOOR, float(finite.min())) / 20, top * 3)
+    ax_r.set_xlabel("learning rate eta (log scale)")
+    ax_r.set_ylabel("log-loss − its minimum (log scale)")
+    ax_r.set_title("every step of a sweep", fontsize=10)
+    handles, labels = ax_l.get_legend_handles_labels()
+    h2, l2 = ax_r.get_legend_handles_labels()
+    fig.legend(handles + h2, labels + l2, loc="outside lower center", ncols=3, frameon=False, fontsize=8)
+    fig.suptitle("The learning rate for the log-loss: 2/L is a guarantee, not the limit", fontsize=12)
+    return fig
+
+
+@_styled
+def newton_figure(part: NoClosedFormPart, line: LinePart, line_descent: Result | None = None) -> Figure:
+    """Newton against gradient descent. Left: the log-loss's gap against iteration (log axes) for gd at 2/L and at
+    the fastest step of the panel, and Newton's hops. Right: least squares on the workshop's line data, where one
+    Newton hop from the workshop's start lands on the Normal Equation's solution, beside gd's steps
+    (``line_descent``, default the workshop's 10 iterations at eta = 0.1)."""
+    fig, (ax_l, ax_r) = new_figure(10.0, 4.8, 1, 2, width_ratios=[1.1, 1])
+    tr = part.descent.trajectory
+    keep = tr.iteration >= 1
+    ax_l.plot(tr.iteration[keep], _shown_gap(part.gap(tr.loss[keep])), "-", color="#1f77b4", lw=1.8,
+              label=f"gradient descent, eta = 2/L = {_first_step(tr):.3g}")
+    label, fast = list(part.rate_runs.items())[2]
+    ft = fast.trajectory
+    keep = ft.iteration >= 1
+    ax_l.plot(ft.iteration[keep], _shown_gap(part.gap(ft.loss[keep])), "-", color="#2ca02c", lw=1.3,
+              label=f"gradient descent, {label}")
+    k = np.arange(part.newton.n_iter + 1)
+    ax_l.plot(k[1:], _shown_gap(part.gap(part.newton.loss[1:])), "-o", color=NEWTON_COLOUR, lw=1.6, ms=6,
+              mfc="white", mew=1.6, label="Newton's method (IRLS)", zorder=5)
+    ax_l.set_xscale("log")
+    ax_l.set_yscale("log")
+    ax_l.set_ylim(_GAP_FLOOR / 3, None)
+    ax_l.set_xlim(0.8, tr.iteration[-1])
+    ax_l.set_xlabel("iteration (log scale)")
+    ax_l.set_ylabel("log-loss − its minimum (log scale)")
+    ax_l.set_title("logistic regression: a few hops against many steps", fontsize=10)
+    ax_l.legend(loc="upper right", fontsize=8, framealpha=0.92)
+    _floor_note(ax_l, 0.55, "center")
+
+    d = line.data
+    opt = line.closed.params
+    gd = line_descent if line_descent is not None else line.descent
+    G = gd.trajectory.params
+    hop = part.one_hop.params
+    extent = _centred_extent(opt, [G, hop])
+    _contour(ax_r, d.X, d.y, opt, extent)
+    _draw_path(ax_r, G, "#1f77b4", f"gradient descent: {gd.n_iter} steps at eta = {_first_step(gd.trajectory):g}",
+               marker_size=3)
+    ax_r.annotate("", xy=hop[1], xytext=hop[0], zorder=6,
+                  arrowprops={"arrowstyle": "-|>", "color": NEWTON_COLOUR, "lw": 2.0, "shrinkA": 0, "shrinkB": 0})
+    ax_r.plot([], [], "-", color=NEWTON_COLOUR, lw=2, label="Newton: one hop")
+    ax_r.plot(*hop[0], "ks", ms=7, zorder=5, label=f"start w = [{hop[0][0]:.2f}, {hop[0][1]:.2f}]")
+    ax_r.plot(*opt, "*", color="gold", mec="k", ms=16, zorder=7,
+              label=f"Normal Equation w = [{opt[0]:.3f}, {opt[1]:.3f}]")
+    ax_r.set_title("least squares: one Newton hop lands on the minimum", fontsize=10)
+    ax_r.legend(loc="lower right", fontsize=8, framealpha=0.92)
+    fig.suptitle("Newton's method against gradient descent", fontsize=12)
     return fig
 
 

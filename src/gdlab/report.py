@@ -580,6 +580,213 @@ def _scaling_text(ws: Workshop, add_png: Callable[[str, Any, str, str], str]) ->
     return out
 
 
+def _misclassified(params: Any, X: np.ndarray, y: np.ndarray) -> int:
+    """Points on the wrong side of the boundary w0 + w1 x1 + w2 x2 = 0 (a point on it counts as wrong)."""
+    eta = params[0] + X @ np.asarray(params[1:], dtype=float)
+    return int(np.sum((eta > 0) != (y == 1)))
+
+
+def boundary_angle(params: Any, optimum: Any) -> float:
+    """The angle in degrees between the boundary of ``params`` and the minimum's (between their normals (w1, w2))."""
+    a, b = np.asarray(params[1:], dtype=float), np.asarray(optimum[1:], dtype=float)
+    cos = float(a @ b) / (float(np.linalg.norm(a)) * float(np.linalg.norm(b)))
+    return math.degrees(math.acos(min(1.0, max(-1.0, cos))))
+
+
+def _rate_run_words(part: Any, label: str, r: Any) -> str:
+    """What one run of the learning-rate panel does, read off its iterates."""
+    from gdlab.workshop import repeating_cycle
+
+    tr = r.trajectory
+    n = part.first_within(r)
+    cycle = repeating_cycle(tr.params)
+    if math.isfinite(n) and cycle == 1 or (math.isfinite(n) and part.gap(tr.loss[-1]) <= part.close_enough
+                                            * part.optimum_loss):
+        return (f"<b>{_esc(label)}</b>: within {100 * part.close_enough:g}% of the minimum from iteration {n:.0f}, "
+                f"and {_gap_text(part.gap(r.loss))} after {r.n_iter}")
+    if cycle >= 2:
+        values = tr.loss[-cycle:]
+        return (f"<b>{_esc(label)}</b>: never gets there; the weights settle into a cycle of {cycle} points, the "
+                f"log-loss alternating between {values.min():.4f} and {values.max():.4f}")
+    return (f"<b>{_esc(label)}</b>: not yet within {100 * part.close_enough:g}% after {r.n_iter} iterations "
+            f"(the gap is {_gap_text(part.gap(r.loss))})")
+
+
+def _fixed(v: float, digits: int = 3) -> str:
+    """``v`` to ``digits`` decimals, without the "-0.000" of a value that rounds to zero from below."""
+    return f"{round(float(v), digits) + 0.0:.{digits}f}"
+
+
+def _gap_text(gap: float) -> str:
+    return "at the minimum to rounding" if gap <= 1e-15 else f"{gap:.2g} above the minimum"
+
+
+def _no_closed_form_text(ws: Workshop, add_png: Callable[[str, Any, str, str], str]) -> str:
+    from gdlab import plots
+
+    p = ws.no_closed_form
+    d, gd, nt = p.data, p.descent, p.newton
+    X, y = d.X, d.y
+    opt, f_opt = p.optimum, p.optimum_loss
+    curv = gd.curvature
+    lam = p.hessian_eigenvalues
+    n_gd = p.first_within(gd)
+    rows = []
+    for n in p.snapshots:
+        w = p.weights_after(n)
+        rows.append(f"<tr><td>{n}</td><td>{_fixed(w[0])}</td><td>{_fixed(w[1])}</td><td>{_fixed(w[2])}</td>"
+                    f"<td>{float(gd.trajectory.loss[int(np.searchsorted(gd.trajectory.iteration, n))]):.4f}</td>"
+                    f"<td>{_misclassified(w, X, y)}</td><td>{boundary_angle(w, opt):.1f}°</td>"
+                    f"<td>{100 * np.linalg.norm(w[1:]) / np.linalg.norm(opt[1:]):.0f}%</td></tr>")
+    rows.append(f"<tr><td>minimum (Newton)</td><td>{opt[0]:.3f}</td><td>{opt[1]:.3f}</td><td>{opt[2]:.3f}</td>"
+                f"<td>{f_opt:.4f}</td><td>{_misclassified(opt, X, y)}</td><td>0°</td><td>100%</td></tr>")
+    table = ('<div class="scroll"><table><thead><tr><th>iteration</th><th>w0</th><th>w1</th><th>w2</th>'
+             "<th>log-loss</th><th>points on the wrong side</th><th>boundary's angle to the minimum's</th>"
+             f"<th>|(w1, w2)| of the minimum's</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    P = gd.trajectory.params
+    angles = np.array([boundary_angle(w, opt) if np.any(w[1:]) else 90.0 for w in P])
+    settled = np.nonzero(angles >= 2.0)[0]
+    turned = int(gd.trajectory.iteration[settled[-1] + 1]) if settled.size and settled[-1] + 1 < len(P) else None
+    w1 = p.weights_after(1)
+    diff = X[y == 1].mean(axis=0) - X[y == 0].mean(axis=0)
+    tilt = math.degrees(math.atan2(abs(w1[2]), abs(w1[1])))
+    gaps = p.gap(nt.loss)
+    hop_words = ", ".join(f"{g:.1e}" if g > 1e-15 else "0 (rounding)" for g in gaps[1:])
+    g_gd = p.gap(gd.trajectory.loss)
+    k_ref = max(1, min(5, nt.n_iter))
+    reach = np.nonzero(g_gd <= gaps[k_ref])[0]
+    reach_text = (f"gradient descent at 2/L needs {int(gd.trajectory.iteration[reach[0]])} iterations to get as low"
+                  if reach.size else f"gradient descent at 2/L does not get as low in {gd.n_iter} iterations")
+    fast_label, fast = list(p.rate_runs.items())[2]
+    runs = "".join(f"<li>{_rate_run_words(p, k, r)}.</li>" for k, r in p.rate_runs.items())
+    sw = p.sweep
+    stopped = [(float(eta), int(at)) for eta, at in zip(sw.learning_rates, sw.diverged_at) if at > 0]
+    stopped_text = ""
+    if stopped:
+        stopped_text = (" Only the largest steps of the sweep bounced far enough out for gdlab's divergence test "
+                        "(the loss rising for 10 iterations to 10 times its start) to stop them: "
+                        + ", ".join(f"eta = {e:.3g} at iteration {a}" for e, a in stopped) + ".")
+    last = p.gap(sw.final_loss[:, -1])
+    ok = np.isfinite(last)
+    best_eta = float(sw.learning_rates[ok][np.argmin(last[ok])])
+    below = ok & (sw.learning_rates <= p.local_stable_step)
+    above = np.nonzero(ok & (sw.learning_rates > p.local_stable_step))[0]
+    jump_text = "."
+    if below.any() and above.size:
+        g_below, g_above = float(last[below][-1]), float(last[above[0]])
+        if g_above > 10 * max(g_below, 1e-16):
+            jump_text = (f"; at the last step up to 2/λ* it is {g_below:.2g}, at the next one, eta = "
+                         f"{sw.learning_rates[above[0]]:.3g}, already {g_above:.2g}.")
+    X_b = np.c_[np.ones(len(X)), X]
+    grad_bound = float(np.max(np.linalg.norm(X_b, axis=1)))
+    hop, ln, pic = p.one_hop, ws.line, ws.iterations_in_pictures
+    hop_err = float(np.max(np.abs(hop.params[-1] - ln.closed.params)))
+    ws_enough = pic.enough[next(iter(pic.runs))]
+    lr_best = float(fast.learning_rate)
+
+    intro = (
+        "<p>The workshop begins: <i>for only a few algorithms an analytical solution exists</i>. Least squares is "
+        "one of them — the Normal Equation — and so every section so far could check gradient descent against the "
+        "exact answer. Logistic regression is the simplest model that has none. Here are "
+        f"{len(y)} points of two classes ({int(np.sum(y == 0))} of class 0, {int(np.sum(y == 1))} of class 1) in "
+        f"two features: two clouds with the same shape (within each, x1 and x2 are correlated {d.correlation:g}) "
+        "whose centres "
+        f"differ along x1 ({d.centres[0][0]:g} and {d.centres[1][0]:g}; <code>gdlab.datasets.workshop_classes()"
+        "</code>). The model gives each point the probability P(class 1) = σ(w0 + w1 x1 + w2 x2), with σ(t) = "
+        "1/(1 + e<sup>−t</sup>), and the error is the log-loss, the mean of −log of the probability it gave the "
+        "true class. Its gradient, <code>(1/m) X_bᵀ (σ(X_b w) − y)</code>, is the workshop's with σ put round "
+        "the prediction, and setting it to zero gives equations that no algebra solves: σ is not linear. So we "
+        "roll down, as the workshop does. The clouds overlap, so no line separates the classes and the log-loss "
+        f"has a lowest point: there the best line still leaves {_misclassified(opt, X, y)} points on the wrong "
+        f"side (without the overlap the weights would grow for ever; gdlab says so with a SeparationWarning). "
+        f"The curvature bound plays the part of section 4's L: σ' ≤ 1/4, so L = λ<sub>max</sub>(X_bᵀX_b)/(4m) = "
+        f"{curv.L:.4g}, and the guaranteed step is <b>2/L = {curv.stable_step:.4g}</b>.</p>")
+    boundary = (
+        f"<p>Gradient descent from w = 0 at eta = 2/L. The decision boundary is the line w0 + w1 x1 + w2 x2 = 0, "
+        f"where the model says 50/50 — the analogue of section 3's fitted line. At the start every point gets "
+        f"probability 1/2 and there is no line; the first step points (w1, w2) along the difference of the "
+        f"classes' means, ({diff[0]:.3f}, {diff[1]:.3f}), so the first boundary is within {tilt:.1f}° of the line "
+        f"x1 = 0 (its w2 is {w1[2]:.4f}). Then it turns towards the minimum's: the table gives the boundaries "
+        "drawn in the figure. "
+        + (f"From iteration {turned} on the boundary stays within 2° of the minimum's, while the weights keep "
+           f"growing: the line has settled but the probabilities are still sharpening, and the log-loss still "
+           f"falls. " if turned is not None else "")
+        + f"It is within {100 * p.close_enough:g}% of the minimum log-loss, {f_opt:.4f} (found by Newton's method "
+        f"below), from iteration {n_gd:.0f}.</p>"
+        + add_png("10a_logistic_boundaries.png", plots.boundaries_figure(p),
+                  "decision boundaries after 1 to 1000 iterations, and the log-loss against iteration",
+                  f"Left: the two classes and the boundary after {', '.join(map(str, p.snapshots))} iterations "
+                  "of gradient descent at 2/L; dashed, the minimum's. Right: the log-loss against iteration.")
+        + table)
+    surface = (
+        "<p>The log-loss has three weights; to draw it over the two that set the boundary's direction, (w1, w2), "
+        "the intercept w0 is re-fitted at every point of the map: each contour joins weights whose best log-loss "
+        "over w0 is the same. The paths are drawn at their own (w1, w2), and their own intercepts move as they go, "
+        "so a path's log-loss is at or above the contour it crosses. The valley is long and narrow, as in section "
+        f"6: at the minimum the Hessian <code>X_bᵀ diag(p(1−p)) X_b / m</code> has eigenvalues {lam[0]:.3g}, "
+        f"{lam[1]:.3g} and {lam[2]:.3g} (condition number {lam[-1] / lam[0]:.3g}). Gradient descent's steps are "
+        "long on the steep walls and short on the flat floor, so its iterates crowd together as it crawls along "
+        f"the valley to the minimum (w1 = {opt[1]:.3f}, w2 = {opt[2]:.3f}); Newton's method (red, described "
+        f"below) gets there in {nt.n_iter} hops.</p>"
+        + add_png("10b_logistic_surface.png", plots.log_loss_surface_figure(p),
+                  "the log-loss surface over (w1, w2) with gradient descent's and Newton's paths",
+                  "The log-loss over (w1, w2), the intercept re-fitted at each point; gradient descent at 2/L "
+                  "(blue) and Newton's method (red) from w = 0; the star is the minimum."))
+    rates = (
+        "<p>What happens when you alter the learning rate? For least squares every step above 2/L diverged "
+        "(section 4). The log-loss behaves differently, for two reasons. Its curvature σ(1 − σ) is 1/4 only "
+        "where the model is unsure; near the minimum it is confident about most points and the curvature is "
+        f"smaller: the Hessian's largest eigenvalue there is λ* = {lam[-1]:.4g}, against L = {curv.L:.4g}. So 2/L "
+        f"is a guarantee, and steps up to <b>2/λ* = {p.local_stable_step:.4g}</b> "
+        f"({p.local_stable_step / curv.stable_step:.2g} times 2/L) still converge once the run is near the "
+        "minimum. And its gradient is bounded (by the largest |x_b|, "
+        f"{grad_bound:.3g} here): a step that is too large throws the weights out and back rather than "
+        "multiplying them at every step. The five runs on the left:</p>"
+        f"<ul>{runs}</ul><p>On the right, every step of a sweep after {sw.iterations[0]} and "
+        f"{sw.iterations[-1]} iterations. After {sw.iterations[-1]} the gap is smallest at eta = {best_eta:.3g}, "
+        f"{best_eta / curv.stable_step:.2g} times 2/L" + jump_text + stopped_text + "</p>"
+        + add_png("10c_logistic_learning_rate.png", plots.logistic_learning_rate_figure(p),
+                  "log-loss gap against iteration for five steps, and against the step",
+                  "Left: the log-loss above its minimum against iteration, five constant steps from w = 0. "
+                  f"Right: after {sw.iterations[0]} and {sw.iterations[-1]} iterations, for each step of the "
+                  "sweep; 2/L (red) and 2/λ* (dashed) marked."))
+    newton = (
+        "<p>The workshop says that updating by the full gradient equation would <i>jump straight to the "
+        "bottom</i>. Newton's method makes that precise: it replaces the learning rate by the inverse of the "
+        "curvature, <code>w ← w − H⁻¹ ∇F</code>, and so each hop lands on the bottom of the quadratic that has "
+        "the loss's slope and curvature where it stands. For the log-loss H = <code>X_bᵀ diag(p(1−p)) X_b / m"
+        "</code> changes from point to point (the iteration is also called IRLS, iteratively reweighted least "
+        "squares), so the quadratic is only a local copy and it takes a few hops: the first ones gain little, "
+        "the last ones double the number of correct digits (Newton's quadratic convergence). From w = 0 the gap "
+        f"to the minimum after each hop: {hop_words}. To reach the gap of hop "
+        f"{k_ref}, {gaps[k_ref]:.1e}, {reach_text}. The fastest constant step of the panel above, {_esc(fast_label)}, "
+        f"is within {100 * p.close_enough:g}% after {p.first_within(fast):.0f} iterations, but that step is "
+        "known only once the minimum is. A hop costs more than a step: it forms the (d+1)×(d+1) Hessian, "
+        "about m(d+1)² multiplications, and solves it, about (d+1)³/3, where a gradient costs m(d+1). With two "
+        "features that is nothing; with a hundred thousand, the Hessian alone has 10<sup>10</sup> entries — "
+        "why large models are trained by gradient descent and its cousins.</p>"
+        f"<p>For least squares the quadratic <i>is</i> the loss: H = <code>(2/m) X_bᵀ X_b</code> is the same "
+        "everywhere, and one hop from any start lands on <code>(X_bᵀX_b)⁻¹ X_bᵀ y</code>, the Normal Equation. "
+        f"From the workshop's random start w = [{hop.params[0][0]:.4f}, {hop.params[0][1]:.4f}] the hop lands on "
+        f"[{hop.params[-1][0]:.4f}, {hop.params[-1][1]:.4f}]; the Normal Equation's is [{ln.closed.params[0]:.4f}, "
+        f"{ln.closed.params[1]:.4f}] ("
+        + ("the same numbers to the last bit" if hop_err == 0 else f"they differ by {hop_err:.1g}") + ")"
+        + (", and a second hop finds nothing left to do. " if hop.n_iter == 1 else ". ")
+        + f"Gradient descent at the workshop's eta = {ln.data.eta:g} takes {_iteration_words(ws_enough)} to "
+        f"get within {100 * pic.close_enough:g}% of the minimum MSE (section 5).</p>"
+        + add_png("10d_newton.png", plots.newton_figure(p, ln),
+                  "Newton's method against gradient descent",
+                  "Left: the log-loss above its minimum, Newton's hops against gradient descent's steps (log "
+                  "axes). Right: least squares on the workshop's line — one Newton hop from the start to the "
+                  f"Normal Equation's solution, and gradient descent's {ln.descent.n_iter} steps at eta = "
+                  f"{ln.data.eta:g}."))
+    return intro + boundary + surface + rates + newton
+
+
+def _iteration_words(n: float) -> str:
+    return f"{n:.0f} iterations" if math.isfinite(n) else "more than its whole run"
+
+
 def _workshop_sections(ws: Workshop, add_png: Callable[[str, Any, str, str], str], gif_html: str
                        ) -> list[tuple[str, str, str]]:
     from gdlab import plots
@@ -692,6 +899,9 @@ def _workshop_sections(ws: Workshop, add_png: Callable[[str, Any, str, str], str
         "data (left; the y axis reaches below the workshop's 8 so that the first lines show) and the weights "
         "walking down the error surface (right, centred on the minimum). The file <code>descent.gif</code> beside "
         "this page can go straight into slides.</p>" + gif_html)))
+    if ws.no_closed_form is not None:
+        sections.append(("no-closed-form", "10. When there is no closed form: logistic regression",
+                         _no_closed_form_text(ws, add_png)))
     return sections
 
 

@@ -21,8 +21,9 @@ import numpy as np
 
 from gdlab.closed_form import closed_form
 from gdlab.curvature import Curvature, curvature
-from gdlab.datasets import WorkshopLine, WorkshopMean, workshop_line, workshop_mean
+from gdlab.datasets import WorkshopClasses, WorkshopLine, WorkshopMean, workshop_classes, workshop_line, workshop_mean
 from gdlab.descent import descend
+from gdlab.losses import Loss, get_loss
 from gdlab.result import Result
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,7 +32,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from gdlab.sweep import SweepResult
 
 __all__ = ["Workshop", "MeanPart", "LinePart", "LearningRatePart", "IterationsPart", "IterationsInPicturesPart",
-           "ContourPart", "ScalingPart", "eigen_error_ratios", "run_workshop", "comparison_table", "first_within", "MOMENTUM_BETA"]
+           "ContourPart", "ScalingPart", "NoClosedFormPart", "NewtonPath", "newton_path", "decision_boundary",
+           "repeating_cycle", "eigen_error_ratios", "run_workshop", "comparison_table", "first_within",
+           "MOMENTUM_BETA"]
 
 #: momentum's beta in the workshop's figures: the default of gdlab.descend, gdlab.optimizers and the explorer
 MOMENTUM_BETA = 0.9
@@ -158,6 +161,176 @@ class ScalingPart:
 
 
 @dataclass(frozen=True)
+class NewtonPath:
+    """Newton's method's iterates: params (k + 1, 1 + d) = [w0, w1, ..., wd] from the start, loss (k + 1,) at each."""
+
+    params: np.ndarray
+    loss: np.ndarray
+
+    @property
+    def n_iter(self) -> int:
+        return int(self.loss.shape[0]) - 1
+
+
+def newton_path(X: Any, y: Any, loss: str | Loss = "log_loss", *, start: Any = None, max_iter: int = 20,
+                tol: float = 1e-15) -> NewtonPath:
+    """Newton's method on the mean loss F(w) = (1/m) sum loss(x_b,i . w, y_i) of a linear model with an intercept.
+
+    Each step is w <- w - H^-1 g with g = X_b^T loss'(eta) / m and H = X_b^T diag(loss''(eta)) X_b / m (eta = X_b w):
+    for the log-loss loss'' = p (1 - p), p = sigmoid(eta), and the iteration is IRLS; for the squared error H =
+    (2/m) X_b^T X_b is constant and the first step lands on the Normal Equation's solution from any start. Full
+    steps, no line search (the chapter's data need none; its test checks that the loss falls at every step). It
+    stops before a step when the Newton decrement g^T H^-1 g / 2 (F - F* to second order) is within ``tol`` of F.
+
+    X : (m, d); y : (m,) (0/1 or -1/+1 labels for the log-loss); start : (1 + d,) [w0, w1, ...] (default zeros).
+    """
+    lossf = get_loss(loss)
+    X_b = np.c_[np.ones(len(X)), np.asarray(X, dtype=float).reshape(len(X), -1)]
+    t = np.asarray(lossf.prepare_target(y) if getattr(lossf, "recodes_target", False) else y, dtype=float)
+    m = X_b.shape[0]
+    w = np.zeros(X_b.shape[1]) if start is None else np.asarray(start, dtype=float).copy()
+    params, values = [w.copy()], [float(np.mean(lossf.value(X_b @ w, t)))]
+    for _ in range(max_iter):
+        eta = X_b @ w
+        g = X_b.T @ lossf.derivative(eta, t) / m
+        H = X_b.T @ (X_b * lossf.second_derivative(eta, t)[:, None]) / m
+        step = np.linalg.solve(H, g)
+        if float(g @ step) / 2 <= tol * abs(values[-1]):
+            break
+        w = w - step
+        params.append(w.copy())
+        values.append(float(np.mean(lossf.value(X_b @ w, t))))
+    return NewtonPath(params=np.array(params), loss=np.array(values))
+
+
+def decision_boundary(params: Any, box: tuple[float, float, float, float]) -> np.ndarray | None:
+    """The segment of the line w0 + w1 x1 + w2 x2 = 0 (where P(class 1) = 1/2) inside ``box`` = (x1 lo, x1 hi, x2 lo,
+    x2 hi): (2, 2) array of its end points [[x1, x2], [x1, x2]], or None when the line misses the box (or w1 = w2 = 0,
+    when every point gets the same probability)."""
+    w0, w1, w2 = (float(v) for v in params)
+    a, b, c, d = box
+    pts = []
+    if w2 != 0:
+        for x1 in (a, b):
+            x2 = -(w0 + w1 * x1) / w2
+            if c <= x2 <= d:
+                pts.append((x1, x2))
+    if w1 != 0:
+        for x2 in (c, d):
+            x1 = -(w0 + w2 * x2) / w1
+            if a <= x1 <= b:
+                pts.append((x1, x2))
+    pts = sorted(set(pts))
+    if len(pts) < 2:
+        return None
+    return np.array([pts[0], pts[-1]])
+
+
+def repeating_cycle(params: np.ndarray, longest: int = 8, rtol: float = 1e-6) -> int:
+    """The period p <= ``longest`` of the cycle the last iterates repeat (|w_T - w_(T-p)| <= rtol |w_T| for the last
+    ``2 longest`` of them), 1 for a fixed point, 0 when they repeat no short cycle."""
+    P = np.asarray(params, dtype=float)
+    if P.shape[0] < 3 * longest:
+        return 0
+    scale = max(float(np.linalg.norm(P[-1])), 1.0)
+    tail = P[-2 * longest:]
+    for p in range(1, longest + 1):
+        if np.all(np.linalg.norm(tail - P[-2 * longest - p:-p], axis=1) <= rtol * scale):
+            return p
+    return 0
+
+
+@dataclass(frozen=True)
+class NoClosedFormPart:
+    """The chapter "When there is no closed form": logistic regression on two overlapping classes in two features.
+
+    data : the classes; descent : gd at 2/L (L = lambda_max(X_b^T X_b)/(4m), the log-loss's curvature bound) from
+    w = 0, ``iterations`` steps with no early stop; snapshots : the iterations whose decision boundary is drawn;
+    newton : Newton's method (IRLS) from the same start, to rounding; hessian_eigenvalues : (3,) of the log-loss's
+    Hessian X_b^T diag(p(1-p)) X_b / m at the minimum, ascending; rate_runs : label -> gd at a few constant steps
+    from w = 0 (the learning-rate panel); sweep : the log-loss after the rate runs' budgets over a grid of steps;
+    one_hop : Newton on the workshop's line data (MSE) from the workshop's start; close_enough : the relative gap
+    (F - F*) / F* that counts as "at the minimum" in the words.
+    """
+
+    data: WorkshopClasses
+    descent: Result
+    snapshots: tuple[int, ...]
+    newton: NewtonPath
+    hessian_eigenvalues: np.ndarray
+    rate_runs: dict[str, Result]
+    sweep: SweepResult
+    one_hop: NewtonPath
+    close_enough: float = 1e-3
+
+    @property
+    def optimum(self) -> np.ndarray:
+        """(3,) the minimiser [w0, w1, w2]: Newton's last iterate."""
+        return self.newton.params[-1]
+
+    @property
+    def optimum_loss(self) -> float:
+        return float(self.newton.loss[-1])
+
+    @property
+    def local_stable_step(self) -> float:
+        """2 / lambda_max of the Hessian at the minimum: near it, constant steps below this converge."""
+        return 2.0 / float(self.hessian_eigenvalues[-1])
+
+    def weights_after(self, n: int) -> np.ndarray:
+        """(3,) gd's [w0, w1, w2] after ``n`` iterations."""
+        tr = self.descent.trajectory
+        return tr.params[int(np.searchsorted(tr.iteration, n))]
+
+    def gap(self, loss: Any) -> np.ndarray:
+        """The log-loss above its minimum (rounding can make it a few 1e-17 below zero)."""
+        return np.asarray(loss, dtype=float) - self.optimum_loss
+
+    def first_within(self, result: Result) -> float:
+        """The first iteration of ``result`` whose gap is within ``close_enough`` of the minimum (inf if none)."""
+        tr = result.trajectory
+        with np.errstate(invalid="ignore"):
+            hit = np.nonzero(self.gap(tr.loss) <= self.close_enough * self.optimum_loss)[0]
+        return float(tr.iteration[hit[0]]) if hit.size else math.inf
+
+
+def _no_closed_form_part(dl: WorkshopLine) -> NoClosedFormPart:
+    from gdlab.sweep import sweep
+
+    dc = workshop_classes()
+    X, y = dc.X, dc.y
+    zero = {"coef_init": np.zeros(2), "intercept_init": 0.0, "standardize": False}
+    common = {"loss": "log_loss", "tol": None, "gtol": None, **zero}
+    snapshots = (1, 5, 20, 100, 1000)
+    # descend reports the curvature bound L it plans with; one call to learn it, then the runs at multiples of 2/L
+    two_over_L = _quiet_descend(X, y, max_iter=1, learning_rate=1.0, **common).curvature.stable_step
+    descent = _quiet_descend(X, y, learning_rate=two_over_L, max_iter=max(snapshots), **common)
+    newton = newton_path(X, y, "log_loss", max_iter=20)
+    X_b = np.c_[np.ones(len(X)), X]
+    p = 1.0 / (1.0 + np.exp(-(X_b @ newton.params[-1])))
+    lam = np.linalg.eigvalsh(X_b.T @ (X_b * (p * (1 - p))[:, None]) / len(X))
+    local = 2.0 / float(lam[-1])
+    steps = {
+        f"eta = {two_over_L / 4:.3g} (2/L ÷ 4)": two_over_L / 4,
+        f"eta = {two_over_L:.3g} (2/L)": two_over_L,
+        f"eta = {0.9 * local:.3g} (0.9 × 2/λ*)": 0.9 * local,
+        f"eta = {1.1 * local:.3g} (1.1 × 2/λ*)": 1.1 * local,
+        f"eta = {3 * local:.3g} (3 × 2/λ*)": 3 * local,
+    }
+    budget = 300
+    rate_runs = {label: _quiet_descend(X, y, learning_rate=eta, max_iter=budget, **common)
+                 for label, eta in steps.items()}
+    # the sweep beside them: shorter budgets on a coarser grid (it is the chapter's costliest part)
+    grid = np.unique(np.concatenate([np.geomspace(two_over_L / 10, 4 * local, 20), [two_over_L, local]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sw = sweep(X, y, grid, [10, 100], loss="log_loss", **zero)
+    one_hop = newton_path(dl.X, dl.y, "squared_error", start=dl.w_init, max_iter=5)
+    return NoClosedFormPart(data=dc, descent=descent, snapshots=snapshots, newton=newton, hessian_eigenvalues=lam,
+                            rate_runs=rate_runs, sweep=sw, one_hop=one_hop)
+
+
+@dataclass(frozen=True)
 class Workshop:
     """Everything the workshop shows and answers (see the module docstring)."""
 
@@ -171,6 +344,7 @@ class Workshop:
     comparison: Any
     comparison_frame: pd.DataFrame
     comparison_source: str
+    no_closed_form: NoClosedFormPart | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -413,6 +587,11 @@ def run_workshop(*, sweep_points: int = 25, contour_iterations: int = 60) -> Wor
     table, frame, provenance = comparison_table(dl.X, dl.y)
     timings["comparison"] = time.perf_counter() - t0
 
+    # 10. when there is no closed form: logistic regression, gd against Newton
+    t0 = time.perf_counter()
+    no_closed_form = _no_closed_form_part(dl)
+    timings["no_closed_form"] = time.perf_counter() - t0
+
     return Workshop(mean=mean, line=line, learning_rate=lr_part, iterations=iterations, contour=contour,
                     iterations_in_pictures=pictures, scaling=scaling, comparison=table, comparison_frame=frame, comparison_source=provenance,
-                    seconds=time.perf_counter() - t_all, timings=timings)
+                    no_closed_form=no_closed_form, seconds=time.perf_counter() - t_all, timings=timings)
