@@ -121,16 +121,198 @@ def _check_random_state(value: Optional[int]) -> None:
 
 
 def _load(data: Path, target: Optional[str], features: Optional[str], min_rows: int = 1,
-          command: str = "") -> Any:
+          command: str = "", labels: bool = False) -> Any:
     from gdlab.io import load_table
 
     if target is None:
         raise UserError("--target is missing: name the column to predict, e.g. --target y.")
-    table = load_table(data, target, _split(features))
+    table = load_table(data, target, _split(features), labels=labels)
     if table.n_samples < min_rows:
         raise UserError(f"{data} has {table.n_samples} row of data; gdlab {command} needs at least {min_rows} "
                         "(R\u00b2 and scikit-learn's fits are not defined on fewer); add rows.")
     return table
+
+
+# ---- the loss: regression, counts, or classes --------------------------------------------------------------------
+
+def _check_loss(loss: str) -> Any:
+    """The loss object of ``--loss``, refused in the flag's words when unknown."""
+    from gdlab.losses import LOSSES, get_loss
+
+    if loss not in LOSSES:
+        raise UserError(f"unknown loss {loss!r}; --loss must be one of {', '.join(LOSSES)}.")
+    return get_loss(loss)
+
+
+def _check_penalty(penalty: str, alpha: float) -> Optional[str]:
+    """--penalty as the library names it (None for none), and --alpha, checked."""
+    from gdlab.objectives import PENALTIES
+
+    pen = None if penalty.lower() == "none" else penalty
+    if pen not in PENALTIES:
+        raise UserError(f"unknown penalty {penalty!r}; --penalty must be one of none, l2, l1, elasticnet.")
+    if alpha < 0 or not math.isfinite(alpha):
+        raise UserError(f"--alpha must be >= 0, got {alpha}.")
+    return pen
+
+
+def _is_classifier(loss: Any) -> bool:
+    return loss.task in ("binary", "multiclass")
+
+
+def _gives_probabilities(loss: Any) -> bool:
+    """Whether a classification loss reads eta as probabilities (an inverse link of its own: log_loss's sigmoid,
+    modified_huber's clipped line, the softmax); hinge, squared_hinge and perceptron give classes only."""
+    from gdlab.losses import Loss
+
+    return _is_classifier(loss) and type(loss).predict is not Loss.predict
+
+
+def _check_counts(y: Any, target: str, data: Path) -> None:
+    """--loss poisson models counts: a negative target is refused with its row, in the flags' words."""
+    import numpy as np
+
+    bad = np.flatnonzero(np.asarray(y) < 0)
+    if bad.size:
+        raise UserError(f"{data}: --loss poisson models counts (>= 0), but --target {target} holds "
+                        f"{float(y[bad[0]]):g} at row {int(bad[0])} ({bad.size} negative value"
+                        f"{'s' if bad.size > 1 else ''}); use a regression --loss (squared_error, huber) for a "
+                        "signed target.")
+
+
+def _label(value: Any) -> Any:
+    """A class label as JSON and people read it: an integral number as an int, a string as itself."""
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: how each classification scheme is said in the output
+SCHEMES = {"binary": "binary", "multinomial": "multinomial (softmax over the classes)",
+           "one-vs-rest": "one-vs-rest (one binary model per class)"}
+
+
+class _Classes:
+    """A label column encoded for the loss (scikit-learn's LabelEncoder: the classes in sorted order).
+
+    scheme: "binary" (two classes: y is 0/1, class 1 the positive one), "multinomial" (one-hot y, the softmax) or
+    "one-vs-rest" (one-hot y, one binary model per column). ``loss`` is the loss fitted: log_loss with more than two
+    classes is the multinomial loss."""
+
+    def __init__(self, labels: Any, loss: Any, target: str, data: Path):
+        import numpy as np
+        from sklearn.preprocessing import LabelEncoder
+
+        from gdlab.losses import get_loss
+
+        values = np.asarray(labels)
+        if values.dtype != object:
+            bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+            if bad.size:
+                raise UserError(f"{data}: --target {target} holds {values[bad[0]]:g} at row {int(bad[0])}, not a "
+                                f"class label; --loss {loss.name} sorts rows into classes (integers or names): for "
+                                "a numeric target use a regression --loss (squared_error, huber) or poisson for "
+                                "counts.")
+        else:
+            values = np.array([str(v) for v in values], dtype=object)  # one type, so that they sort
+        encoder = LabelEncoder().fit(values)
+        self.labels = [_label(c) for c in encoder.classes_]
+        self.codes = encoder.transform(values)
+        k = len(self.labels)
+        if k < 2:
+            raise UserError(f"{data}: --target {target} holds one label ({self.labels[0]!r}) in all its "
+                            f"{len(values)} rows; a classifier (--loss {loss.name}) needs at least two classes: "
+                            "check --target, or fit a regression --loss.")
+        if loss.task == "multiclass":
+            self.scheme = "multinomial"
+        elif k == 2:
+            self.scheme = "binary"
+        else:
+            self.scheme = "multinomial" if loss.name == "log_loss" else "one-vs-rest"
+        self.loss = get_loss("multinomial") if self.scheme == "multinomial" else loss
+
+    @property
+    def names(self) -> list[str]:
+        return [str(c) for c in self.labels]
+
+    def target(self) -> Any:
+        """y as the loss reads it: 0/1 for two classes, else one-hot (m, K)."""
+        import numpy as np
+
+        if self.scheme == "binary":
+            return self.codes.astype(np.float64)
+        return np.eye(len(self.labels))[self.codes]
+
+    def describe(self, asked: str) -> str:
+        names = ", ".join(self.names)
+        text = f"{len(self.labels)} classes ({names}): {SCHEMES[self.scheme]}"
+        if self.scheme == "binary":
+            text += f", {self.names[1]!r} the positive class"
+        if self.loss.name != asked:
+            text += f"; --loss {asked} with more than two classes is the {self.loss.name} loss"
+        return text
+
+
+def class_predictions(loss: Any, scheme: str, eta: Any) -> tuple[Any, Any]:
+    """(the index of each row's predicted class, the (m, K) class probabilities or None) from the linear predictor
+    eta: (m,) for two classes (class 1 where eta > 0), else (m, K) (the largest eta). Probabilities are the loss's
+    inverse link (its ``predict``): for one-vs-rest, each class's normalised to sum 1 (uniform where all are 0), as
+    scikit-learn's SGDClassifier does."""
+    import numpy as np
+
+    eta = np.asarray(eta, dtype=float)
+    if scheme == "binary":
+        eta = eta.reshape(-1)
+        index = (eta > 0).astype(np.int64)
+        if not _gives_probabilities(loss):
+            return index, None
+        p = loss.predict(eta)
+        return index, np.column_stack([1.0 - p, p])
+    index = np.argmax(eta, axis=1)
+    if not _gives_probabilities(loss):
+        return index, None
+    proba = loss.predict(eta)
+    if scheme == "one-vs-rest":
+        total = proba.sum(axis=1, keepdims=True)
+        proba = np.where(total > 0, proba / np.where(total > 0, total, 1.0), 1.0 / proba.shape[1])
+    return index, proba
+
+
+def _load_for_loss(data: Path, target: Optional[str], features: Optional[str], loss: Any, min_rows: int = 1,
+                   command: str = "") -> tuple[Any, Any, Optional[_Classes]]:
+    """(the table, y as the loss reads it, the classes or None): a classifier's target read as labels and encoded,
+    a Poisson target checked for negative counts."""
+    table = _load(data, target, features, min_rows=min_rows, command=command, labels=_is_classifier(loss))
+    assert target is not None
+    if _is_classifier(loss):
+        classes = _Classes(table.y, loss, target, data)
+        return table, classes.target(), classes
+    if loss.task == "count":
+        _check_counts(table.y, target, data)
+    return table, table.y, None
+
+
+def _fit_quality(classes: _Classes, eta: Any) -> dict[str, Any]:
+    """Accuracy on the data fitted, and the log-loss of its probabilities where the loss gives them."""
+    import numpy as np
+
+    index, proba = class_predictions(classes.loss, classes.scheme, eta)
+    out: dict[str, Any] = {"accuracy": float(np.mean(index == classes.codes)), "log_loss": None}
+    if proba is not None:
+        from sklearn.metrics import log_loss
+
+        out["log_loss"] = float(log_loss(classes.codes, proba, labels=list(range(len(classes.labels)))))
+    return out
+
+
+def _objective_label(loss: str, penalty: Optional[str]) -> str:
+    if loss == "squared_error" and penalty is None:
+        return "loss (MSE)"
+    return f"objective (mean {loss}{f' + {penalty} penalty' if penalty else ''})"
 
 
 class _ProgressCallback:
@@ -239,33 +421,53 @@ def _cli_warning(result: Any, command: str, who: Optional[str] = None, flags: tu
     return text + "."
 
 
-def _fit_table(result: Any, names: list[str], target: str, data: str) -> Any:
+def _fit_table(result: Any, names: list[str], target: str, data: str, *, objective: str = "loss (MSE)",
+               classes: Optional[_Classes] = None, quality: Optional[dict[str, Any]] = None) -> Any:
+    """The fit as a table: one column of coefficients (for a classifier of several classes, one per class), then
+    the summary."""
+    import numpy as np
     from rich.table import Table
 
     t = Table(title=f"gdlab fit: {target} ~ {', '.join(names[:6])}{', ...' if len(names) > 6 else ''}",
               show_header=True, header_style="bold")
     t.add_column("term")
-    t.add_column("value", justify="right")
-    t.add_row("intercept", f"{float(result.intercept):.8g}")
-    for n, c in zip(names, [float(v) for v in result.coef]):
-        t.add_row(n, f"{c:.8g}")
+    coef = np.asarray(result.coef, dtype=float).reshape(len(names), -1)
+    intercept = np.atleast_1d(np.asarray(result.intercept, dtype=float))
+    if classes is None:
+        headers = ["value"]
+    elif classes.scheme == "binary":
+        headers = [f"{classes.names[1]} (vs {classes.names[0]})"]
+    else:
+        headers = classes.names
+    filler = [""] * (len(headers) - 1)
+    for h in headers:
+        t.add_column(h, justify="right")
+    t.add_row("intercept", *(f"{v:.8g}" for v in intercept))
+    for n, row in zip(names, coef):
+        t.add_row(n, *(f"{v:.8g}" for v in row))
     t.add_section()
+    if classes is not None:
+        t.add_row("classes", f"{len(classes.labels)}, {classes.scheme}", *filler)
     status = "[red]diverged[/red]" if result.diverged else ("yes" if result.converged else "[yellow]no[/yellow]")
     from gdlab.descent import format_distinct
-    t.add_row("loss (MSE)", f"{result.loss:.8g}" if math.isfinite(result.loss) else str(result.loss))
-    t.add_row("iterations", str(result.n_iter))
-    t.add_row("converged", status)
+    t.add_row(objective, f"{result.loss:.8g}" if math.isfinite(result.loss) else str(result.loss), *filler)
+    if quality is not None:
+        t.add_row("accuracy (the data fitted)", f"{quality['accuracy']:.4f}", *filler)
+        if quality["log_loss"] is not None:
+            t.add_row("log-loss (the data fitted)", f"{quality['log_loss']:.6g}", *filler)
+    t.add_row("iterations", str(result.n_iter), *filler)
+    t.add_row("converged", status, *filler)
     curv = result.curvature
     if curv is not None:
         where = " (standardized)" if result.scaling == "standardize" else ""
         eta = result.learning_rate if math.isfinite(result.learning_rate) else curv.stable_step
         stable, used = format_distinct(curv.stable_step, eta, digits=6)
-        t.add_row(f"stable bound 2/L{where}", stable)
-        t.add_row(f"learning rate used{where}", used if math.isfinite(result.learning_rate) else "–")
+        t.add_row(f"stable bound 2/L{where}", stable, *filler)
+        t.add_row(f"learning rate used{where}", used if math.isfinite(result.learning_rate) else "–", *filler)
     if result.gap is not None and math.isfinite(result.gap):
-        t.add_row("gap to the minimum", f"{result.gap:.3g}")
-    t.add_row("source", result.source)
-    t.add_row("features", "standardized for the descent" if result.scaling == "standardize" else "raw")
+        t.add_row("gap to the minimum", f"{result.gap:.3g}", *filler)
+    t.add_row("source", result.source, *filler)
+    t.add_row("features", "standardized for the descent" if result.scaling == "standardize" else "raw", *filler)
     return t
 
 
@@ -307,22 +509,29 @@ def workshop(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the report (replaced if it holds an earlier "
                                       "gdlab report).")] = Path("gdlab-report"),
     gif: Annotated[bool, typer.Option("--gif/--no-gif", help="Write the animated GIF of the descent.")] = True,
+    dpi: Annotated[int, typer.Option("--dpi", help="Resolution of the figures in dots per inch (110 for the screen, "
+                                     "200-300 for slides; 50 to 600).")] = 110,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the report's path.")] = False,
 ) -> None:
     """Reproduce every figure of the workshop, answer its tasks, and write a self-contained HTML report."""
-    from gdlab.report import write_workshop_report
+    from gdlab.report import _check_dpi, write_workshop_report
     from gdlab.workshop import run_workshop
 
+    try:  # before the workshop runs, in the flag's words
+        _check_dpi(dpi)
+    except ValueError:
+        raise UserError(f"--dpi must be an integer between 50 and 600 (110 for the screen, 200-300 for slides), "
+                        f"got {dpi}.") from None
     _check_report_dir(out, "--out")
     t0 = time.perf_counter()
     console = _console()
     if quiet:
         ws = run_workshop()
-        report = write_workshop_report(ws, out, gif=gif)
+        report = write_workshop_report(ws, out, gif=gif, dpi=dpi)
     else:
         with console.status("Running the workshop: fits, sweep, figures..."):
             ws = run_workshop()
-            report = write_workshop_report(ws, out, gif=gif)
+            report = write_workshop_report(ws, out, gif=gif, dpi=dpi)
     seconds = time.perf_counter() - t0
     path = report.index.resolve()
     if quiet:
@@ -363,8 +572,10 @@ def fit(
     iters: Annotated[int, typer.Option("--iters", help="Maximum number of iterations (epochs).")] = 1000,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Rows per mini-batch (default: full "
                                                       "batch).")] = None,
-    loss: Annotated[str, typer.Option(help="squared_error, huber, epsilon_insensitive or "
-                                      "squared_epsilon_insensitive.")] = "squared_error",
+    loss: Annotated[str, typer.Option(help="Regression: squared_error, huber, epsilon_insensitive, "
+                                      "squared_epsilon_insensitive; counts: poisson; classes (a label column): "
+                                      "log_loss, multinomial, hinge, squared_hinge, modified_huber, "
+                                      "perceptron.")] = "squared_error",
     penalty: Annotated[str, typer.Option(help="none, l2, l1 or elasticnet.")] = "none",
     alpha: Annotated[float, typer.Option(help="Penalty strength (scikit-learn's alpha).")] = 0.0001,
     l1_ratio: Annotated[float, typer.Option("--l1-ratio", help="Elastic-net mixing (scikit-learn's).")] = 0.15,
@@ -387,8 +598,9 @@ def fit(
                                                      "on (implies streaming).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; print only the result.")] = False,
 ) -> None:
-    """Fit a linear model to a data file by gradient descent (or the closed form), and print what happened."""
-    from gdlab.objectives import LOSSES, PENALTIES
+    """Fit a linear model to a data file by gradient descent (or the closed form), and print what happened.
+
+    A classification --loss reads --target as class labels (names or integers) and fits a classifier."""
     from gdlab.optimizers import OPTIMIZERS
 
     _check_format(fmt)
@@ -396,17 +608,16 @@ def fit(
         raise UserError(f"--solver must be one of {', '.join(SOLVERS)}, got {solver!r}.")
     if optimizer not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {optimizer!r}; --optimizer must be one of {', '.join(OPTIMIZERS)}.")
-    if loss not in LOSSES:
-        raise UserError(f"unknown loss {loss!r}; --loss must be one of {', '.join(LOSSES)}.")
-    pen = None if penalty.lower() == "none" else penalty
-    if pen not in PENALTIES:
-        raise UserError(f"unknown penalty {penalty!r}; --penalty must be one of none, l2, l1, elasticnet.")
+    loss_obj = _check_loss(loss)
+    classifier = _is_classifier(loss_obj)
+    if solver == "closed-form" and not loss_obj.quadratic:
+        raise UserError(f"--solver closed-form solves least squares only (--loss squared_error); --loss {loss} has "
+                        "no closed form: leave out --solver (gradient descent).")
+    pen = _check_penalty(penalty, alpha)
     learning_rate = _parse_lr(lr)
     _positive_int(iters, "--iters", "1000")
     _positive_int(batch_size, "--batch-size", "32")
     _check_random_state(random_state)
-    if alpha < 0 or not math.isfinite(alpha):
-        raise UserError(f"--alpha must be >= 0, got {alpha}.")
     if tol < 0 or not math.isfinite(tol):
         raise UserError(f"--tol must be >= 0, got {tol}.")
     _check_writable_file(save, "--save")
@@ -415,6 +626,13 @@ def fit(
         raise UserError("--target is missing: name the column to predict, e.g. --target y.")
 
     streaming = stream or scheduler is not None or data.is_dir()
+    if classifier and streaming:
+        raise UserError(f"--loss {loss} (a classifier) is not supported yet with --stream, --scheduler or a folder "
+                        "of files; give one file, fitted in memory.")
+    if classifier and report is not None:
+        raise UserError(f"--report draws regression fits only for now; with --loss {loss} leave out --report (the "
+                        "table, --save and --format json hold the fit).")
+    classes: Optional[_Classes] = None
     X = y = None
     names: list[str]
     descend_kw: dict[str, Any] = dict(
@@ -454,10 +672,12 @@ def fit(
                 if hasattr(source, "close"):  # a Dask source opened with a scheduler address owns its client
                     source.close()
         else:
-            table = _load(data, target, features)
-            X, y, names = table.X, table.y, table.feature_names
+            table, y, classes = _load_for_loss(data, target, features, loss_obj)
+            X, names = table.X, table.feature_names
             if X.shape[1] == 0 and not fit_intercept:
                 raise UserError("there are no feature columns and --no-intercept: nothing to fit; add features.")
+            if classes is not None:
+                descend_kw["loss"] = classes.loss.name
             if solver == "closed-form":
                 result = gdlab.closed_form(X, y, fit_intercept=fit_intercept)
             else:
@@ -465,18 +685,18 @@ def fit(
     finally:
         progress.close()
 
+    quality = None if classes is None else _fit_quality(classes, result.predict(X))
     if save is not None:
         from gdlab._io import atomic_write_text
 
-        model = {
-            "format": "gdlab-model", "version": 1, "target": target, "features": names,
-            "coef": [float(v) for v in result.coef], "intercept": float(result.intercept),
+        model = _model_fields(result, names, target, loss_obj, classes)
+        model.update({
             "settings": {"data": str(data), "solver": solver, "optimizer": optimizer, "learning_rate": lr,
                          "max_iter": iters, "batch_size": batch_size, "loss": loss, "penalty": pen, "alpha": alpha,
                          "l1_ratio": l1_ratio, "tol": tol, "standardize": result.scaling == "standardize",
                          "fit_intercept": fit_intercept, "random_state": random_state},
             "result": result.to_dict(trajectory=True),
-        }
+        })
         atomic_write_text(save, json.dumps(model, indent=1))
     if report is not None:
         from gdlab.report import write_fit_report
@@ -487,10 +707,18 @@ def fit(
                          if "; try " in advice else None)
 
     if fmt == "json":
-        typer.echo(json.dumps(result.to_dict(trajectory=False)))
+        out = result.to_dict(trajectory=False)
+        if classes is not None:
+            out["classification"] = {"loss": classes.loss.name, "scheme": classes.scheme, "classes": classes.labels,
+                                     **quality}
+        typer.echo(json.dumps(out))
     else:
         console = _console()
-        console.print(_fit_table(result, names, target, str(data)))
+        fitted = loss if classes is None else classes.loss.name
+        console.print(_fit_table(result, names, target, str(data), objective=_objective_label(fitted, pen),
+                                 classes=classes, quality=quality))
+        if classes is not None:
+            console.print(f"{target}: {classes.describe(loss)}.", soft_wrap=True, markup=False)
         style = "red" if result.diverged else ("green" if result.converged else "yellow")
         console.print(f"[{style}]{_status_line(result)}[/{style}]", soft_wrap=True, markup=True)
         if save is not None and not quiet:
@@ -505,6 +733,29 @@ def fit(
 
 
 MODEL_FIX = "save a model with gdlab fit DATA --target COL --save MODEL.json"
+
+
+def _model_fields(result: Any, names: list[str], target: str, loss: Any, classes: Optional[_Classes]
+                  ) -> dict[str, Any]:
+    """The model file's prediction fields. Version 1: eta = x.w + b is the prediction (the regression losses);
+    version 2 adds the loss, whose inverse link reads eta (poisson: the mean exp(eta)), and for a classifier its
+    scheme and classes, with one row of coefficients and one intercept per class unless it is binary."""
+    import numpy as np
+
+    fields: dict[str, Any] = {"format": "gdlab-model", "version": 1, "target": target, "features": names,
+                              "loss": loss.name}
+    if classes is None and loss.task == "regression":
+        fields.update(coef=[float(v) for v in result.coef], intercept=float(result.intercept))
+        return fields
+    fields["version"] = 2
+    if classes is None or classes.scheme == "binary":
+        fields.update(coef=[float(v) for v in np.ravel(result.coef)], intercept=float(np.ravel(result.intercept)[0]))
+    else:
+        fields.update(coef=np.asarray(result.coef, dtype=float).T.tolist(),
+                      intercept=[float(v) for v in result.intercept])
+    if classes is not None:
+        fields.update(loss=classes.loss.name, scheme=classes.scheme, classes=classes.labels)
+    return fields
 
 
 def _model_number(model: Path, value: Any, what: str) -> float:
@@ -537,8 +788,8 @@ def _read_model(model: Path) -> dict[str, Any]:
                                                                                   "features"} <= set(spec):
         raise UserError(f"{model} is not a gdlab model (it lacks format/coef/intercept/features); {MODEL_FIX}.")
     version = spec.get("version", 1)
-    if version != 1:
-        raise UserError(f"{model}: model format version {json.dumps(version)} is not one this gdlab reads (1); "
+    if version not in (1, 2) or isinstance(version, bool):
+        raise UserError(f"{model}: model format version {json.dumps(version)} is not one this gdlab reads (1 or 2); "
                         "fit and save the model again with this gdlab.")
     features, coef = spec["features"], spec["coef"]
     if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
@@ -549,15 +800,82 @@ def _read_model(model: Path) -> dict[str, Any]:
         raise UserError(f"{model}: \"features\" names {dup[0]!r} twice; each column must appear once. {MODEL_FIX}.")
     if not isinstance(coef, list):
         raise UserError(f"{model}: \"coef\" must be a list of numbers, got {json.dumps(coef)[:80]}; {MODEL_FIX}.")
-    if len(coef) != len(features):
-        raise UserError(f"{model}: \"coef\" has {len(coef)} values but \"features\" names {len(features)} "
-                        f"columns; a model has one coefficient per feature. {MODEL_FIX}.")
-    spec["coef"] = [_model_number(model, c, f"the coefficient of {f!r}") for c, f in zip(coef, features)]
-    spec["intercept"] = _model_number(model, spec["intercept"], "the intercept")
+    spec["loss_object"] = _model_loss(model, spec) if version == 2 else None
+    classes = spec.get("classes") if version == 2 else None
+    if classes is not None and spec.get("scheme") != "binary":  # one row of coefficients per class
+        if len(coef) != len(classes) or not all(isinstance(row, list) for row in coef):
+            raise UserError(f"{model}: \"coef\" must hold one list of coefficients per class ({len(classes)}), "
+                            f"got {json.dumps(coef)[:80]}; {MODEL_FIX}.")
+        rows = []
+        for row, label in zip(coef, classes):
+            if len(row) != len(features):
+                raise UserError(f"{model}: \"coef\" of class {label!r} has {len(row)} values but \"features\" "
+                                f"names {len(features)} columns; a model has one coefficient per feature. "
+                                f"{MODEL_FIX}.")
+            rows.append([_model_number(model, c, f"the coefficient of {f!r} for class {label!r}")
+                         for c, f in zip(row, features)])
+        spec["coef"] = rows
+        intercept = spec["intercept"]
+        if not isinstance(intercept, list) or len(intercept) != len(classes):
+            raise UserError(f"{model}: \"intercept\" must hold one number per class ({len(classes)}), got "
+                            f"{json.dumps(intercept)[:80]}; {MODEL_FIX}.")
+        spec["intercept"] = [_model_number(model, b, f"the intercept of class {label!r}")
+                             for b, label in zip(intercept, classes)]
+    else:
+        if len(coef) != len(features):
+            raise UserError(f"{model}: \"coef\" has {len(coef)} values but \"features\" names {len(features)} "
+                            f"columns; a model has one coefficient per feature. {MODEL_FIX}.")
+        spec["coef"] = [_model_number(model, c, f"the coefficient of {f!r}") for c, f in zip(coef, features)]
+        spec["intercept"] = _model_number(model, spec["intercept"], "the intercept")
     target = spec.get("target")
     if target is not None and not isinstance(target, str):
         raise UserError(f"{model}: \"target\" must be a column name, got {json.dumps(target)[:80]}; {MODEL_FIX}.")
     return spec
+
+
+def _model_loss(model: Path, spec: dict[str, Any]) -> Any:
+    """A version 2 model's loss (and, for a classifier, its scheme and classes), checked."""
+    from gdlab.losses import LOSSES, get_loss
+
+    name = spec.get("loss")
+    if not isinstance(name, str) or name not in LOSSES:
+        raise UserError(f"{model}: \"loss\" must be one of {', '.join(LOSSES)}, got {json.dumps(name)[:80]}; "
+                        f"{MODEL_FIX}.")
+    loss = get_loss(name)
+    if not _is_classifier(loss):
+        return loss
+    scheme, classes = spec.get("scheme"), spec.get("classes")
+    if scheme not in SCHEMES or (scheme == "multinomial") != (loss.task == "multiclass"):
+        raise UserError(f"{model}: \"scheme\" must be {'multinomial' if loss.task == 'multiclass' else 'binary or one-vs-rest'} "
+                        f"for loss {name!r}, got {json.dumps(scheme)[:80]}; {MODEL_FIX}.")
+    if not isinstance(classes, list) or len(classes) < 2 or not all(
+            isinstance(c, (str, int, float)) and not isinstance(c, bool) for c in classes):
+        raise UserError(f"{model}: \"classes\" must be a list of at least two class labels, got "
+                        f"{json.dumps(classes)[:80]}; {MODEL_FIX}.")
+    if len({str(c) for c in classes}) != len(classes):
+        raise UserError(f"{model}: \"classes\" names a class twice; {MODEL_FIX}.")
+    if (scheme == "binary") != (len(classes) == 2):
+        raise UserError(f"{model}: a {scheme} model has {'two' if scheme == 'binary' else 'more than two'} classes, "
+                        f"but \"classes\" lists {len(classes)}; {MODEL_FIX}.")
+    return loss
+
+
+def _prediction_columns(spec: dict[str, Any], eta: Any) -> tuple[list[str], list[Any]]:
+    """The predictions of a model as named columns: the value (regression), the mean exp(eta) (poisson), or the
+    class and one probability per class where the loss gives them."""
+    target = spec.get("target") or "y"
+    loss = spec["loss_object"]
+    if loss is None or not _is_classifier(loss):
+        mean = eta if loss is None else loss.predict(eta)
+        return [f"{target}_predicted"], [[repr(float(v))] for v in mean]
+    classes = spec["classes"]
+    index, proba = class_predictions(loss, spec["scheme"], eta)
+    header = [f"{target}_predicted"]
+    rows: list[Any] = [[classes[i]] for i in index]
+    if proba is not None:
+        header += [f"p_{c}" for c in classes]
+        rows = [row + [repr(float(p)) for p in ps] for row, ps in zip(rows, proba)]
+    return header, rows
 
 
 @app.command(epilog="Example: [bold]gdlab predict model.json new.csv --out predictions.csv[/bold]")
@@ -568,7 +886,11 @@ def predict(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the predictions to this CSV file "
                                                 "(default: print them).")] = None,
 ) -> None:
-    """Predict with a saved model: one value per row of DATA."""
+    """Predict with a saved model: one value per row of DATA (a classifier's: the class, and one probability per
+    class where its loss gives them)."""
+    import csv
+    import io
+
     import numpy as np
 
     from gdlab._io import atomic_write_text
@@ -579,14 +901,23 @@ def predict(
     _check_writable_file(out, "--out")
     spec = _read_model(model)
     X, _ = load_columns(data, spec["features"])
+    coef = np.asarray(spec["coef"], dtype=float)
+    loss = spec["loss_object"]
     with np.errstate(all="ignore"):
-        pred = X @ np.asarray(spec["coef"], dtype=float) + float(spec["intercept"])
-    bad = np.flatnonzero(~np.isfinite(pred))
+        eta = X @ (coef if coef.ndim == 1 else coef.T) + np.asarray(spec["intercept"], dtype=float)
+        # what must be finite: eta, and for poisson its mean exp(eta)
+        checked = np.reshape(eta if loss is None or _is_classifier(loss) else loss.predict(eta), (len(eta), -1))
+    bad = np.flatnonzero(~np.isfinite(checked).all(axis=1))
     if bad.size:
-        raise UserError(f"{data}: the prediction for row {int(bad[0])} overflows float64 ({pred[bad[0]]}); the "
+        value = checked[bad[0]][~np.isfinite(checked[bad[0]])][0]
+        raise UserError(f"{data}: the prediction for row {int(bad[0])} overflows float64 ({value}); the "
                         "data are far outside the range the model was fitted on: rescale them as the training data.")
-    name = f"{spec.get('target') or 'y'}_predicted"
-    text = name + "\n" + "\n".join(repr(float(v)) for v in pred) + "\n"
+    header, rows = _prediction_columns(spec, eta)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    text = buffer.getvalue()
     if out is None:
         sys.stdout.write(text)
     else:
@@ -603,6 +934,10 @@ def sweep(
     lr: Annotated[str, typer.Option("--lr", help="START:STOP:COUNT (log-spaced) or a list a,b,c.")] = "1e-3:1:20",
     iters: Annotated[str, typer.Option("--iters", help="Iteration counts, comma-separated.")] = "10,100,1000",
     optimizer: Annotated[str, typer.Option(help="gd, momentum, nesterov, adagrad, rmsprop or adam.")] = "gd",
+    loss: Annotated[str, typer.Option(help="The loss descended (as in gdlab fit; a classification loss reads "
+                                      "--target as class labels).")] = "squared_error",
+    penalty: Annotated[str, typer.Option(help="none, l2, l1 or elasticnet (as in gdlab fit).")] = "none",
+    alpha: Annotated[float, typer.Option(help="Penalty strength (scikit-learn's alpha).")] = 0.0001,
     standardize: Annotated[bool, typer.Option("--standardize/--no-standardize", help="Descend on centred, "
                            "unit-variance features: the learning rates are then steps in those units (2/L too).")
                            ] = False,
@@ -618,6 +953,8 @@ def sweep(
     _check_format(fmt)
     if optimizer not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {optimizer!r}; --optimizer must be one of {', '.join(OPTIMIZERS)}.")
+    loss_obj = _check_loss(loss)
+    pen = _check_penalty(penalty, alpha)
     try:
         lrs = parse_learning_rates(lr)
     except ValueError as exc:
@@ -633,23 +970,29 @@ def sweep(
     if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UserError(f"--plot {plot}: give a .png, .svg or .pdf file name.")
     _check_writable_file(plot, "--plot")
-    table = _load(data, target, features)
+    table, y, classes = _load_for_loss(data, target, features, loss_obj)
+    fitted = loss_obj.name if classes is None else classes.loss.name
     console = _console()
+    settings = dict(optimizer=optimizer, standardize=standardize, loss=fitted, penalty=pen, alpha=alpha)
     if quiet or fmt == "json":
-        res = run_sweep(table.X, table.y, lrs, its, optimizer=optimizer, standardize=standardize)
+        res = run_sweep(table.X, y, lrs, its, **settings)
     else:
         with _console(stderr=True).status(f"{len(lrs)} runs of up to {int(its.max())} iterations..."):
-            res = run_sweep(table.X, table.y, lrs, its, optimizer=optimizer, standardize=standardize)
+            res = run_sweep(table.X, y, lrs, its, **settings)
     if plot is not None:
         from gdlab.plots import save_figure, sweep_heatmap_figure
 
         save_figure(sweep_heatmap_figure(res), plot)
     if fmt == "json":
-        typer.echo(json.dumps(res.to_dict()))
+        out = res.to_dict()
+        if classes is not None:
+            out["classification"] = {"loss": classes.loss.name, "scheme": classes.scheme, "classes": classes.labels}
+        typer.echo(json.dumps(out))
         return
     from rich.table import Table
 
-    t = Table(title=f"Final MSE of {optimizer} on {data.name} ({table.target_name})", header_style="bold")
+    measure = "MSE" if fitted == "squared_error" else f"mean {fitted}"
+    t = Table(title=f"Final {measure} of {optimizer} on {data.name} ({table.target_name})", header_style="bold")
     t.add_column("learning rate")
     for n in res.iterations:
         t.add_column(f"{n} iter.", justify="right")
@@ -665,9 +1008,20 @@ def sweep(
             cells.append("[red]diverged[/red]" if res.diverged[i, j] else (f"{v:.5g}" if math.isfinite(v) else "–"))
         t.add_row(f"{eta:.4g}", *cells)
     console.print(t)
-    console.print(f"2/L = {stable:.4g}: steps at or above it diverge (the line across the table); best constant "
-                  f"step 2/(L+mu) = {res.best_step:.4g}" + (f"; minimum MSE {res.optimum_loss:.6g}."
-                                                            if res.optimum_loss is not None else "."), soft_wrap=True)
+    if classes is not None:
+        console.print(f"{table.target_name}: {classes.describe(loss)}.", soft_wrap=True, markup=False)
+    bound = ("steps at or above it diverge (the line across the table)" if loss_obj.quadratic else
+             f"steps below it descend for sure (the line across the table; for the {fitted} loss it is a bound from "
+             "the largest curvature, so larger steps may descend too)")
+    console.print(f"2/L = {stable:.4g}: {bound}; best constant step 2/(L+mu) = {res.best_step:.4g}"
+                  + (f"; minimum {measure} {res.optimum_loss:.6g}." if res.optimum_loss is not None else "."),
+                  soft_wrap=True)
+    import numpy as np
+
+    if np.any(np.isnan(res.final_loss) & ~res.diverged):
+        console.print("–: the run ended before that iteration without diverging (gdlab.descend stopped it; for "
+                      "a classifier, usually because the classes are separated and the loss has no minimum "
+                      "without a penalty: try --penalty l2).", soft_wrap=True)
     if plot is not None and not quiet:
         console.print(f"Heatmap: {plot.resolve()}", soft_wrap=True)
 
@@ -684,23 +1038,44 @@ def compare(
                                        "converged (1e-10: ten digits).")] = 1e-10,
     standardize: Annotated[bool, typer.Option("--standardize/--no-standardize", help="Run gdlab's descent on "
                            "centred, unit-variance features (reported in the original units).")] = True,
+    loss: Annotated[str, typer.Option(help="The loss every row minimises (as in gdlab fit; a classification loss "
+                                      "reads --target as class labels).")] = "squared_error",
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
-    """gdlab's gradient descent beside the Normal Equation and scikit-learn, on your data."""
+    """gdlab's gradient descent beside the Normal Equation and scikit-learn, on your data (or, with --loss, beside
+    the reference solvers of that loss)."""
+    import inspect
+
+    from gdlab.compare import compare
+
     _check_format(fmt)
     _positive_int(iters, "--iters", "1000")
     if tol < 0 or not math.isfinite(tol):
         raise UserError(f"--tol must be >= 0, got {tol}.")
-    table = _load(data, target, features, min_rows=2, command="compare")
-    from gdlab.compare import compare
-
-    obj = compare(table.X, table.y, max_iter=iters, tol=tol, standardize=standardize,
-                  feature_names=table.feature_names)
+    loss_obj = _check_loss(loss)
+    options: dict[str, Any] = {}
+    if loss_obj.name != "squared_error":
+        if "loss" not in inspect.signature(compare).parameters:
+            raise UserError(f"compare --loss {loss} is not supported yet (this gdlab.compare fits least squares "
+                            f"only); fit it with gdlab fit --loss {loss}.")
+    table, y, classes = _load_for_loss(data, target, features, loss_obj, min_rows=2, command="compare")
+    if loss_obj.name != "squared_error":
+        options["loss"] = loss_obj.name if classes is None else classes.loss.name
+    obj = compare(table.X, y, max_iter=iters, tol=tol, standardize=standardize,
+                  feature_names=table.feature_names, **options)
     frame = obj.to_frame()
+    if classes is not None and classes.scheme != "binary":  # the outputs' columns named after their classes
+        frame = frame.rename(columns={c: c.replace(f"[{o}]", f"[{name}]") for c in frame.columns
+                                      for o, name in enumerate(classes.names) if c.endswith(f"[{o}]")})
     if fmt == "json":
         typer.echo(json.dumps(frame_records(frame)))
     else:
         _console().print(obj)
+        if classes is not None:
+            outputs = "" if classes.scheme == "binary" else "; output o of the coefficients is class o: " + \
+                ", ".join(f"{o} = {name}" for o, name in enumerate(classes.names))
+            _console().print(f"{table.target_name}: {classes.describe(loss)}{outputs}.", soft_wrap=True,
+                             markup=False)
     for row in obj.rows:  # a gdlab row away from the optimum: how far, why, and the flag that would fix it
         warning = None if row.result is None else _cli_warning(row.result, "compare", who=row.method,
                                                                  flags=("standardize", "max_iter"))

@@ -129,7 +129,8 @@ def parquet_page_checksums(path: Any, metadata: Any = None) -> bool | None:
 class Table:
     """Numbers loaded from a file.
 
-    X : (m, d) float64 features; y : (m,) float64 target, or None when no target was asked for;
+    X : (m, d) float64 features; y : (m,) float64 target (with ``load_table(..., labels=True)``: its class labels,
+    float64 or an object array of strings), or None when no target was asked for;
     feature_names : the d column names of X; target_name : the target's column name (or None); path : the file.
     """
 
@@ -418,6 +419,26 @@ def _check_magnitude(path: Path, name: str, values: np.ndarray, fmt: str) -> Non
                     f"rescale the column first, e.g. divide it by {scale}.")
 
 
+def _labels(path: Path, name: str, col: np.ndarray, fmt: str) -> np.ndarray:
+    """A column of class labels as it is (numbers as float64, anything else as an object array of its values),
+    refused with its row where a label is missing."""
+    if col.dtype != object:
+        values = np.asarray(col)
+        missing = np.isnan(values) if np.issubdtype(values.dtype, np.floating) else np.zeros(len(values), bool)
+        values = values.astype(np.float64, copy=False) if values.dtype != bool else values.astype(np.float64)
+    else:
+        values = col
+        missing = np.array([v is None or (isinstance(v, float) and math.isnan(v)) or
+                            (isinstance(v, str) and not v.strip()) for v in col], dtype=bool)
+    if missing.any():
+        i = int(np.argmax(missing))
+        n_bad = int(missing.sum())
+        more = f" ({n_bad} rows lack one)" if n_bad > 1 else ""
+        raise DataError(f"{path}: column {name!r} has no label at {_where(i, fmt)}{more}; every row needs its "
+                        "class: drop or fill those rows first.")
+    return values
+
+
 def load_columns(path: Any, columns: list[str]) -> tuple[np.ndarray, list[str]]:
     """The named columns of a file as an (m, len(columns)) float64 matrix, checked finite."""
     p = Path(path)
@@ -432,7 +453,8 @@ def load_columns(path: Any, columns: list[str]) -> tuple[np.ndarray, list[str]]:
     return out, [names[i] for i in idx]
 
 
-def load_table(path: Any, target: str | None, features: list[str] | str | None = None) -> Table:
+def load_table(path: Any, target: str | None, features: list[str] | str | None = None, *,
+               labels: bool = False) -> Table:
     """Load a data file into memory as features X and target y.
 
     Parameters
@@ -440,6 +462,8 @@ def load_table(path: Any, target: str | None, features: list[str] | str | None =
     path : a .csv/.tsv/.txt, .parquet/.pq, .npy or .npz file.
     target : the name of the target column (for .npy: its index, e.g. "-1" for the last column). None: no target.
     features : the feature columns (a list, or one comma-separated string). None: every column but the target.
+    labels : read the target as class labels (a classifier's): y is then the column as it is, strings (an object
+        array) or numbers (float64), checked for missing values only (None, NaN or an empty string).
 
     Returns
     -------
@@ -486,7 +510,9 @@ def load_table(path: Any, target: str | None, features: list[str] | str | None =
     for j in np.flatnonzero(~np.isfinite(squares)):
         _check_magnitude(p, names[f_idx[j]], X[:, j], fmt)
     y = None
-    if t_idx is not None:
+    if t_idx is not None and labels:
+        y = _labels(p, names[t_idx], cols[t_idx], fmt)
+    elif t_idx is not None:
         y = _numeric(p, names[t_idx], cols[t_idx], fmt)
         _check_finite(p, names[t_idx], y, fmt)
         _check_magnitude(p, names[t_idx], y, fmt)
