@@ -246,3 +246,22 @@ def test_the_auto_start_is_the_null_model():
     p = y.mean()
     assert r.trajectory.params[0][0] == pytest.approx(np.log(p / (1 - p)), rel=1e-12)
     assert np.all(r.trajectory.params[0][1:] == 0)
+
+
+def test_auto_gd_on_the_log_loss_lets_its_step_grow_past_the_bound_and_still_reaches_the_optimum():
+    """The bound 1/4 X_b^T X_b / m is the Hessian's worst case; near a confident fit the curvature is several times
+    smaller, so 'auto' gd doubles its step while the sufficient-decrease condition holds (Armijo)."""
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((2000, 4))
+    y = (rng.random(2000) < 1 / (1 + np.exp(-(3 * X @ [1.0, -0.5, 0.3, 0.0] + 0.2)))).astype(float)
+    alpha = 1e-4
+    r = gdlab.descend(X, y, loss="log_loss", penalty="l2", alpha=alpha, tol=1e-10, max_iter=5000)
+    bound_step = 2 / (r.curvature.L + r.curvature.mu)
+    steps = r.trajectory.learning_rate[1:]
+    assert steps.max() >= 2 * bound_step and "twice the last accepted step" in r.extra["auto"]
+    beta = irls(X, y, "logistic", l2=alpha)
+    f_star = logistic_objective(X, y, beta[1:], beta[0], alpha)
+    assert r.converged and logistic_objective(X, y, r.coef, r.intercept, alpha) - f_star <= 2e-10 * f_star
+    fixed = gdlab.descend(X, y, loss="log_loss", penalty="l2", alpha=alpha, tol=1e-10, max_iter=5000,
+                          learning_rate=bound_step)  # the bound's constant step: the same optimum, more iterations
+    assert fixed.converged and fixed.n_iter > r.n_iter

@@ -257,25 +257,34 @@ class _NewtonCertificate:
         self.passes = 0
 
     @staticmethod
-    def _factor(H: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _factor(H: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per block: the eigen-decomposition of D H D with D = diag(H)^(-1/2) (Jacobi scaling: raw features of
+        very different scales keep their digits; g^T H^-1 g = (D g)^T (D H D)^-1 (D g))."""
         blocks = H if H.ndim == 3 else H[None]
         out = []
         for B in blocks:
-            lam, V = np.linalg.eigh(0.5 * (B + B.T))
-            floor = max(float(lam[-1]), 0.0) * 1e-12
-            out.append((np.where(lam > floor, lam, np.inf), V))
+            diag = np.diag(B).copy()
+            D = np.where(diag > 0, 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
+            lam, V = np.linalg.eigh(0.5 * (B + B.T) * np.outer(D, D))
+            out.append((lam, V, D))
         return out
 
     def decrement(self, g: np.ndarray) -> float:
-        """(1/2) g^T H^+ g (directions of zero curvature, where the gradient has no part, are left out)."""
+        """(1/2) g^T H^+ g. A direction of (numerically) zero curvature counts only if the gradient has a part
+        along it, and then the decrement is infinite (nothing can be certified): the softmax's common shift and
+        a duplicated column are such directions, with no gradient along them."""
         if len(self.factor) == 1 and g.shape[1] > 1 and self.factor[0][1].shape[0] == g.size:
             cols = [g.ravel()]
         else:
             cols = [g[:, j] for j in range(g.shape[1])]
         total = 0.0
-        for (lam, V), col in zip(self.factor, cols):
-            c = V.T @ col
-            total += 0.5 * float(np.sum(c * c / lam))
+        for (lam, V, D), col in zip(self.factor, cols):
+            c = V.T @ (D * col)
+            floor = max(float(lam[-1]), 0.0) * 1e-12
+            flat = lam <= floor
+            if np.any(flat) and float(np.sum(c[flat] ** 2)) > 1e-20 * float(np.sum(c * c)):
+                return math.inf
+            total += 0.5 * float(np.sum(c[~flat] ** 2 / lam[~flat]))
         return total
 
     def certify(self, theta: np.ndarray, g: np.ndarray, f: float, tol: float) -> bool:
@@ -847,8 +856,11 @@ def descend(
                                                       curvature=raw_curv if smooth_c == 2.0 else None).loss
 
 
-    # a loss with no global curvature bound (Poisson): 'auto' gd backtracks from the step planned at the start
-    auto_line_search = (auto_lr and smooth and smooth_c is None and full_batch and opt_name == "gd"
+    # the smooth losses other than the squared error (logistic, softmax, Poisson): the curvature bound is the
+    # Hessian's worst case (Poisson has none: the start's), often several times the curvature met near the
+    # optimum, so 'auto' gd starts from the bound's step and then lets the step grow: each iteration tries twice
+    # the last accepted step and backtracks (Armijo) until the sufficient-decrease condition holds
+    auto_line_search = (auto_lr and smooth and not quadratic and full_batch and opt_name == "gd"
                         and not isinstance(optimizer, Optimizer) and not line_search)
     line_search = line_search or auto_line_search
 
@@ -888,8 +900,9 @@ def descend(
                               + [f"{key} {value:.6g}" for key, value in params.items()
                                  if isinstance(value, float)])
             if auto_line_search:
-                why += ("; the loss has no global curvature bound (L is the start's), so each step backtracks "
-                        "(Armijo) from it")
+                why += ("; then each iteration tries twice the last accepted step and backtracks (Armijo): the "
+                        + ("loss has no global curvature bound (L is the start's)" if smooth_c is None else
+                           "bound L is the Hessian's worst case, often well above the curvature near the optimum"))
             auto_text = f"{shown} ({why})"
         opt = make_optimizer(optimizer, lr, **params)
     schedule = opt.learning_rate
@@ -977,6 +990,8 @@ def descend(
         opt_state = opt.direction.init(theta) if epochs is None else epochs.init_state(theta, opt.direction.init)
     eta = schedule(t) * eta_scale
 
+    eta_accepted: float | None = None  # the line search's last accepted step
+    grow = True
     # the hot path's lookups, made once (no proximal step without an L1 penalty)
     value_and_grad = problem.evaluate
     update = opt.direction.update
@@ -995,6 +1010,10 @@ def descend(
                 # (on the smooth part of F only: the L1 term is the prox's, and a step that grows |w|_1 must not
                 # be refused for it)
                 eta_min = eta * 1e-12
+                if auto_line_search and eta_accepted is not None:
+                    # grow only after a step that was accepted at once: a step just cut back is near its limit
+                    eta = 2.0 * eta_accepted if grow else eta_accepted
+                tried = eta
                 f_smooth = f - problem.l1_value(theta)
                 while True:
                     cand = problem.prox(theta - eta * u, eta)
@@ -1015,6 +1034,7 @@ def descend(
                     n_iter = it - 1
                     break
                 theta, f, g = cand, f_c, g_c
+                eta_accepted, grow = eta, eta == tried
             else:
                 theta = theta - eta * u
                 if has_prox:
