@@ -265,3 +265,17 @@ def test_auto_gd_on_the_log_loss_lets_its_step_grow_past_the_bound_and_still_rea
     fixed = gdlab.descend(X, y, loss="log_loss", penalty="l2", alpha=alpha, tol=1e-10, max_iter=5000,
                           learning_rate=bound_step)  # the bound's constant step: the same optimum, more iterations
     assert fixed.converged and fixed.n_iter > r.n_iter
+
+
+def test_a_logistic_fit_that_runs_out_of_iterations_says_so_and_newtons_method_it_names_gets_there():
+    X, y = load_breast_cancer(return_X_y=True)  # raw: the penalty on raw w leaves a condition number ~1e6
+    alpha = 1.0 / len(y)  # LogisticRegression(C=1)
+    with pytest.warns(gdlab.ConvergenceWarning, match=r"did not converge.*gdlab\.solvers\.newton\(X, y, loss='log_loss'"):
+        r = gdlab.descend(X, y, loss="log_loss", penalty="l2", alpha=alpha, max_iter=300)
+    assert ("method", "log_loss") in r.extra["diagnosis"].remedies
+    n = gdlab.solvers.newton(X, y, loss="log_loss", penalty="l2", alpha=alpha)  # the advice works
+    assert n.converged
+    beta = irls(X, y.astype(float), "logistic", l2=alpha)
+    f_star = logistic_objective(X, y, beta[1:], beta[0], alpha)
+    assert logistic_objective(X, y, n.coef, n.intercept, alpha) - f_star <= 1e-9 * f_star
+    assert logistic_objective(X, y, r.coef, r.intercept, alpha) - f_star > 1e-6 * f_star  # the claim: not there

@@ -92,7 +92,8 @@ class Diagnosis:
         """The remedies as Python parameters."""
         words = {"standardize": lambda v: f"standardize={v!r}", "max_iter": lambda v: f"max_iter={v}",
                  "learning_rate": lambda v: f"learning_rate={v!r}",
-                 "solver": lambda v: "the closed form (gdlab.closed_form(X, y))"}
+                 "solver": lambda v: "the closed form (gdlab.closed_form(X, y))",
+                 "method": lambda v: f"Newton's method (gdlab.solvers.newton(X, y, loss={v!r}, ...))"}
         return _join_remedies([words[k](v) for k, v in self.remedies if k in words])
 
     def to_dict(self) -> dict[str, Any]:
@@ -474,7 +475,7 @@ def _diagnose(*, raw_stats: Any, curv: Curvature | None, fit_intercept: bool, st
               optimum: float | None, tol: float | None, n_iter: int, rate: float | None, quadratic: bool,
               explicit_step: bool, l1: bool, eta: float | None = None, loss_curvature: float = 2.0,
               l2: float = 0.0, max_iter: int | None = None, diverged: bool = False,
-              replan: Callable[[int], float] | None = None) -> Diagnosis:
+              replan: Callable[[int], float] | None = None, newton_for: str | None = None) -> Diagnosis:
     """Why a full run ended away from the optimum, and what would get there (each remedy checked by theory)."""
     reasons: list[str] = []
     remedies: list[tuple[str, Any]] = []
@@ -528,7 +529,11 @@ def _diagnose(*, raw_stats: Any, curv: Curvature | None, fit_intercept: bool, st
         if not l1:
             remedies.append(("solver", "closed_form"))
     if explicit_step and (not quadratic or not any(k == "standardize" for k, _ in remedies)):
-        remedies.insert(0, ("learning_rate", "auto"))  # 'auto' standardizes and plans the step for the budget
+        remedies.insert(0, ("learning_rate", "auto"))
+    if newton_for is not None and not diverged:
+        # a smooth convex loss with few parameters: Newton's steps use the Hessian itself, whatever the
+        # condition number (gdlab.solvers.newton certifies its own result)
+        remedies.append(("method", newton_for))  # 'auto' standardizes and plans the step for the budget
     return Diagnosis("; ".join(reasons), tuple(remedies), gap_text)
 
 
@@ -1111,7 +1116,9 @@ def descend(
                               f=f, optimum=optimum_loss, tol=tol, n_iter=n_iter, rate=rate, quadratic=quadratic,
                               explicit_step=not auto_lr, l1=has_prox,
                               eta=schedule.eta0 if isinstance(schedule, constant) else None, loss_curvature=c_eff,
-                              l2=pen.l2, max_iter=max_iter, diverged=diverged, replan=replan)
+                              l2=pen.l2, max_iter=max_iter, diverged=diverged, replan=replan,
+                              newton_for=loss_obj.name if (smooth and not quadratic and not has_prox and mem is not None
+                                                           and p * k <= _MAX_STATS_PARAMETERS) else None)
     if check_separation and status in (1, 5):
         separation = _smallest_margin(mem, to_user(theta), loss_obj, fit_intercept)
         if separation > 0:
