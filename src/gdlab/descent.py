@@ -211,6 +211,35 @@ def _choose_source(requested: str, loss: Loss, full_batch: bool, m: int, d: int,
     return "memory", f"{max_iter} passes over X (~{memory_cost:.2g} units) beat forming the statistics (~{gram_cost:.2g})"
 
 
+def read_target(y: Any, n_samples: int, loss: Loss) -> tuple[np.ndarray, bool]:
+    """(Y (m, k) as the loss reads it, whether y was one column): the checks every solver makes of a target."""
+    ya = as_target(y, n_samples)
+    single = ya.ndim == 1
+    if single and loss.coupled:
+        raise ValueError(f"loss={loss.name!r} takes a one-hot target of shape (m, K); got shape {ya.shape}. "
+                         "GDClassifier encodes class labels itself.")
+    return loss.prepare_target(ya.reshape(-1, 1) if single else ya), single
+
+
+def initial_parameters(coef_init: Any, intercept_init: Any, d: int, k: int, fit_intercept: bool) -> np.ndarray:
+    """The packed start theta (p, k), zeros where nothing is given; one error for a start of the wrong size."""
+    p = d + (1 if fit_intercept else 0)
+    theta = np.zeros((p, k))
+    if coef_init is not None:
+        ci = np.asarray(coef_init, dtype=float)
+        if ci.size != d * k:
+            raise ValueError(f"coef_init has {ci.size} values; expected {d * k} (n_features={d} x n_outputs={k}).")
+        theta[p - d:] = ci.reshape(d, k)
+    if intercept_init is not None:
+        if not fit_intercept:
+            raise ValueError("intercept_init was given but fit_intercept=False; drop one of them.")
+        ii = np.asarray(intercept_init, dtype=float)
+        if ii.size != k:
+            raise ValueError(f"intercept_init has {ii.size} values; expected {k} (one per output).")
+        theta[0] = ii.reshape(k)
+    return theta
+
+
 def loss_stalled(f: float, f_prev: float, best: float, tol: float, adaptive_schedule: bool) -> bool:
     """The stall test of stochastic descent (scikit-learn's rule), for one epoch. The 'adaptive' schedule counts
     any epoch that fails to beat the best loss by tol (and then divides the step by 5); otherwise the loss must
@@ -728,12 +757,7 @@ def descend(
             raise ValueError("y is missing: pass the targets, descend(X, y), or a source object as X.")
         check_choice("source", source, SOURCES)
         Xa = as_matrix(X, check_finite=False)
-        ya = as_target(y, Xa.shape[0])
-        single = ya.ndim == 1
-        if single and loss_obj.coupled:
-            raise ValueError(f"loss={loss_obj.name!r} takes a one-hot target of shape (m, K); got shape {ya.shape}. "
-                             "GDClassifier encodes class labels itself.")
-        Y = loss_obj.prepare_target(ya.reshape(-1, 1) if single else ya)
+        Y, single = read_target(y, Xa.shape[0], loss_obj)
         m, d = Xa.shape
         k = Y.shape[1]
         sw = as_sample_weight(sample_weight, m)
@@ -793,20 +817,8 @@ def descend(
     else:
         src_d = ScaledSource(src_obj, scaling)
     # ---- starting point (the user's coordinates, then the descent's) -----------------------------------------
-    theta = np.zeros((p, k))
-    if coef_init is not None:
-        ci = np.asarray(coef_init, dtype=float)
-        if ci.size != d * k:
-            raise ValueError(f"coef_init has {ci.size} values; expected {d * k} (n_features={d} x n_outputs={k}).")
-        theta[p - d:] = ci.reshape(d, k)
-    if intercept_init is not None:
-        if not fit_intercept:
-            raise ValueError("intercept_init was given but fit_intercept=False; drop one of them.")
-        ii = np.asarray(intercept_init, dtype=float)
-        if ii.size != k:
-            raise ValueError(f"intercept_init has {ii.size} values; expected {k} (one per output).")
-        theta[0] = ii.reshape(k)
-    elif scaling is not None and fit_intercept and stats is not None and stats.n > 0:
+    theta = initial_parameters(coef_init, intercept_init, d, k, fit_intercept)
+    if intercept_init is None and scaling is not None and fit_intercept and stats is not None and stats.n > 0:
         # the best intercept for the starting slopes (glmnet's null model): for the squared error centring
         # decouples it (the target's mean less the slopes' share); for the other losses, with zero slopes
         if quadratic:

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from gdlab import exceptions as _exceptions
-from gdlab._validation import as_matrix, as_sample_weight, as_target, check_positive
-from gdlab.descent import IterationInfo, _hessian_function, _Problem, _smallest_margin
+from gdlab._validation import as_matrix, as_sample_weight, check_positive
+from gdlab.descent import IterationInfo, _hessian_function, _Problem, _smallest_margin, initial_parameters, read_target
 from gdlab.losses import Loss, get_loss
 from gdlab.objectives import Penalty, make_penalty
 from gdlab.result import Result, TrajectoryRecorder
@@ -123,12 +123,7 @@ def _prepare(method: str, X: Any, y: Any, *, loss: str | Loss, epsilon: float, p
     if y is None:
         raise ValueError(f"y is missing: pass the targets, {method}(X, y).")
     Xa = as_matrix(X)
-    ya = as_target(y, Xa.shape[0])
-    single = ya.ndim == 1
-    if single and loss_obj.coupled:
-        raise ValueError(f"loss={loss_obj.name!r} takes a one-hot target of shape (m, K); got shape {ya.shape}. "
-                         "GDClassifier encodes class labels itself.")
-    Y = loss_obj.prepare_target(ya.reshape(-1, 1) if single else ya)
+    Y, single = read_target(y, Xa.shape[0], loss_obj)
     m, d = Xa.shape
     k = Y.shape[1]
     sw = as_sample_weight(sample_weight, m)
@@ -140,20 +135,8 @@ def _prepare(method: str, X: Any, y: Any, *, loss: str | Loss, epsilon: float, p
         raise ValueError(f"{method} forms the dense Hessian of {p * k} parameters ((n_features + 1) x n_outputs), "
                          f"more than {max_parameters}; use gdlab.solvers.lbfgs or gdlab.descend, which need only "
                          "gradients.")
-    theta = np.zeros((p, k))
-    if coef_init is not None:
-        ci = np.asarray(coef_init, dtype=float)
-        if ci.size != d * k:
-            raise ValueError(f"coef_init has {ci.size} values; expected {d * k} (n_features={d} x n_outputs={k}).")
-        theta[p - d:] = ci.reshape(d, k)
-    if intercept_init is not None:
-        if not fit_intercept:
-            raise ValueError("intercept_init was given but fit_intercept=False; drop one of them.")
-        ii = np.asarray(intercept_init, dtype=float)
-        if ii.size != k:
-            raise ValueError(f"intercept_init has {ii.size} values; expected {k} (one per output).")
-        theta[0] = ii.reshape(k)
-    elif fit_intercept and coef_init is None:
+    theta = initial_parameters(coef_init, intercept_init, d, k, fit_intercept)
+    if intercept_init is None and fit_intercept and coef_init is None:
         null = loss_obj.null_intercept(Y, sw)  # glmnet's null model: the best intercept with zero slopes
         if null is not None:
             theta[0] = null
