@@ -278,7 +278,7 @@ def test_uploaded_csv_is_fitted_like_numpy():
     ("x,y\n1,2\n3,4\n", {"target": "price"}, 400, "'price' is not in the table"),
     ("x,y\n1,2\n", {}, 400, "at least 2 rows"),
     ("x,y\n1,2\n3,\n5,6\n", {}, 400, "column 'y' has 1 missing"),
-    ("x,y\n1,a\n3,b\n", {"target": "y"}, 400, "not numeric"),
+    ("x,y\n1,a\n3,b\n5,c\n", {"target": "y"}, 400, "not numeric"),
     ("x,y\n1,2\n3,4\n", {"bogus": "1"}, 400, "unknown parameter 'bogus'"),
 ])
 def test_bad_uploads_get_one_clear_error(client, content, params, status, words):

@@ -265,9 +265,19 @@ def test_uploading_a_csv(page, server, tmp_path):
     np.testing.assert_allclose(optimum, w_star, rtol=1e-9)
     assert "slope w1 (of size)" in page.inner_text("#facts")
     shot(page, "upload")
+    # a target of two labels is a classification target: logistic regression, the boundary view
+    two = tmp_path / "sold.csv"
+    two.write_text("size,sold\n" + "".join(f"{v:.3f},{'yes' if v + 0.4 * np.sin(7 * v) > 1.5 else 'no'}\n"
+                                             for v in size[:60]))
+    page.set_input_files("#upload-file", str(two))
+    page.fill("#upload-target", "")
+    after_update(page, lambda: page.click("#upload-button"))
+    assert "(two classes: logistic regression)" in page.inner_text("#upload-status")
+    assert "sold = yes is class 1" in page.inner_text("#upload-status")
+    assert layer_trace(page, "data", "P(yes)") is not None
     # a bad file is refused with a clear message, and the page stays usable
     bad = tmp_path / "bad.csv"
-    bad.write_text("size,price\n1,cheap\n2,dear\n")
+    bad.write_text("size,price\n1,cheap\n2,dear\n3,fair\n")
     page.set_input_files("#upload-file", str(bad))
     page.click("#upload-button")
     page.wait_for_selector("#upload-status.error")
@@ -559,3 +569,108 @@ def test_the_page_fits_a_400_pixel_screen(page, server):
     page.locator("#t-slider").fill("3")
     page.wait_for_function("document.getElementById('iteration-label').textContent.includes('3')")
     shot(page, "narrow-400")
+
+
+# ---- classification and the Standardise toggle (issues 11 and 14) ---------------------------------------------------
+
+def layer_trace(page, plot: str, prefix: str) -> dict | None:
+    return page.evaluate(f"""() => {{
+        const tr = document.getElementById('layer-{plot}').traces.find((d) => (d.name || '').startsWith({prefix!r}));
+        return tr ? {{ name: tr.name, x: tr.x, y: tr.y }} : null;
+    }}""")
+
+
+def test_the_classification_view_draws_the_boundary_at_the_iteration_shown(page, server):
+    open_page(page, server, "?dataset=classes")
+    assert verdict(page).startswith("converges: learning rate 2 is below 2/L = 3.3, so every step lowers the log-loss")
+    api = page.request.get(server + "api/descend?dataset=classes").json()
+    run = api["runs"][0]
+    # the points in two colours, one trace per class, as the rows' labels say
+    classes = page.evaluate("document.getElementById('plot-data').data.map((d) => [d.name, d.x.length])")
+    assert classes == [["0", 100], ["1", 100]]
+    line = layer_trace(page, "data", "boundary at iteration 100")
+    seg = run["boundary"]["segments"][100]
+    assert [line["x"][0], line["y"][0], line["x"][1], line["y"][1]] == pytest.approx(seg, rel=1e-12)
+    # and it lies where w0 + w1 x1 + w2 x2 = 0
+    w0, w1, w2 = run["params"][100]
+    for x, y in zip(line["x"], line["y"]):
+        assert abs(w0 + w1 * x + w2 * y) < 1e-9
+    # drawn on the canvas where plotly's axes put it: the middle of the segment is blue
+    mx, my = (seg[0] + seg[2]) / 2, (seg[1] + seg[3]) / 2
+    px, py = axis_px(page, "data", mx, my)
+    assert layer_pixel(page, "data", px, py)[:3] == [0x1F, 0x5F, 0xBF]
+    assert "Log-loss surface" in page.evaluate("document.getElementById('plot-surface').layout.title.text")
+    assert "accuracy" in page.inner_text("#facts")
+    shot(page, "classes")
+    # the boundary moves with the iteration slider
+    page.locator("#t-slider").fill("3")
+    page.wait_for_function("document.body.dataset.iteration === '3'")
+    early = layer_trace(page, "data", "boundary at iteration 3")
+    assert [early["x"][0], early["y"][0], early["x"][1], early["y"][1]] == pytest.approx(
+        run["boundary"]["segments"][3], rel=1e-12)
+    assert early["x"] != line["x"]
+
+
+def test_one_feature_shows_the_fitted_probability_and_separable_classes_say_so(page, server):
+    open_page(page, server, "?dataset=exam&iterations=300")
+    api = page.request.get(server + "api/descend?dataset=exam&iterations=300").json()
+    w0, w1 = api["runs"][0]["params"][-1]
+    curve = layer_trace(page, "data", "P(passed)")
+    xs, ps = np.array(curve["x"]), np.array(curve["y"])
+    np.testing.assert_allclose(ps, 1 / (1 + np.exp(-(w0 + w1 * xs))), rtol=1e-12)
+    boundary = layer_trace(page, "data", "boundary at iteration 300")
+    assert boundary["x"] == pytest.approx([-w0 / w1, -w0 / w1])
+    shot(page, "exam")
+    open_page(page, server, "?dataset=separable")
+    assert verdict(page).startswith("no minimum: the classes are separable")
+    assert page.get_attribute("#verdict", "class") == "error"
+    assert "classes separable" in page.inner_text("#iteration-label")
+    shot(page, "separable")
+
+
+def surface_z(page) -> list:
+    return page.evaluate("document.getElementById('plot-surface').data[0].z")
+
+
+def test_the_standardise_toggle_changes_the_contour_and_the_condition_number(page, server):
+    open_page(page, server, "?dataset=houses")
+    facts = page.inner_text("#facts")
+    assert re.search(r"κ = L/μ\s+173200", facts), facts
+    assert "crawl" not in verdict(page) and "1 − 1.2e-05" not in verdict(page)
+    raw_z = surface_z(page)
+    raw_label = page.evaluate("document.getElementById('plot-surface').layout.yaxis.title.text")
+    hint = page.inner_text("#standardize-hint")
+    assert "173000 (raw) to 1.21 (standardised)" in hint, hint
+    after_update(page, lambda: page.check("#standardize"))
+    page.wait_for_function("document.getElementById('plot-surface').layout.yaxis.title.text.includes('standardised')")
+    facts = page.inner_text("#facts")
+    assert re.search(r"κ = L/μ\s+1\.211", facts) and "raw features: 173000" in facts, facts
+    assert surface_z(page) != raw_z
+    assert page.evaluate("document.getElementById('plot-surface').layout.yaxis.title.text") != raw_label
+    text = verdict(page)
+    assert text.startswith("converges: learning rate 0.415 is below 2/L = 0.91; the error shrinks by"), text
+    state = url_state(page)
+    assert state["standardize"] == "1" and state["lr"] == "0.415"
+    # what is drawn is the core's standardised descent
+    api = page.request.get(server + "api/descend?dataset=houses&standardize=1&lr=0.415").json()
+    np.testing.assert_allclose(path_on_surface(page), np.array(api["runs"][0]["params"])[:, :2], rtol=1e-9)
+    shot(page, "houses-standardised")
+    # and back: the raw contour, the raw condition number, the learning rate where it was
+    after_update(page, lambda: page.uncheck("#standardize"))
+    page.wait_for_function("!document.getElementById('plot-surface').layout.yaxis.title.text.includes('standardised')")
+    assert re.search(r"κ = L/μ\s+173200", page.inner_text("#facts"))
+    assert float(url_state(page)["lr"]) == pytest.approx(5e-5, rel=2e-3)
+
+
+def test_the_new_views_fit_a_400_pixel_screen(page, server):
+    page.set_viewport_size({"width": 400, "height": 900})
+    try:
+        for query, name in (("?dataset=classes", "classes-400"), ("?dataset=houses&standardize=1", "houses-400")):
+            open_page(page, server, query)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 400
+            for sel in ("#standardize", "#plot-data", "#plot-surface", "#legend-data"):
+                b = page.locator(sel).bounding_box()
+                assert b is not None and b["x"] >= 0 and b["x"] + b["width"] <= 400 + 0.5, sel
+            shot(page, name)
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 1000})

@@ -9,6 +9,7 @@ cached. The browser only draws what this module returns.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import math
@@ -25,16 +26,22 @@ from gdlab.curvature import Curvature, curvature_from_stats
 from gdlab.descent import descend
 from gdlab.exceptions import RankDeficiencyWarning
 from gdlab.objectives import get_loss
+from gdlab.losses import get_loss as get_glm_loss
 from gdlab.result import Result
+from gdlab.scaling import Scaling
+from gdlab.solvers import newton
 from gdlab.sources.gram import GramSource, GramStats
 from gdlab.sources.memory import MemorySource
 
 __all__ = [
     "ExplorerDataset", "RunSpec", "Limits", "builtin_datasets", "dataset_from_frame", "load_table", "read_csv_bytes",
     "read_parquet_bytes", "parquet_shape",
-    "loss_on_grid", "step_bound", "predicted_rate", "verdict", "run_descent", "surface", "default_view",
-    "OPTIMIZER_PARAMS",
+    "loss_on_grid", "log_loss_on_grid", "step_bound", "predicted_rate", "verdict", "run_descent", "surface",
+    "default_view", "decision_boundary", "boundary_segment", "data_plane", "OPTIMIZER_PARAMS", "TASKS",
 ]
+
+#: what an uploaded table's target may be fitted as: "auto" takes a target of exactly two values as classes
+TASKS = ("auto", "regression", "classification")
 
 #: The hyperparameters each optimizer takes besides its learning rate, with (default, lower, upper) bounds.
 OPTIMIZER_PARAMS: dict[str, dict[str, tuple[float, float, float]]] = {
@@ -68,19 +75,27 @@ class Limits:
     #: the longest pause while a request body arrives, and the longest a whole body may take (seconds)
     body_read_timeout: float = 10.0
     body_total_timeout: float = 120.0
+    #: the log-loss has no statistics shortcut: its surface is evaluated on the rows, grid^2 x rows at most this
+    #: many (the grid is made coarser on a big table, down to min_grid), and an uploaded classification table has
+    #: at most this many rows (every iteration reads them all)
+    max_surface_evaluations: int = 40_000_000
+    max_classification_rows: int = 100_000
 
 
 @dataclass
 class ExplorerDataset:
     """A data set the explorer can descend on: rows, names, and its cached one-pass statistics.
 
-    X : (m, d) features (d = 0 for the workshop's 1-D mean, an intercept-only model); y : (m,) target.
+    X : (m, d) features (d = 0 for the workshop's 1-D mean, an intercept-only model); y : (m,) target (0/1 for a
+    classification data set: class_labels[1] is class 1).
     default_start : (1 + d,) the starting parameters [intercept, coef...] (the workshop's w).
+    task : "regression" (the workshop's MSE, through the gram statistics) or "classification" (logistic regression,
+    the log-loss, on the rows).
     """
 
     id: str
     title: str
-    kind: str  # "line" (one feature), "mean" (intercept only), "table" (any number of features)
+    kind: str  # "line" (one feature), "mean" (intercept only), "table" (any number of features), "classes"
     X: np.ndarray
     y: np.ndarray
     feature_names: list[str]
@@ -89,18 +104,59 @@ class ExplorerDataset:
     description: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    task: str = "regression"
+    class_labels: list[str] | None = None
+    #: set on the standardised twin (:meth:`standardized`): the map from the original data set's parameters
+    scaling: Scaling | None = None
 
     def __post_init__(self) -> None:
         self.stats = GramStats.from_arrays(self.X, self.y.reshape(-1, 1))
         self.gram_source = GramSource(self.stats, fit_intercept=True)
-        self.curvature: Curvature = curvature_from_stats(self.stats, True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RankDeficiencyWarning)
-            self.optimum: Result = closed_form_from_stats(self.stats, fit_intercept=True)
         self._memory: MemorySource | None = None
+        self._twin: ExplorerDataset | None = None
+        if self.classification:
+            # the log-loss's Hessian is at most (1/(4m)) X_b^T X_b: L and the stable step 2/L come from X alone
+            self.curvature: Curvature = curvature_from_stats(self.stats, True, get_glm_loss("log_loss").curvature)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = newton(self.X, self.y, loss="log_loss", tol=1e-13, max_iter=200, warn=False)
+            # separable classes: the log-loss has no minimum (its infimum 0 is approached as |w| grows)
+            self.optimum: Result | None = None if fit.status == 6 else fit
+        else:
+            self.curvature = curvature_from_stats(self.stats, True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RankDeficiencyWarning)
+                self.optimum = closed_form_from_stats(self.stats, fit_intercept=True)
         m = self.X.shape[0]
         k = min(m, 1500)
         self.display_rows = np.arange(m) if k == m else np.sort(np.random.default_rng(0).choice(m, k, replace=False))
+
+    @property
+    def classification(self) -> bool:
+        return self.task == "classification"
+
+    @property
+    def loss_name(self) -> str:
+        return "log_loss" if self.classification else "squared_error"
+
+    @property
+    def separable(self) -> bool:
+        """Classes that a line separates: the log-loss has no minimum."""
+        return self.classification and self.optimum is None
+
+    @property
+    def optimum_params(self) -> np.ndarray | None:
+        return None if self.optimum is None else np.asarray(self.optimum.params, dtype=float)
+
+    @property
+    def loss_star(self) -> float:
+        """The smallest loss: the optimum's, or 0, the infimum of the log-loss on separable classes."""
+        return 0.0 if self.optimum is None else float(self.optimum.loss)
+
+    @property
+    def key(self) -> str:
+        """The id, and whether the features are standardised: what the page's drawings are kept by."""
+        return self.id + ("|standardized" if self.scaling is not None else "")
 
     @property
     def n_rows(self) -> int:
@@ -116,12 +172,13 @@ class ExplorerDataset:
 
     @property
     def param_names(self) -> list[str]:
+        std = ", standardised" if self.scaling is not None else ""
         if self.kind == "mean":
             return ["c (candidate mean)"]
         if self.kind == "line":
-            return ["intercept w0", f"slope w1 (of {self.feature_names[0]})"]
+            return ["intercept w0", f"slope w1 (of {self.feature_names[0]}{std})"]
         # the workshop's w = [w0, w1, ...]: w0 the intercept, wj the weight of feature j (as Trajectory.to_frame())
-        return ["intercept w0"] + [f"w{j + 1} ({name})" for j, name in enumerate(self.feature_names)]
+        return ["intercept w0"] + [f"w{j + 1} ({name}{std})" for j, name in enumerate(self.feature_names)]
 
     @property
     def memory_source(self) -> MemorySource:
@@ -130,25 +187,80 @@ class ExplorerDataset:
             self._memory = MemorySource(self.X, self.y.reshape(-1, 1), None, get_loss("squared_error"), True)
         return self._memory
 
+    def standardized(self) -> ExplorerDataset:
+        """The same data with each feature centred on its mean and divided by its (population) standard deviation,
+        z = (x - mean) / std, as ``gdlab.descend(..., standardize=True)`` fits (:class:`gdlab.scaling.Scaling`).
+
+        Its parameters are theta' = [b + mean . w, std * w] (the same models, other coordinates); its default start
+        is the original one mapped so; its learning rate keeps the original's ratio to the best constant step
+        2/(L+mu) of each (at 2/(L+mu) raw, it is at 2/(L+mu) standardised), so that "the same descent" runs in
+        both, as in the workshop report's section on scaling. Made once and kept.
+        """
+        if self.scaling is not None:
+            return self
+        if self.n_features == 0:
+            raise ValueError(f"the data set {self.title!r} has no features to standardise.")
+        if self._twin is None:
+            sc = Scaling.from_stats(self.stats, True)
+            Z = (self.X - sc.center) / sc.scale
+            start = sc.to_descent(self.default_start.reshape(-1, 1))[:, 0]
+            defaults = dict(self.defaults)
+            extra = {k: v for k, v in self.extra.items() if k in ("note", "jitter")}
+            twin = ExplorerDataset(
+                self.id, self.title, self.kind, Z, self.y, list(self.feature_names), self.target_name, start,
+                self.description + " Standardised: each feature centred on its mean and divided by its standard "
+                "deviation.", defaults=defaults, extra=extra, task=self.task, class_labels=self.class_labels,
+                scaling=sc)
+            twin.display_rows = self.display_rows
+            if "lr" in self.defaults and math.isfinite(self.curvature.best_step) and math.isfinite(
+                    twin.curvature.best_step):
+                ratio = twin.curvature.best_step / self.curvature.best_step
+                defaults["lr"] = float(f"{self.defaults['lr'] * ratio:.3g}")
+            twin._twin = self
+            self._twin = twin
+        return self._twin
+
     def info(self) -> dict[str, Any]:
         curv = self.curvature
-        return {
-            "id": self.id, "title": self.title, "kind": self.kind, "description": self.description,
+        opt = self.optimum
+        out = {
+            "id": self.id, "key": self.key, "title": self.title, "kind": self.kind, "task": self.task,
+            "description": self.description,
             "n_rows": self.n_rows, "n_features": self.n_features, "feature_names": list(self.feature_names),
             "target_name": self.target_name, "param_names": self.param_names,
             "default_start": _floats(self.default_start), "defaults": dict(self.defaults),
             "curvature": curv.to_dict(),
-            "optimum": {"params": _floats(self.optimum.params), "loss": float(self.optimum.loss)},
+            "optimum": None if opt is None else {"params": _floats(opt.params), "loss": float(opt.loss)},
+            "loss_star": self.loss_star, "separable": self.separable, "loss_name": self.loss_name,
+            "standardized": self.scaling is not None,
             "lr_range": lr_range(curv), **({"note": self.extra["note"]} if "note" in self.extra else {}),
         }
+        if self.class_labels is not None:
+            out["classes"] = list(self.class_labels)
+        if self.n_features:
+            # the condition number both ways, so that the page can say what the toggle changes
+            raw = self._twin if self.scaling is not None else self
+            std = self if self.scaling is not None else self._twin
+            out["condition_numbers"] = {"raw": raw.curvature.to_dict()["condition_number"],
+                                        "standardized": None if std is None else
+                                        std.curvature.to_dict()["condition_number"]}
+        if self.scaling is not None:
+            out["scaling"] = {"center": self.scaling.center.tolist(), "scale": self.scaling.scale.tolist()}
+        return out
 
     def display_data(self) -> dict[str, Any]:
         """A bounded sample of the rows for the data view (all rows when there are at most 1500)."""
         rows = self.display_rows
-        out: dict[str, Any] = {"id": self.id, "kind": self.kind, "n_rows": self.n_rows, "n_shown": int(rows.size),
+        out: dict[str, Any] = {"id": self.id, "key": self.key, "kind": self.kind, "n_rows": self.n_rows,
+                               "n_shown": int(rows.size),
                                "feature_names": list(self.feature_names), "target_name": self.target_name,
                                "X": self.X[rows].tolist(), "y": self.y[rows].tolist()}
-        if "jitter" in self.extra:
+        if self.classification:
+            out["classes"] = list(self.class_labels or ["0", "1"])
+            out["box"] = _rows(data_box(self))
+            if self.n_features == 1:  # one feature: the classes at 0 and 1, spread a little to show the crowd
+                out["jitter"] = (0.06 * (np.random.default_rng(0).random(rows.size) - 0.5)).tolist()
+        elif "jitter" in self.extra:
             out["jitter"] = np.asarray(self.extra["jitter"])[rows].tolist()
         elif self.kind == "mean":  # one column: spread the points vertically, as the workshop's first figure does
             out["jitter"] = np.random.default_rng(0).random(rows.size).tolist()
@@ -183,11 +295,29 @@ def lr_range(curv: Curvature) -> dict[str, Any]:
 
 # ---- data sets --------------------------------------------------------------------------------------------------
 
+#: hours studied and exam passed (0/1) of 20 students: the worked example of Wikipedia's "Logistic regression"
+#: article, whose fit is w0 = -4.0777, w1 = 1.5046
+EXAM_HOURS = np.array([0.50, 0.75, 1.00, 1.25, 1.50, 1.75, 1.75, 2.00, 2.25, 2.50, 2.75, 3.00, 3.25, 3.50, 4.00,
+                       4.25, 4.50, 4.75, 5.00, 5.50])
+EXAM_PASSED = np.array([0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1])
+
+
 def builtin_datasets() -> list[ExplorerDataset]:
-    """The workshop's two data sets, exactly as its code makes them, and a two-feature valley for momentum."""
+    """The workshop's two data sets, exactly as its code makes them, a two-feature valley for momentum, two features
+    in very different units (for the standardise toggle), and three classification data sets for logistic
+    regression: hours studied against exam passed (one feature), two overlapping classes, two separable ones."""
     line = datasets.workshop_line()
     mean = datasets.workshop_mean()
     valley = datasets.make_regression(200, 2, noise=0.5, condition_number=25.0, intercept=1.0, random_state=3)
+    rng = np.random.default_rng(7)
+    size = rng.uniform(40.0, 200.0, 120)           # m^2
+    distance = rng.uniform(0.5, 15.0, 120)         # km to the centre
+    price = 40.0 + 2.2 * size - 6.0 * distance + rng.normal(0.0, 25.0, 120)   # thousands
+    rng = np.random.default_rng(5)
+    overlap = np.vstack([rng.normal([-1.0, -0.5], 1.0, (100, 2)), rng.normal([1.0, 0.8], 1.0, (100, 2))])
+    rng = np.random.default_rng(2)
+    apart = np.vstack([rng.normal([-1.5, -1.0], 0.55, (40, 2)), rng.normal([1.5, 1.2], 0.55, (40, 2))])
+    two = np.r_[np.zeros(100), np.ones(100)]
     return [
         ExplorerDataset(
             "line", "Workshop: a line through 50 points", "line", line.X, line.y, ["x"], "y",
@@ -210,20 +340,67 @@ def builtin_datasets() -> list[ExplorerDataset]:
             "200 points with two correlated features (condition number 25 for their covariance): plain gradient "
             "descent zig-zags across the valley; try momentum.",
             defaults={"lr": 0.5, "iterations": 60, "axes": [1, 2]}),
+        ExplorerDataset(
+            "houses", "Two features in different units (try Standardise)", "table",
+            np.column_stack([size, distance]), price, ["size (m²)", "distance (km)"], "price (k€)",
+            np.zeros(3),
+            "120 made-up houses: price = 40 + 2.2 size − 6 distance + noise. Size runs to 200 m², distance to "
+            "15 km, "
+            "and neither is centred, so the valley of the raw loss is extremely long: gradient descent at 0.83 of its "
+            "best constant step crawls. Tick 'Standardise the features' to run the same descent on "
+            "z = (x − mean)/std.",
+            defaults={"lr": 5e-5, "iterations": 100, "axes": [0, 1]}),
+        ExplorerDataset(
+            "exam", "Classification: hours studied and exam passed", "classes", EXAM_HOURS.reshape(-1, 1),
+            EXAM_PASSED.astype(float), ["hours studied"], "passed", np.array([0.0, 0.0]),
+            "20 students (the example of Wikipedia's 'Logistic regression' article): P(pass) = σ(w0 + w1 hours). "
+            "No closed form: gradient descent on the log-loss; its minimum (Newton's method) is w0 ≈ −4.08, "
+            "w1 ≈ 1.50, the boundary P = 0.5 at 2.7 hours.",
+            defaults={"lr": 0.5, "iterations": 300}, task="classification", class_labels=["failed", "passed"]),
+        ExplorerDataset(
+            "classes", "Classification: two overlapping classes", "classes", overlap, two, ["x1", "x2"], "class",
+            np.array([0.5, -1.5, 1.0]),
+            "200 points, two classes drawn around different centres that overlap: logistic regression's decision "
+            "boundary w0 + w1 x1 + w2 x2 = 0 turns into place as gradient descent lowers the log-loss.",
+            defaults={"lr": 2.0, "iterations": 100, "axes": [1, 2]}, task="classification",
+            class_labels=["0", "1"]),
+        ExplorerDataset(
+            "separable", "Classification: two separable classes", "classes", apart, np.r_[np.zeros(40), np.ones(40)],
+            ["x1", "x2"], "class", np.array([0.5, -1.5, 1.0]),
+            "80 points that a line separates: the log-loss then has no minimum (it falls towards 0 as the weights "
+            "grow without bound), and gradient descent says so once every point is on its side of the boundary.",
+            defaults={"lr": 2.0, "iterations": 100, "axes": [1, 2]}, task="classification",
+            class_labels=["0", "1"]),
     ]
 
 
+def _two_classes(column: Any) -> list[Any] | None:
+    """The two values of a column that holds exactly two (sorted: the second is class 1), or None."""
+    values = column.dropna().unique()
+    if len(values) != 2:
+        return None
+    try:
+        return sorted(values.tolist())
+    except TypeError:  # mixed types: keep their order of appearance
+        return list(values)
+
+
 def dataset_from_frame(frame: Any, target: str | None = None, features: list[str] | None = None, *,
-                       dataset_id: str = "data", title: str = "your data", max_features: int = 50) -> ExplorerDataset:
+                       dataset_id: str = "data", title: str = "your data", max_features: int = 50,
+                       task: str = "auto", max_classification_rows: int | None = None) -> ExplorerDataset:
     """An explorer data set from a pandas DataFrame: the target column and the numeric feature columns.
 
     target defaults to the last column; features default to every other numeric column (non-numeric ones are
-    left out and named in the data set's note).
+    left out and named in the data set's note). task: "auto" (a target of 0/1 or -1/+1, or of exactly two text
+    labels, is a classification target: logistic regression on the log-loss; any other numeric target is
+    regression), "regression" or "classification" (any two-valued target).
     """
     import pandas as pd
 
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame or a file path, got {type(frame).__name__}.")
+    if task not in TASKS:
+        raise ValueError(f"the task must be one of {', '.join(TASKS)}, got {task!r}.")
     if frame.shape[0] < 2:
         raise ValueError(f"the table has {frame.shape[0]} row(s); gradient descent needs at least 2 rows of data.")
     if frame.shape[1] < 1:
@@ -249,7 +426,20 @@ def dataset_from_frame(frame: Any, target: str | None = None, features: list[str
                              f"{', '.join(columns)}.")
         if target in features:
             raise ValueError(f"the target column {target!r} is also listed as a feature; drop it from the features.")
-    for c in [target, *features]:
+    classes = _two_classes(frame[target]) if task != "regression" else None
+    if task == "auto" and classes is not None and pd.api.types.is_numeric_dtype(frame[target]) and not (
+            set(classes) <= {0, 1} or set(classes) <= {-1, 1}):
+        classes = None  # two numbers other than 0/1 or -1/+1 (say 3 and 5): a measurement, unless chosen
+    if task == "classification" and classes is None:
+        n = frame[target].dropna().nunique()
+        raise ValueError(f"classification needs a target with two classes; column {target!r} has {n} distinct "
+                         "value(s). Choose a two-valued target column, or fit it as regression.")
+    if classes is None and not pd.api.types.is_numeric_dtype(frame[target]):
+        n = frame[target].dropna().nunique()
+        raise ValueError(f"column {target!r} is not numeric (dtype {frame[target].dtype}) and has {n} distinct "
+                         "values, not the two of a classification target; encode it as numbers or choose another "
+                         "target column.")
+    for c in features:
         if not pd.api.types.is_numeric_dtype(frame[c]):
             raise ValueError(f"column {c!r} is not numeric (dtype {frame[c].dtype}); encode it as numbers or "
                              "leave it out.")
@@ -257,21 +447,55 @@ def dataset_from_frame(frame: Any, target: str | None = None, features: list[str
         raise ValueError(f"the table has {len(features)} feature columns; the explorer shows at most {max_features}. "
                          "Keep the columns you want to explore (or name them on the command line: gdlab explore "
                          "FILE --target COL --features a,b,c).")
+    if classes is not None:
+        if not features:
+            raise ValueError(f"the table has no numeric feature besides the target {target!r}; logistic regression "
+                             "needs at least one feature.")
+        if max_classification_rows is not None and frame.shape[0] > max_classification_rows:
+            raise ValueError(f"the table has {frame.shape[0]} rows; a classification upload may have at most "
+                             f"{max_classification_rows} (the log-loss has no statistics shortcut: every iteration "
+                             "reads every row). Upload a sample.")
+        labels = frame[target]
+        if labels.isna().any():
+            row = int(np.argmax(labels.isna().to_numpy()))
+            raise ValueError(f"column {target!r} has {int(labels.isna().sum())} missing value(s) (first at data row "
+                             f"{row + 1}); remove or fill them before exploring.")
+        y = (labels == classes[1]).to_numpy(dtype=np.float64)
+        class_labels = [_label_text(v) for v in classes]
+        notes.append(f"classification: {target} = {class_labels[1]} is class 1, {class_labels[0]} class 0")
+    else:
+        y = frame[target].to_numpy(dtype=np.float64)
+        class_labels = None
     X = frame[features].to_numpy(dtype=np.float64) if features else np.empty((frame.shape[0], 0))
-    y = frame[target].to_numpy(dtype=np.float64)
     for name, col in [(target, y), *[(f, X[:, j]) for j, f in enumerate(features)]]:
         bad = ~np.isfinite(col)
         if bad.any():
             row = int(np.argmax(bad))
             raise ValueError(f"column {name!r} has {int(bad.sum())} missing or non-finite value(s) (first at data row "
                              f"{row + 1}); remove or fill them before exploring.")
-    kind = "line" if len(features) == 1 else ("mean" if not features else "table")
-    ds = ExplorerDataset(dataset_id, title, kind, X, y, features, target, np.zeros(len(features) + 1),
-                         f"{frame.shape[0]} rows; target {target!r}; features: {', '.join(features) or 'none'}.",
-                         defaults={"iterations": 50}, extra={"note": "; ".join(notes)} if notes else {})
-    ds.defaults.setdefault("lr", float(f"{0.9 * ds.curvature.best_step:.2g}") if math.isfinite(
-        ds.curvature.best_step) else 0.01)
+    if class_labels is not None:
+        kind, start = "classes", np.zeros(len(features) + 1)
+        defaults: dict[str, Any] = {"iterations": 100}
+        if len(features) >= 2:
+            defaults["axes"] = [1, 2]
+    else:
+        kind = "line" if len(features) == 1 else ("mean" if not features else "table")
+        start, defaults = np.zeros(len(features) + 1), {"iterations": 50}
+    ds = ExplorerDataset(dataset_id, title, kind, X, y, features, target, start,
+                         f"{frame.shape[0]} rows; target {target!r}"
+                         f"{' (two classes: logistic regression)' if class_labels else ''}; features: "
+                         f"{', '.join(features) or 'none'}.",
+                         defaults=defaults, extra={"note": "; ".join(notes)} if notes else {},
+                         task="classification" if class_labels else "regression", class_labels=class_labels)
+    step = ds.curvature.stable_step if ds.classification else ds.curvature.best_step
+    ds.defaults.setdefault("lr", float(f"{0.9 * step:.2g}") if math.isfinite(step) else 0.01)
     return ds
+
+
+def _label_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def read_csv_bytes(data: bytes, name: str = "upload.csv"):
@@ -333,7 +557,7 @@ def read_parquet_bytes(data: bytes, name: str = "upload.parquet"):
 
 
 def load_table(path: Any, target: str | None = None, features: list[str] | None = None, *,
-               max_features: int = 50) -> ExplorerDataset:
+               max_features: int = 50, task: str = "auto") -> ExplorerDataset:
     """Read the one file the user named (CSV/TSV/TXT, or Parquet) into an explorer data set."""
     import pandas as pd
 
@@ -347,13 +571,16 @@ def load_table(path: Any, target: str | None = None, features: list[str] | None 
         frame = read_csv_bytes(p.read_bytes(), p.name) if suffix != ".gz" else pd.read_csv(p)
     else:
         raise ValueError(f"cannot read {p.name!r}: the explorer reads .csv, .tsv, .txt and .parquet files.")
-    return dataset_from_frame(frame, target, features, dataset_id="data", title=p.name, max_features=max_features)
+    return dataset_from_frame(frame, target, features, dataset_id="data", title=p.name, max_features=max_features,
+                              task=task)
 
 
-def upload_id(data: bytes, target: str | None) -> str:
-    """A stable id for an upload: the same file and target give the same id (so shared links keep working)."""
+def upload_id(data: bytes, target: str | None, task: str = "auto") -> str:
+    """A stable id for an upload: the same file, target and task give the same id (so shared links keep working)."""
     h = hashlib.sha256(data)
     h.update(b"\0" + (target or "").encode())
+    if task != "auto":
+        h.update(b"\0" + task.encode())
     return "upload-" + h.hexdigest()[:12]
 
 
@@ -417,6 +644,8 @@ def _factor(rate: float) -> str:
 def verdict(curv: Curvature, optimizer: str, eta: float, beta: float | None, result: Result) -> dict[str, Any]:
     """What happens at this learning rate, in words, naming the bound: e.g. 'diverges: learning rate 0.6 is above
     2/L = 0.51'."""
+    if ds_task(result) == "classification":
+        return _verdict_log_loss(curv, optimizer, eta, result)
     bound = step_bound(curv, optimizer, beta)
     rate = predicted_rate(curv, optimizer, eta, beta)
     out: dict[str, Any] = {"bound": None if bound is None else {"value": bound[0], "label": bound[1]},
@@ -456,6 +685,57 @@ def verdict(curv: Curvature, optimizer: str, eta: float, beta: float | None, res
     return out
 
 
+def ds_task(result: Result) -> str:
+    loss = result.extra.get("loss")
+    return "classification" if str(getattr(loss, "name", loss)) == "log_loss" else "regression"
+
+
+#: how close to the minimum (relative to the minimum log-loss) the page calls "at the minimum"
+LOG_LOSS_AT_MINIMUM = 1e-6
+
+
+def _verdict_log_loss(curv: Curvature, optimizer: str, eta: float, result: Result) -> dict[str, Any]:
+    """The verdict for logistic regression. 2/L (L = lambda_max(X_b^T X_b)/(4m), the log-loss's curvature bound) is
+    a guarantee, not an edge: below it every gd step lowers the log-loss; above it a step may still, where the model
+    is confident and the loss flatter. So the verdict names the bound and then says what the run did."""
+    bound = step_bound(curv, "gd", None) if optimizer == "gd" else None
+    out: dict[str, Any] = {"bound": None if bound is None else {"value": bound[0], "label": bound[1]},
+                           "rate": None, "diverges": False, "guarantee": True}
+    se = f"{eta:.6g}"
+    if result.diverged:
+        out["diverges"] = True
+        out["text"] = "diverges: " + result.message
+        return out
+    if result.status == 6:
+        out["separable"] = True
+        out["text"] = ("no minimum: the classes are separable — after iteration "
+                       f"{result.n_iter} every point is on its side of the decision boundary, so the log-loss falls "
+                       "towards 0 only as the weights grow without bound; gradient descent stops here (a penalty "
+                       "would give a finite minimum)")
+        return out
+    optimum = result.optimum_loss
+    where = f"log-loss {result.loss:.5g} after {result.n_iter} iterations"
+    if optimum is not None and math.isfinite(optimum):
+        gap = result.loss - optimum
+        at_min = gap <= LOG_LOSS_AT_MINIMUM * max(abs(optimum), 1e-12)
+        where += (f", at its minimum {optimum:.5g} (Newton's method)" if at_min else
+                  f", {gap:.3g} above its minimum {optimum:.5g} (Newton's method)")
+    else:
+        at_min = False
+    if bound is not None:
+        _, sb = _pair(eta, bound[0])
+        if eta < bound[0]:
+            head = f"learning rate {se} is below 2/L = {sb}, so every step lowers the log-loss"
+        else:
+            head = (f"learning rate {se} is above 2/L = {sb}: the log-loss's curvature bound no longer promises "
+                    "that each step lowers it (it may still, where the loss is flatter)")
+    else:
+        head = f"{optimizer} with learning rate {se}"
+    out["text"] = ("converges: " if at_min else "descends: " if result.loss < result.trajectory.loss[0]
+                   else "does not descend: ") + head + "; " + where
+    return out
+
+
 # ---- runs ---------------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -469,7 +749,20 @@ class RunSpec:
 
 def run_descent(ds: ExplorerDataset, spec: RunSpec, *, iterations: int, start: np.ndarray,
                 batch_size: int | None, seed: int) -> Result:
-    """Run :func:`gdlab.descend` on the data set: all ``iterations`` (no early stop), recording every iterate."""
+    """Run :func:`gdlab.descend` on the data set: all ``iterations`` (no early stop, except the core's diagnosis of
+    separable classes), recording every iterate. Logistic regression reads the rows (the log-loss has no statistics
+    shortcut); its features are used as given (the page's Standardise toggle makes a standardised data set)."""
+    if ds.classification:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = descend(ds.X, ds.y, loss="log_loss", source="memory", standardize=False,
+                          optimizer=spec.optimizer, learning_rate=spec.learning_rate, max_iter=iterations, tol=None,
+                          gtol=None, batch_size=batch_size if batch_size and batch_size < ds.n_rows else None,
+                          random_state=seed, coef_init=start[1:], intercept_init=start[0], record_every=1,
+                          max_records=None, warn=False, **spec.params)
+        if ds.optimum is not None:
+            res = dataclasses.replace(res, optimum_loss=float(ds.optimum.loss))
+        return res
     full = batch_size is None or batch_size >= ds.n_rows
     source = ds.gram_source if full else ds.memory_source
     return descend(source, None, optimizer=spec.optimizer, learning_rate=spec.learning_rate, max_iter=iterations,
@@ -478,25 +771,132 @@ def run_descent(ds: ExplorerDataset, spec: RunSpec, *, iterations: int, start: n
                    **spec.params)
 
 
-def run_payload(ds: ExplorerDataset, spec: RunSpec, result: Result, label: str) -> dict[str, Any]:
+def run_payload(ds: ExplorerDataset, spec: RunSpec, result: Result, label: str,
+                axes: tuple[int, ...] | None = None) -> dict[str, Any]:
     traj = result.trajectory
     beta = spec.params.get("beta")
+    if ds.classification:  # the gap to the minimum (or to 0, the infimum on separable classes) and the accuracy
+        gap = _floats(traj.loss - ds.loss_star)
+    else:
+        gap = _floats(traj.gap) if traj.gap is not None else None
     out = {
         "label": label, "optimizer": spec.optimizer, "learning_rate": spec.learning_rate,
         "hyperparameters": dict(spec.params),
         "iteration": traj.iteration.tolist(),
         "params": _rows(traj.params),
         "loss": _floats(traj.loss),
-        "gap": _floats(traj.gap) if traj.gap is not None else None,
+        "gap": gap,
         "grad_norm": _floats(traj.grad_norm),
         "n_iter": result.n_iter, "diverged": result.diverged, "status": result.status, "message": result.message,
         "source": result.source, "seconds": result.extra.get("seconds"),
         "verdict": verdict(ds.curvature, spec.optimizer, spec.learning_rate, beta, result),
     }
+    if ds.classification:
+        out["accuracy"] = _floats(accuracy(ds, traj.params))
+        plane = data_plane(ds, axes or default_axes(ds))
+        out["boundary"] = {"features": list(plane),
+                           "segments": [None if s is None else _floats(s)
+                                        for s in decision_boundary(ds, traj.params, plane)]}
+    if result.status == 6:  # the core's words name Python arguments; the page has no penalty control
+        out["message"] = (f"stopped at iteration {result.n_iter}: the classes are separable (every training point is "
+                          "on its side of the decision boundary), so the log-loss has no minimum")
     batch = result.extra.get("batch_size")
     if batch is not None and batch < ds.n_rows and not out["verdict"]["diverges"]:
         out["verdict"]["text"] += (f"; with mini-batches of {batch} rows each step is noisy, so the loss settles "
                                    "into a noise floor above the optimum")
+    return out
+
+
+# ---- classification: accuracy and the decision boundary ----------------------------------------------------------
+
+def default_axes(ds: ExplorerDataset) -> tuple[int, ...]:
+    return tuple(ds.defaults.get("axes", [0] if ds.n_params == 1 else [0, 1]))
+
+
+def accuracy(ds: ExplorerDataset, params: np.ndarray) -> np.ndarray:
+    """The fraction of rows on their class's side of the boundary (P(class 1) = sigmoid(eta) > 1/2 iff eta > 0),
+    for each row of params (T, 1 + d); rows of params that are not finite give NaN."""
+    P = np.asarray(params, dtype=float)
+    out = np.full(P.shape[0], np.nan)
+    ok = np.all(np.isfinite(P), axis=1)
+    positive = ds.y > 0.5
+    idx = np.flatnonzero(ok)
+    chunk = max(1, 2_000_000 // max(ds.n_rows, 1))
+    for k in range(0, idx.size, chunk):
+        sel = idx[k:k + chunk]
+        eta = ds.X @ P[sel, 1:].T + P[sel, 0]
+        out[sel] = np.mean((eta > 0) == positive[:, None], axis=0)
+    return out
+
+
+def data_box(ds: ExplorerDataset) -> np.ndarray:
+    """(d, 2) the data view's range of each feature: all rows, 5% of the spread added on each side."""
+    lo, hi = ds.X.min(axis=0), ds.X.max(axis=0)
+    pad = 0.05 * np.where(hi > lo, hi - lo, 1.0)
+    return np.column_stack([lo - pad, hi + pad])
+
+
+def data_plane(ds: ExplorerDataset, axes: tuple[int, ...]) -> tuple[int, ...]:
+    """The features the data view draws: the one feature; or the two whose weights the surface shows, else the
+    first two (any others are held at their means in the boundary)."""
+    if ds.n_features == 1:
+        return (0,)
+    if len(axes) == 2 and min(axes) >= 1:
+        return (axes[0] - 1, axes[1] - 1)
+    return (0, 1)
+
+
+def boundary_segment(a: float, b: float, c: float, box: np.ndarray) -> np.ndarray | None:
+    """The part of the line a x + b y + c = 0 inside box [[x0, x1], [y0, y1]] as [xa, ya, xb, yb], or None when
+    the line misses the box (or a = b = 0: every point is on one side)."""
+    (x0, x1), (y0, y1) = box
+    pts = []
+    if b != 0:
+        for x in (x0, x1):
+            y = -(a * x + c) / b
+            if y0 <= y <= y1:
+                pts.append((x, y))
+    if a != 0:
+        for y in (y0, y1):
+            x = -(b * y + c) / a
+            if x0 <= x <= x1:
+                pts.append((x, y))
+    pts = [p for p in pts if all(math.isfinite(v) for v in p)]
+    if len(pts) < 2:
+        return None
+    # the two points farthest apart (a corner may be found twice)
+    best = max(((p, q) for i, p in enumerate(pts) for q in pts[i + 1:]),
+               key=lambda pq: (pq[0][0] - pq[1][0]) ** 2 + (pq[0][1] - pq[1][1]) ** 2)
+    if best[0] == best[1]:
+        return None
+    return np.array([*best[0], *best[1]])
+
+
+def decision_boundary(ds: ExplorerDataset, params: np.ndarray, plane: tuple[int, ...]) -> list[np.ndarray | None]:
+    """Where P(class 1) = 1/2, i.e. w0 + w . x = 0, at each row of params (T, 1 + d), in the data view.
+
+    One feature: [x*, 0, x*, 1] with x* = -w0 / w1 (a vertical line on the view of P against x), None if x* is off
+    the view. Two shown features (i, j), the others at their means: the segment of
+    (w0 + sum_k w_k mean_k) + w_i x_i + w_j x_j = 0 inside the view (:func:`boundary_segment`).
+    """
+    box = data_box(ds)
+    P = np.asarray(params, dtype=float)
+    out: list[np.ndarray | None] = []
+    if len(plane) == 1:
+        j = plane[0]
+        for p in P:
+            x = -p[0] / p[1 + j] if np.all(np.isfinite(p)) and p[1 + j] != 0 else math.nan
+            out.append(np.array([x, 0.0, x, 1.0]) if box[j, 0] <= x <= box[j, 1] else None)
+        return out
+    i, j = plane
+    others = [k for k in range(ds.n_features) if k not in plane]
+    means = ds.X.mean(axis=0)
+    for p in P:
+        if not np.all(np.isfinite(p)):
+            out.append(None)
+            continue
+        c = p[0] + float(sum(p[1 + k] * means[k] for k in others))
+        out.append(boundary_segment(p[1 + i], p[1 + j], c, box[[i, j]]))
     return out
 
 
@@ -517,32 +917,75 @@ def loss_on_grid(stats: GramStats, theta: np.ndarray) -> np.ndarray:
     return np.maximum(quad / n + c * c, 0.0)
 
 
+def log_loss_on_grid(X: np.ndarray, y: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """The mean log-loss (1/m) sum_i log(1 + exp(-s_i eta_i)), s_i = 2 y_i - 1, eta = b + x . w, at each row of theta
+    (N, 1 + d), from the rows (chunks of theta, so that no more than about 4 million values are held at once)."""
+    loss = get_glm_loss("log_loss")
+    s = 2.0 * np.asarray(y, dtype=float) - 1.0
+    theta = np.asarray(theta, dtype=float)
+    out = np.empty(theta.shape[0])
+    chunk = max(1, 4_000_000 // max(X.shape[0], 1))
+    for k in range(0, theta.shape[0], chunk):
+        t = theta[k:k + chunk]
+        eta = X @ t[:, 1:].T + t[:, 0]
+        value, _ = loss.value_and_derivative(eta, np.broadcast_to(s[:, None], eta.shape))  # one exp, one log1p
+        out[k:k + chunk] = value.mean(axis=0)
+    return out
+
+
+def surface_loss(ds: ExplorerDataset, theta: np.ndarray) -> np.ndarray:
+    """The data set's loss (MSE, or the mean log-loss) at each row of theta (N, 1 + d)."""
+    if ds.classification:
+        return log_loss_on_grid(ds.X, ds.y, theta)
+    return loss_on_grid(ds.stats, theta)
+
+
+def held_values(ds: ExplorerDataset, start: np.ndarray) -> np.ndarray:
+    """Where the parameters not on the surface's axes are held: at the optimum, or, with no minimum (separable
+    classes), at the start."""
+    opt = ds.optimum_params
+    return np.asarray(start, dtype=float).copy() if opt is None else opt.copy()
+
+
 def reference_box(ds: ExplorerDataset) -> np.ndarray:
     """(2, p) low/high corners holding the optimum, the default start and the gd path from it at the best step
-    2/(L+mu) (a typical path, overshoot included); computed once per data set by gdlab.descend."""
+    2/(L+mu) (a typical path, overshoot included; for the log-loss, 2/L's half, a step its bound guarantees);
+    computed once per data set by gdlab.descend."""
     if "reference_box" not in ds.extra:
-        pts = [np.asarray(ds.optimum.params, dtype=float), ds.default_start]
+        pts = [ds.default_start]
+        if ds.optimum_params is not None:
+            pts.append(ds.optimum_params)
         step = ds.curvature.best_step
         if math.isfinite(step):
-            with np.errstate(all="ignore"):
-                res = descend(ds.gram_source, None, learning_rate=step, max_iter=200, tol=1e-12, gtol=1e-10,
-                              coef_init=ds.default_start[1:], intercept_init=ds.default_start[0], warn=False)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if ds.classification:
+                    res = descend(ds.X, ds.y, loss="log_loss", source="memory", standardize=False,
+                                  learning_rate=ds.curvature.stable_step / 2, max_iter=200, tol=1e-12, gtol=1e-10,
+                                  coef_init=ds.default_start[1:], intercept_init=ds.default_start[0], warn=False)
+                else:
+                    res = descend(ds.gram_source, None, learning_rate=step, max_iter=200, tol=1e-12, gtol=1e-10,
+                                  coef_init=ds.default_start[1:], intercept_init=ds.default_start[0], warn=False)
             path = res.trajectory.params
             pts.append(path[np.all(np.isfinite(path), axis=1)])
+            if ds.separable:  # the path heads off to infinity: show where it is going
+                end = path[-1]
+                pts.append(ds.default_start + 2.0 * (end - ds.default_start))
         allp = np.vstack([np.atleast_2d(p) for p in pts])
         ds.extra["reference_box"] = np.array([allp.min(axis=0), allp.max(axis=0)])
     return ds.extra["reference_box"]
 
 
 def default_view(ds: ExplorerDataset, axes: tuple[int, ...], start: np.ndarray) -> list[float]:
-    """Plot bounds [x0, x1(, y0, y1)]: centred on the optimum and holding the reference box (default start, a
-    typical path), grown only when the start lies outside it, so that a click inside the view never moves the axes."""
+    """Plot bounds [x0, x1(, y0, y1)]: centred on the optimum (no minimum: on the reference box) and holding the
+    reference box (default start, a typical path), grown only when the start lies outside it, so that a click
+    inside the view never moves the axes."""
     box = reference_box(ds)
-    opt = ds.optimum.params
+    opt = ds.optimum_params
     out: list[float] = []
     for a in axes:
         # centred on the optimum, so that the whole bowl shows around it
-        c = float(opt[a])
+        c = float(opt[a]) if opt is not None else 0.5 * float(box[0, a] + box[1, a])
         half = 1.1 * max(c - float(box[0, a]), float(box[1, a]) - c, 0.1 * abs(c), 1e-3)
         if ds.kind == "mean":  # the workshop's candidates run from 1 to 3
             half = max(half, 1.0)
@@ -553,42 +996,63 @@ def default_view(ds: ExplorerDataset, axes: tuple[int, ...], start: np.ndarray) 
     return out
 
 
+def surface_grid(ds: ExplorerDataset, grid: int, limits: Limits | None = None) -> int:
+    """The grid the surface is drawn on: as asked, made coarser for the log-loss on a big table (it is evaluated on
+    the rows: grid^2 x rows at most Limits.max_surface_evaluations)."""
+    limits = limits or Limits()
+    if not ds.classification:
+        return grid
+    most = int(math.sqrt(limits.max_surface_evaluations / max(ds.n_rows, 1)))
+    return max(limits.min_grid, min(grid, most))
+
+
 def surface(ds: ExplorerDataset, axes: tuple[int, ...], start: np.ndarray, grid: int, *,
             values: bool = True) -> dict[str, Any]:
-    """The loss over the chosen parameters (the others held at their optimal values).
+    """The loss over the chosen parameters (the others held at their optimal values; with no minimum, at the
+    start's).
 
-    Two axes: a grid x grid contour of log10(loss - loss*); one axis (the 1-D mean): the error curve.
-    ``values=False`` gives the description only (kind, axes, labels, view, ...) without the grid: the page asks for
-    it on a slider move, and fetches the grid again only when the view has changed.
+    Two axes: a grid x grid contour of log10(loss - loss*) (loss* = 0 for separable classes); one axis (the 1-D
+    mean): the error curve. ``values=False`` gives the description only (kind, axes, labels, view, ...) without the
+    grid: the page asks for it on a slider move, and fetches the grid again only when the view has changed.
     """
-    opt = np.asarray(ds.optimum.params, dtype=float)
+    grid = surface_grid(ds, grid)
+    held_at = held_values(ds, start)
     view = default_view(ds, axes, start)
-    loss_star = float(ds.optimum.loss)
+    loss_star = ds.loss_star
     names = ds.param_names
+    common = {"loss_name": ds.loss_name, "held_at": "optimum" if ds.optimum is not None else "start"}
+    if ds.separable:  # the held values are the start's: the grid follows them
+        common["held_values"] = _floats(held_at)
     if not values:
         held = [names[k] for k in range(ds.n_params) if k not in axes] if len(axes) == 2 else None
         out = {"kind": "curve" if len(axes) == 1 else "contour", "axes": list(axes),
-               "labels": [names[a] for a in axes], "view": view, "loss_star": loss_star, "grid": grid}
+               "labels": [names[a] for a in axes], "view": view, "loss_star": loss_star, "grid": grid, **common}
         if held is not None:
             out["held"] = held
         return out
     if len(axes) == 1:
         xs = np.linspace(view[0], view[1], max(grid, 2) * 4)
-        theta = np.tile(opt, (xs.size, 1))
+        theta = np.tile(held_at, (xs.size, 1))
         theta[:, axes[0]] = xs
         return {"kind": "curve", "axes": list(axes), "labels": [names[axes[0]]], "view": view, "grid": grid,
-                "x": xs.tolist(), "loss": _floats(loss_on_grid(ds.stats, theta)), "loss_star": loss_star}
+                "x": xs.tolist(), "loss": _floats(surface_loss(ds, theta)), "loss_star": loss_star, **common}
     i, j = axes
     xs = np.linspace(view[0], view[1], grid)
     ys = np.linspace(view[2], view[3], grid)
     gx, gy = np.meshgrid(xs, ys)  # rows follow y, as plotly's contour expects z[y][x]
-    theta = np.tile(opt, (gx.size, 1))
+    theta = np.tile(held_at, (gx.size, 1))
     theta[:, i] = gx.ravel()
     theta[:, j] = gy.ravel()
-    gap = loss_on_grid(ds.stats, theta) - loss_star
+    cache = ds.extra.setdefault("surface_cache", {})  # the log-loss's grid costs a pass over the rows per point
+    cache_key = (i, j, tuple(view), grid, tuple(held_at))
+    if cache_key not in cache:
+        if len(cache) >= 8:
+            cache.pop(next(iter(cache)))
+        cache[cache_key] = surface_loss(ds, theta)
+    gap = cache[cache_key] - loss_star
     floor = max(abs(loss_star), 1.0) * 1e-12
     z = np.log10(np.maximum(gap, floor)).reshape(grid, grid)
     held = [names[k] for k in range(ds.n_params) if k not in axes]
     return {"kind": "contour", "axes": [i, j], "labels": [names[i], names[j]], "view": view, "grid": grid,
             "x": xs.tolist(), "y": ys.tolist(), "z": np.round(z, 5).tolist(), "loss_star": loss_star,
-            "held": held}
+            "held": held, **common}

@@ -43,9 +43,11 @@ from gdlab.explorer.model import (
     OPTIMIZER_PARAMS,
     ExplorerDataset,
     Limits,
+    TASKS,
     RunSpec,
     builtin_datasets,
     dataset_from_frame,
+    default_axes as default_axes_of,
     load_table,
     parquet_shape,
     read_csv_bytes,
@@ -107,14 +109,15 @@ def plotly_js_path() -> Path:
 
 _HYPER = sorted({name for params in OPTIMIZER_PARAMS.values() for name in params})
 STATE_KEYS = {"dataset", "optimizer", "lr", "iterations", "batch_size", "seed", "start", "axes", "grid", "race",
-              "race_lr", "t", *_HYPER, *(f"race_{h}" for h in _HYPER)}
+              "race_lr", "t", "standardize", *_HYPER, *(f"race_{h}" for h in _HYPER)}
 
 
 #: what the page calls each setting of its link: messages name the control a reader sees, then the link's key
 _LABELS = {"lr": "The learning rate η", "iterations": "Iterations", "batch_size": "Batch size", "seed": "Seed",
            "grid": "The surface's grid size", "beta": "β (momentum)", "beta1": "β1 (Adam)", "beta2": "β2 (Adam)",
            "eps": "ε", "decay": "The decay (RMSprop)", "start": "The starting point", "axes": "The surface axes",
-           "optimizer": "Optimizer", "race": "The second optimizer", "dataset": "Data set", "t": "The iteration shown"}
+           "optimizer": "Optimizer", "race": "The second optimizer", "dataset": "Data set", "t": "The iteration shown",
+           "standardize": "Standardise the features"}
 
 
 def _label(key: str) -> str:
@@ -171,6 +174,14 @@ def parse_state(query: Any, registry: dict[str, ExplorerDataset], limits: Limits
     if ds is None:
         raise ApiError(f"unknown dataset {ds_id!r} (an uploaded file is forgotten when the server restarts: upload "
                        f"it again); available: {', '.join(registry)}.", "dataset", 404)
+    standardize = q.get("standardize") or "0"
+    if standardize not in ("0", "1"):
+        raise ApiError(f"{_label('standardize')} must be 1 (ticked) or 0, got {standardize!r}.", "standardize")
+    if standardize == "1":
+        if ds.n_features == 0:
+            raise ApiError(f"{_label('standardize')}: the data set {ds.title!r} has no features to standardise "
+                           "(its model is one number); untick it.", "standardize")
+        ds = ds.standardized()
     p = ds.n_params
     lr_default = float(ds.defaults.get("lr", 0.1))
     spec_a = _optimizer(q, "", lr_default)
@@ -181,6 +192,14 @@ def parse_state(query: Any, registry: dict[str, ExplorerDataset], limits: Limits
     batch_size = _number(q, "batch_size", 0, 0, ds.n_rows, integer=True) or None
     seed = _number(q, "seed", 0, 0, 2**32 - 1, integer=True)
     grid = _number(q, "grid", 60, limits.min_grid, limits.max_grid, integer=True)
+    if ds.classification and (batch_size is None or batch_size >= ds.n_rows):
+        runs = 2 if spec_b else 1
+        if iterations * ds.n_rows * runs > limits.max_batch_row_visits:
+            most = max(1, limits.max_batch_row_visits // (ds.n_rows * runs))
+            raise ApiError(f"logistic regression reads every row each iteration (the log-loss has no statistics "
+                           f"shortcut): {iterations} iterations over {ds.n_rows} rows"
+                           f"{' for each of 2 runs' if runs == 2 else ''} is too much for one interactive request; "
+                           f"use at most {most} iterations.", "iterations")
     if batch_size is not None and batch_size < ds.n_rows:
         visits = iterations * ds.n_rows * (2 if spec_b else 1)
         if visits > limits.max_batch_row_visits:
@@ -213,7 +232,7 @@ def parse_state(query: Any, registry: dict[str, ExplorerDataset], limits: Limits
             raise ApiError(f"{_label('start')} must hold numbers, got {q['start']!r}.", "start") from None
         if not np.all(np.isfinite(start)) or np.max(np.abs(start)) > 1e12:
             raise ApiError(f"{_label('start')} must hold finite numbers of magnitude at most 1e12.", "start")
-    default_axes = ds.defaults.get("axes", [0] if p == 1 else [0, 1])
+    default_axes = list(default_axes_of(ds))
     if q.get("axes"):
         try:
             axes = [int(v) for v in q["axes"].split(",")]
@@ -231,6 +250,16 @@ def parse_state(query: Any, registry: dict[str, ExplorerDataset], limits: Limits
             "batch_size": batch_size, "seed": seed, "grid": grid, "start": start, "axes": tuple(axes)}
 
 
+def info_with_twin(ds: ExplorerDataset) -> dict[str, Any]:
+    """A data set's facts, with those of its standardised twin (``twin``) when it has features: the page's
+    Standardise toggle needs the twin's slider range and scaling before it asks for a run."""
+    info = ds.info()
+    if ds.n_features:
+        info["twin"] = ds.standardized().info()
+        info["condition_numbers"] = info["twin"]["condition_numbers"]
+    return info
+
+
 def compute(state: dict[str, Any], surface_values: bool = True) -> tuple[list[Any], dict[str, Any]]:
     """Run the state's descents through gdlab.descend and build the response body (``surface_values=False``: the
     surface's description without its grid)."""
@@ -246,10 +275,13 @@ def compute(state: dict[str, Any], surface_values: bool = True) -> tuple[list[An
             except ValueError as exc:
                 raise ApiError(str(exc), None) from None
     t_descent = time.perf_counter() - t0
-    runs = [run_payload(ds, spec, res, label) for spec, res, label in zip(state["runs"], results, "AB")]
+    if ds.n_features:
+        ds.standardized()  # made once: its condition number goes beside this one's (info()["condition_numbers"])
+    runs = [run_payload(ds, spec, res, label, state["axes"]) for spec, res, label in zip(state["runs"], results, "AB")]
     surf = surface(ds, state["axes"], state["start"], state["grid"], values=surface_values)
     body = {
-        "dataset": ds.info(), "runs": runs, "surface": surf, "start": [float(v) for v in state["start"]],
+        "dataset": ds.info(), "standardize": ds.scaling is not None, "runs": runs, "surface": surf,
+        "start": [float(v) for v in state["start"]],
         "iterations": state["iterations"], "batch_size": state["batch_size"], "seed": state["seed"],
         "timing_ms": {"descent": 1e3 * t_descent, "total": 1e3 * (time.perf_counter() - t0)},
     }
@@ -371,7 +403,7 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
                             headers={"Cache-Control": "public, max-age=86400"})
 
     def api_datasets(request: Request) -> JSONResponse:
-        return JSONResponse({"default": default_dataset, "datasets": [ds.info() for ds in lookup().values()],
+        return JSONResponse({"default": default_dataset, "datasets": [info_with_twin(ds) for ds in lookup().values()],
                              "optimizers": {k: {h: {"default": v[0], "min": v[1], "max": v[2]} for h, v in p.items()}
                                             for k, p in OPTIMIZER_PARAMS.items()},
                              "limits": {"max_iterations": limits.max_iterations,
@@ -379,13 +411,18 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
                                         "min_grid": limits.min_grid, "max_grid": limits.max_grid}})
 
     def api_data(request: Request) -> JSONResponse:
-        unknown = sorted(set(request.query_params) - {"dataset"})
+        unknown = sorted(set(request.query_params) - {"dataset", "standardize"})
         if unknown:
-            raise ApiError(f"unknown parameter {unknown[0]!r}; /api/data takes only dataset.", unknown[0])
+            raise ApiError(f"unknown parameter {unknown[0]!r}; /api/data takes dataset and standardize.", unknown[0])
         ds_id = request.query_params.get("dataset") or default_dataset
         ds = lookup().get(ds_id)
         if ds is None:
             raise ApiError(f"unknown dataset {ds_id!r}; available: {', '.join(lookup())}.", "dataset", 404)
+        standardize = request.query_params.get("standardize") or "0"
+        if standardize not in ("0", "1"):
+            raise ApiError(f"{_label('standardize')} must be 1 (ticked) or 0, got {standardize!r}.", "standardize")
+        if standardize == "1" and ds.n_features:
+            ds = ds.standardized()
         return JSONResponse(ds.display_data())
 
     def api_descend(request: Request) -> JSONResponse:
@@ -414,7 +451,8 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
             frames = []
             for spec, res, label in zip(state["runs"], results, "AB"):
                 frame = res.trajectory.to_frame()
-                if ds.kind == "table":  # the surface's names: "w1 (x1)" (to_frame() has w1, w0 is the intercept)
+                # the surface's names: "w1 (x1)" (to_frame() has w1, w0 is the intercept)
+                if ds.kind in ("table", "classes"):
                     frame = frame.rename(columns={f"w{j + 1}": name for j, name in enumerate(ds.param_names[1:])})
                 frame.insert(0, "learning_rate_setting", spec.learning_rate)
                 frame.insert(0, "optimizer", spec.optimizer)
@@ -439,10 +477,14 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
 
     async def api_upload(request: Request) -> JSONResponse:
         q = request.query_params
-        unknown = sorted(set(q) - {"name", "target"})
+        unknown = sorted(set(q) - {"name", "target", "task"})
         if unknown:
-            raise ApiError(f"unknown parameter {unknown[0]!r}; the upload takes name and target.", unknown[0])
+            raise ApiError(f"unknown parameter {unknown[0]!r}; the upload takes name, target and task.", unknown[0])
         target = q.get("target") or None
+        task = q.get("task") or "auto"
+        if task not in TASKS:
+            raise ApiError(f"The task (task= in the upload) must be one of {', '.join(TASKS)} (auto: a target with "
+                           f"two values is fitted as classes), got {task!r}.", "task")
         # a page on another origin can send text/plain, form encodings or multipart without asking (no CORS
         # preflight); text/csv and the Parquet type it cannot, so this is a second wall behind the same-origin check
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -482,8 +524,9 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
 
         def build() -> ExplorerDataset:
             frame = read_parquet_bytes(raw, name) if parquet else read_csv_bytes(raw, name)
-            ds = dataset_from_frame(frame, target, None, dataset_id=upload_id(raw, target), title=name,
-                                    max_features=limits.max_features)
+            ds = dataset_from_frame(frame, target, None, dataset_id=upload_id(raw, target, task), title=name,
+                                    max_features=limits.max_features, task=task,
+                                    max_classification_rows=limits.max_classification_rows)
             if "note" in ds.extra:  # the page has a box for the target, not a Python argument
                 ds.extra["note"] = ds.extra["note"].replace("(choose another with target=...)",
                                                             "(choose another in the Target column box)")
@@ -492,14 +535,15 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
         try:  # parsing and the statistics pass run in a worker thread: the server keeps answering meanwhile
             ds = await run_in_threadpool(build)
         except ValueError as exc:
-            raise ApiError(str(exc), "target" if target and "target" in str(exc) else "file") from None
+            text = str(exc).replace("fit it as regression", "choose Task: regression")
+            raise ApiError(text, "target" if "target" in text else "file") from None
         ds_id = ds.id
         with lock:
             uploads[ds_id] = ds
             uploads.move_to_end(ds_id)
             while len(uploads) > limits.max_uploads:
                 uploads.popitem(last=False)
-        return JSONResponse({"dataset": ds.info()})
+        return JSONResponse({"dataset": info_with_twin(ds)})
 
     def _wrap(fn):
         # sync endpoints: turn ApiError into its JSON answer (exception handlers see it too, this keeps it local)

@@ -3,6 +3,9 @@
 'use strict';
 
 const COLORS = { A: '#1f5fbf', B: '#e07b00', data: '#d9534f', opt: '#2e7d32', start: '#1d2433' };
+// the two classes of a classification data set: colours that stay apart for colour-blind readers, and two shapes
+const CLASS_COLORS = ['#7b3294', '#008837'];
+const CLASS_SYMBOLS = ['circle', 'x'];
 const HYPER_LABELS = { beta: 'β (momentum)', beta1: 'β1', beta2: 'β2', decay: 'decay ρ', eps: 'ε' };
 // a double click goes back to the plot's own axes (app.js does it: plotly's 'reset' would return to the first ones)
 const PLOT_CONFIG = { displaylogo: false, responsive: true, doubleClick: false,
@@ -27,14 +30,21 @@ function fmt(x, digits = 4) {
 
 // ---- state <-> URL ------------------------------------------------------------------------------------------------
 
-function datasetDefaults(id) {
+// The data set as the page uses it: its standardised twin when the toggle is ticked (the server sends both).
+function activeInfo(id = state.dataset, standardize = state.standardize) {
   const ds = meta.datasets[id];
+  return standardize && ds.twin ? ds.twin : ds;
+}
+
+function datasetDefaults(id) {
+  const ds = activeInfo(id);
   return { lr: ds.defaults.lr ?? 0.1, iterations: ds.defaults.iterations ?? 50 };
 }
 
 function resetForDataset(id) {
-  const d = datasetDefaults(id);
   state.dataset = id;
+  if (!meta.datasets[id].twin) state.standardize = false;
+  const d = datasetDefaults(id);
   state.lr = d.lr;
   state.iterations = d.iterations;
   state.start = null;
@@ -53,6 +63,7 @@ function readUrl() {
   state.race_hyper = {};
   state.batch_size = 0;
   state.seed = 0;
+  state.standardize = q.get('standardize') === '1';
   resetForDataset(id);
   if (unknownDataset) return unknownDataset;
   const num = (k) => (q.has(k) && q.get(k) !== '' && Number.isFinite(Number(q.get(k))) ? Number(q.get(k)) : null);
@@ -81,6 +92,7 @@ function query(extra = {}) {
   q.set('optimizer', state.optimizer);
   q.set('lr', String(state.lr));
   q.set('iterations', String(state.iterations));
+  if (state.standardize) q.set('standardize', '1');
   if (state.batch_size > 0) { q.set('batch_size', String(state.batch_size)); q.set('seed', String(state.seed)); }
   for (const h of Object.keys(meta.optimizers[state.optimizer] || {})) {
     if (state.hyper[h] !== undefined) q.set(h, String(state.hyper[h]));
@@ -148,7 +160,7 @@ function addDataset(ds) {
 }
 
 async function loadSample() {
-  sample = await getJson('/api/data?dataset=' + encodeURIComponent(state.dataset));
+  sample = await getJson('/api/data?dataset=' + encodeURIComponent(state.dataset) + (state.standardize ? '&standardize=1' : ''));
 }
 
 // Ask for the runs of the current state; while one request is out, remember that another is wanted (the slider
@@ -183,7 +195,8 @@ let surfaceHeld = null;
 
 async function descend() {
   const q = query().toString();
-  const held = surfaceHeld && surfaceHeld.dataset === state.dataset ? surfaceHeld.surface : null;
+  const wanted = state.dataset + (state.standardize ? '|standardized' : '');
+  const held = surfaceHeld && surfaceHeld.dataset === wanted ? surfaceHeld.surface : null;
   const body = await getJson('/api/descend?' + q + '&surface=' + (held ? 'view' : 'full'));
   const s = body.surface;
   if (!s.x) {
@@ -193,7 +206,7 @@ async function descend() {
       body.surface = await getJson('/api/surface?' + q);
     }
   }
-  surfaceHeld = { dataset: body.dataset.id, surface: body.surface };
+  surfaceHeld = { dataset: body.dataset.key, surface: body.surface };
   return body;
 }
 
@@ -210,7 +223,7 @@ function logSliderToValue(pos, lo, hi) { return Math.exp(Math.log(lo) + (pos / 1
 function valueToLogSlider(v, lo, hi) {
   return Math.max(0, Math.min(1000, (1000 * (Math.log(v) - Math.log(lo))) / (Math.log(hi) - Math.log(lo))));
 }
-function lrRange() { const r = meta.datasets[state.dataset].lr_range; return [r.min, r.max]; }
+function lrRange() { const r = activeInfo().lr_range; return [r.min, r.max]; }
 
 function fillSelect(select, items) {
   select.innerHTML = '';
@@ -247,10 +260,22 @@ function buildHyper(box, optimizer, values, prefix) {
 }
 
 function syncControls() {
-  const ds = meta.datasets[state.dataset];
+  const ds = activeInfo();
   fillSelect($('dataset'), meta.order.map((id) => [id, meta.datasets[id].title]));
   $('dataset').value = state.dataset;
   $('dataset-description').textContent = ds.description + (ds.note ? ' (' + ds.note + ')' : '');
+  const raw = meta.datasets[state.dataset];
+  $('standardize-box').hidden = !raw.twin;
+  $('standardize').checked = !!state.standardize;
+  if (raw.twin) {
+    const k = raw.condition_numbers || {};
+    $('standardize-hint').textContent = `z = (x − mean)/std for each feature: the condition number κ goes from ` +
+      `${fmt(k.raw, 3)} (raw) to ${fmt(k.standardized, 3)} (standardised). The learning rate keeps its ratio to ` +
+      'the best constant step 2/(L+μ), and the start is the same model in the new coordinates.';
+  }
+  $('lr-hint').textContent = ds.task === 'classification'
+    ? 'Log scale. Red: above 2/L, where the log-loss\'s curvature bound no longer promises that each gd step lowers it.'
+    : 'Log scale. Red: the step is too large and the descent diverges.';
   const [lo, hi] = lrRange();
   $('lr-slider').value = valueToLogSlider(state.lr, lo, hi);
   $('lr-value').value = state.lr;
@@ -286,7 +311,7 @@ function syncControls() {
 }
 
 function drawMarks() {
-  const ds = meta.datasets[state.dataset];
+  const ds = activeInfo();
   const [lo, hi] = lrRange();
   const r = ds.lr_range;
   const marks = $('lr-marks');
@@ -300,7 +325,7 @@ function drawMarks() {
     m.appendChild(s);
     marks.appendChild(m);
   };
-  add(r.best_step, '2/(L+μ) = ' + fmt(r.best_step, 2), 'best left');
+  if (ds.task !== 'classification') add(r.best_step, '2/(L+μ) = ' + fmt(r.best_step, 2), 'best left');
   add(r.stable_step, '2/L = ' + fmt(r.stable_step, 2), 'stable right');
   // the red zone starts at the bound of the optimizer in use (2/L for gd; none for the adaptive methods)
   let bound = r.stable_step;
@@ -325,6 +350,20 @@ function bindControls() {
     stopPlay();
     resetForDataset($('dataset').value);
     await switchDataset();
+  });
+  $('standardize').addEventListener('change', async () => {
+    stopPlay();
+    const from = activeInfo();
+    state.standardize = $('standardize').checked;
+    const to = activeInfo();
+    // the same descent in the other coordinates: the same ratio to the best constant step, the same model as start
+    const ratio = to.curvature.best_step / from.curvature.best_step;
+    if (Number.isFinite(ratio) && ratio > 0) {
+      state.lr = Number((state.lr * ratio).toPrecision(3));
+      if (state.race) state.race_lr = Number((state.race_lr * ratio).toPrecision(3));
+    }
+    if (state.start) state.start = mapStart(state.start, state.standardize);
+    await switchDataset(false);
   });
   $('lr-slider').addEventListener('input', () => {
     const [lo, hi] = lrRange();
@@ -417,8 +456,21 @@ function bindControls() {
   $('layer-surface').addEventListener('click', surfaceClick);
 }
 
-async function switchDataset() {
-  notice = '';
+// A start [b, w1, ...] in the raw coordinates mapped into the standardised ones (b' = b + mean . w, w' = std w),
+// or back: the same model, as gdlab.scaling.Scaling.to_descent / to_user.
+function mapStart(start, toStandardized) {
+  const sc = meta.datasets[state.dataset].twin.scaling;
+  const out = start.slice();
+  if (toStandardized) {
+    for (let j = 0; j < sc.scale.length; j++) { out[0] += sc.center[j] * start[j + 1]; out[j + 1] = start[j + 1] * sc.scale[j]; }
+  } else {
+    for (let j = 0; j < sc.scale.length; j++) { out[j + 1] = start[j + 1] / sc.scale[j]; out[0] -= sc.center[j] * out[j + 1]; }
+  }
+  return out.map((v) => Number(v.toPrecision(6)));
+}
+
+async function switchDataset(clearNotice = true) {
+  if (clearNotice) notice = '';
   syncControls();
   await loadSample();
   await update();
@@ -439,6 +491,7 @@ async function upload() {
   const q = new URLSearchParams({ name: file.name });
   const target = $('upload-target').value.trim();
   if (target) q.set('target', target);
+  if ($('upload-task').value !== 'auto') q.set('task', $('upload-task').value);
   try {
     const parquet = /\.(parquet|pq)$/i.test(file.name);
     const body = await getJson('/api/upload?' + q.toString(), { method: 'POST', body: file,
@@ -446,6 +499,7 @@ async function upload() {
     addDataset(body.dataset);
     status.className = 'hint ok';
     status.textContent = `Loaded ${body.dataset.title}: ${body.dataset.n_rows} rows, target ${body.dataset.target_name}` +
+      (body.dataset.task === 'classification' ? ' (two classes: logistic regression)' : '') +
       (body.dataset.note ? ` (${body.dataset.note})` : '') + '.';
     stopPlay();
     resetForDataset(body.dataset.id);
@@ -535,8 +589,9 @@ function renderVerdict() {
     line.textContent = notice;
     v.appendChild(line);
   }
-  v.className = bad ? 'bad' : 'ok';
-  document.body.dataset.state = bad ? 'diverges' : 'converges';
+  const separable = runs.some((r) => r.verdict.separable);
+  v.className = bad ? 'bad' : separable ? 'error' : 'ok';
+  document.body.dataset.state = bad ? 'diverges' : separable ? 'separable' : 'converges';
 }
 
 // Each plot is two layers. Underneath, a plotly.js plot holds what stays put while a slider moves: axes, titles,
@@ -562,7 +617,7 @@ function baseLayout() {
     xaxis: { zeroline: false, automargin: true, title: { standoff: 4 }, ticklabeloverflow: 'allow' },
     yaxis: { zeroline: false, automargin: true, ticklabeloverflow: 'allow' },
     paper_bgcolor: '#fff', plot_bgcolor: '#fff',
-    uirevision: current ? current.dataset.id : 'x',
+    uirevision: current ? current.dataset.key : 'x',
   };
 }
 
@@ -828,7 +883,7 @@ function hover(p, ev) {
 function dataSpec() {
   const ds = current.dataset;
   const runs = current.runs;
-  if (!sample || sample.id !== ds.id) return null;
+  if (!sample || sample.key !== ds.key) return null;
   const layout = baseLayout();
   const bg = [];
   const traces = [];
@@ -836,7 +891,9 @@ function dataSpec() {
   const notes = [];
   const shown = sample.n_shown < sample.n_rows ? ` (${sample.n_shown} of ${sample.n_rows} rows shown)` : '';
   const many = runs.length > 1;
-  if (ds.kind === 'mean') {
+  if (ds.task === 'classification') {
+    classesView(ds, runs, layout, bg, traces, legend, notes, shown);
+  } else if (ds.kind === 'mean') {
     bg.push({ x: sample.y, y: sample.jitter, mode: 'markers', type: scatterType(), name: 'data x',
       marker: { symbol: 'x', size: 5, color: '#6c8ebf', opacity: 0.6 }, hoverinfo: 'x' });
     const vline = (x, color, dash, name, width = 2) => ({ x: [x, x], y: [0, 1], mode: 'lines', name,
@@ -922,7 +979,64 @@ function dataSpec() {
   }
   const home = layout.xaxis.range ? { 'xaxis.range': layout.xaxis.range, 'yaxis.range': layout.yaxis.range }
     : { 'xaxis.autorange': true, 'yaxis.autorange': true };
-  return { key: JSON.stringify([ds.id, sample.n_shown]), bg: [bg, clone(layout), PLOT_CONFIG], traces, legend, notes, home };
+  return { key: JSON.stringify([ds.key, sample.n_shown, plane(runs)]), bg: [bg, clone(layout), PLOT_CONFIG], traces, legend, notes, home };
+}
+
+function plane(runs) { return runs[0].boundary ? runs[0].boundary.features : null; }
+
+// Logistic regression's data view: the points coloured (and shaped) by class, and the decision boundary
+// P(class 1) = 1/2 at the iteration shown, where the server placed it (runs[].boundary). One feature: the classes at
+// 0 and 1 against x, the fitted probability curve σ(w0 + w1 x) and the boundary as a vertical line.
+function classesView(ds, runs, layout, bg, traces, legend, notes, shown) {
+  const box = sample.box;
+  const names = sample.classes;
+  const many = runs.length > 1;
+  const feats = plane(runs);
+  const one = feats.length === 1;
+  const [fi, fj] = one ? [feats[0], null] : feats;
+  for (const c of [0, 1]) {
+    const rows = sample.y.map((v, n) => (v === c ? n : -1)).filter((n) => n >= 0);
+    const x = rows.map((n) => sample.X[n][fi]);
+    const y = one ? rows.map((n) => c + sample.jitter[n]) : rows.map((n) => sample.X[n][fj]);
+    bg.push({ x, y, mode: 'markers', type: scatterType(), name: names[c], hoverinfo: 'x+y+name',
+      marker: { symbol: CLASS_SYMBOLS[c], size: 7, color: CLASS_COLORS[c], opacity: 0.75, line: { width: c ? 1.6 : 0, color: CLASS_COLORS[c] } } });
+    const label = names[c] === String(c) ? `${ds.target_name} ${c}` : `${names[c]} (${ds.target_name} class ${c})`;
+    legend.push(`<span class="key"><span class="${c ? 'cross' : 'dot-fill'}" data-css="${c ? 'color' : 'background'}:${CLASS_COLORS[c]}">${c ? '×' : ''}</span>${esc(label)}</span>`);
+  }
+  for (const run of runs) {
+    const k = upTo(run);
+    const seg = run.boundary.segments[k];
+    const p = run.params[k];
+    const name = `boundary at iteration ${k}${many ? ' (' + run.label + ')' : ''}`;
+    if (one && p[0] !== null && p[1] !== null) {
+      const xs = [], ys = [];
+      for (let n = 0; n <= 120; n++) {
+        const x = box[fi][0] + (n / 120) * (box[fi][1] - box[fi][0]);
+        xs.push(x);
+        ys.push(1 / (1 + Math.exp(-(p[0] + p[1 + fi] * x))));
+      }
+      traces.push({ name: `P(${names[1]}) ${run.label}`, x: xs, y: ys, mode: 'lines', color: COLORS[run.label], width: 2.5,
+        along: true, hover: (n, u) => `P(${esc(names[1])}) at iteration ${k}<br>x = ${fmt(xs[n] + u * (xs[n + 1] - xs[n]), 3)}: ${fmt(ys[n] + u * (ys[n + 1] - ys[n]), 3)}` });
+      legend.push(key({ line: COLORS[run.label], width: 2.5 }, `P(${names[1]}) = σ(w0 + w1 x) at iteration ${k}${many ? ' (' + run.label + ')' : ''}`));
+    }
+    if (seg) {
+      traces.push({ name, x: [seg[0], seg[2]], y: [seg[1], seg[3]], mode: 'lines', color: COLORS[run.label], width: 3,
+        dash: one ? 'dash' : undefined, along: true, hover: () => `${name}<br>w0 + w·x = 0 (P = 0.5)` });
+      legend.push(key({ line: COLORS[run.label], width: 3, dash: one ? 'dash' : undefined }, name + ' (P = 0.5)'));
+    } else {
+      notes.push({ color: COLORS[run.label], text: `the boundary of ${run.label} at iteration ${k} is outside this view` +
+        (p.every((v) => v !== null) ? '' : ' (the run diverged)') });
+    }
+  }
+  const held = !one && ds.n_features > 2 ? ' (other features at their means)' : '';
+  layout.title = { text: (one ? 'Data and the fitted probability' : 'Data and the decision boundary') + held + shown, font: { size: 14 } };
+  layout.xaxis = { ...layout.xaxis, title: { text: ds.feature_names[fi] + (ds.standardized ? ' (standardised)' : ''), standoff: 4 }, range: box[fi] };
+  if (one) {
+    layout.yaxis = { ...layout.yaxis, title: { text: `P(${names[1]})` }, range: [-0.12, 1.12],
+      tickvals: [0, 0.5, 1] };
+  } else {
+    layout.yaxis = { ...layout.yaxis, title: { text: ds.feature_names[fj] + (ds.standardized ? ' (standardised)' : '') }, range: box[fj] };
+  }
 }
 
 const SURFACE_MARGIN = { l: 62, r: 16, t: 34, b: 46 };
@@ -951,10 +1065,12 @@ function surfaceBackground(surf) {
     traces.push({ type: 'contour', x: surf.x, y: surf.y, z: surf.z, colorscale: 'YlGnBu', reversescale: true,
       ncontours: 22, contours: { coloring: 'fill', showlines: true }, line: { width: 0.5, color: 'rgba(255,255,255,0.6)' },
       opacity: 0.85, hoverinfo: 'skip', showscale: true,
-      colorbar: { title: { text: 'log10(loss − loss*)', side: 'right' }, thickness: 12, len: 0.95, x: 0.86,
+      colorbar: { title: { text: surfaceScaleLabel(surf), side: 'right' }, thickness: 12, len: 0.95, x: 0.86,
         xanchor: 'left', y: 0.5, yanchor: 'middle' } });
-    const held = surf.held && surf.held.length ? ' (others held at their optimum)' : '';
-    layout.title = { text: 'Loss surface and the path' + held, font: { size: 14 }, y: 0.98 };
+    const held = surf.held && surf.held.length ? ` (others held at ${surf.held_at === 'start' ? 'the start' : 'their optimum'})` : '';
+    const what = surf.loss_name === 'log_loss' ? 'Log-loss surface and the path' : 'Loss surface and the path';
+    // a phone's width holds the title or the note on what is held, not both: the note goes under the plot
+    layout.title = { text: what + (narrowSurface() ? '' : held), font: { size: 14 }, y: 0.98 };
   } else {
     traces.push({ x: surf.x, y: surf.loss, mode: 'lines', line: { color: '#555', width: 2 }, hoverinfo: 'skip' });
     layout.title = { text: 'The error curve MSE(c) and the steps walking down it', font: { size: 14 }, y: 0.98 };
@@ -962,7 +1078,14 @@ function surfaceBackground(surf) {
   return [traces, layout, SURFACE_CONFIG];
 }
 
-function surfaceKey(surf) { return JSON.stringify([surf.kind, surf.axes, surf.view, surf.grid]); }
+function narrowSurface() { return $('plot-surface').clientWidth < 560; }
+
+function surfaceScaleLabel(surf) {
+  if (surf.loss_name !== 'log_loss') return 'log10(loss − loss*)';
+  return surf.loss_star > 0 ? 'log10(log-loss − its minimum)' : 'log10(log-loss)  (no minimum)';
+}
+
+function surfaceKey(surf) { return JSON.stringify([surf.kind, surf.axes, surf.view, surf.grid, surf.held_values || null]); }
 
 function surfaceSpec() {
   const surf = current.surface;
@@ -990,19 +1113,28 @@ function surfaceSpec() {
   if (contour) {
     traces.push({ name: 'start', x: [current.start[i]], y: [current.start[j]], mode: 'markers', color: COLORS.start,
       marker: { size: 12, symbol: 'circle-open', color: COLORS.start, line: { width: 3 } } });
+    legend.push(key({ ring: true }, 'start (click to move)'));
+    if (narrowSurface() && surf.held && surf.held.length) {
+      legend.push(`<span class="key">${esc(surf.held.join(', '))} held at ${surf.held_at === 'start' ? 'the start' : 'the optimum'}</span>`);
+    }
+  }
+  if (contour && !ds.optimum) {
+    legend.push('<span class="key">no minimum: the classes are separable</span>');
+  } else if (contour) {
     traces.push({ name: 'optimum', x: [ds.optimum.params[i]], y: [ds.optimum.params[j]], mode: 'markers', color: '#6d5a00',
       marker: { size: 16, symbol: 'star', color: '#ffd54f', line: { color: '#333', width: 1 } },
-      hover: () => `optimum (closed form)<br>(${fmt(ds.optimum.params[i], 4)}, ${fmt(ds.optimum.params[j], 4)})` });
-    legend.push(key({ ring: true }, 'start (click to move)'));
-    legend.push(key({ star: true }, 'optimum (closed form)'));
+      hover: () => `${optimumName(ds)}<br>(${fmt(ds.optimum.params[i], 4)}, ${fmt(ds.optimum.params[j], 4)})` });
+    legend.push(key({ star: true }, optimumName(ds)));
   } else {
     traces.push({ name: 'bottom', x: [ds.optimum.params[0]], y: [ds.optimum.loss], mode: 'markers', color: '#6d5a00',
       marker: { size: 16, symbol: 'star', color: '#ffd54f', line: { color: '#333', width: 1 } },
       hover: () => `the mean c = ${fmt(ds.optimum.params[0], 5)}<br>MSE = ${fmt(ds.optimum.loss, 4)}` });
     legend.push(key({ star: true }, 'bottom of the curve (the mean)'));
   }
-  return { key: JSON.stringify([ds.id, surfaceKey(surf)]), bg: surfaceBackground(surf), traces, legend };
+  return { key: JSON.stringify([ds.key, surfaceKey(surf), narrowSurface()]), bg: surfaceBackground(surf), traces, legend };
 }
+
+function optimumName(ds) { return ds.task === 'classification' ? "minimum (Newton's method)" : 'optimum (closed form)'; }
 
 // The loss plot's axes change only when they must: x runs over the iterations asked for, y over whole decades that
 // hold every curve, kept while the curves still fit in them with no more than two decades to spare. Its background
@@ -1011,6 +1143,8 @@ let lossRange = null;
 
 function lossSpec() {
   const runs = current.runs;
+  const logLoss = current.dataset.task === 'classification';
+  const gapName = !logLoss ? 'loss − loss*' : current.dataset.optimum ? 'log-loss − minimum' : 'log-loss';
   const traces = [];
   const legend = [];
   const layout = baseLayout();
@@ -1026,7 +1160,7 @@ function lossSpec() {
     const name = `${run.label}: ${run.optimizer}, η = ${fmt(run.learning_rate, 3)}`;
     const its = run.iteration;
     traces.push({ name, x: its, y: gap, mode: 'lines', color: COLORS[run.label], width: 2,
-      hover: (n) => `${run.label}: iteration ${its[n]}<br>loss − loss* = ${fmt(gap[n], 4)}` });
+      hover: (n) => `${run.label}: iteration ${its[n]}<br>${gapName} = ${fmt(gap[n], 4)}` });
     legend.push(key({ line: COLORS[run.label], width: 2 }, name));
     const rate = run.verdict.rate;
     if (rate !== null && rate !== undefined && gap[0] !== null && rate > 0) {
@@ -1036,7 +1170,7 @@ function lossSpec() {
       traces.push({ name: `theory ${run.label}`, x: tx, y: ty, mode: 'lines', color: COLORS[run.label], width: 1.5, dash: 'dot',
         hover: (n) => `theory (${run.label}): iteration ${tx[n]}<br>gap ≤ ${fmt(ty[n], 4)}` });
       legend.push(key({ line: COLORS[run.label], dash: 'dot', width: 1.5 },
-        `theory (${run.label}${current.batch_size ? ', for full batches' : ''}): gap ≤ gap₀ · ${fmt(rate, 3)}^(2t)`));
+        `theory (${run.label}${current.batch_size ? ', for full batches' : ''}): gap ≤ gap₀ · ${rate > 0.999 && rate < 1 ? '(1 − ' + fmt(1 - rate, 2) + ')' : fmt(rate, 3)}^(2t)`));
     }
     const k = upTo(run);
     traces.push({ name: `now ${run.label}`, x: [its[k]], y: [gap[k]], mode: 'markers',
@@ -1047,17 +1181,18 @@ function lossSpec() {
   if (Number.isFinite(ymin) && ymax > 0) {
     const lo = Math.log10(ymin), hi = Math.log10(ymax);
     const ideal = [Math.floor(lo - 0.15), Math.ceil(hi + 0.15)];
-    const old = lossRange && lossRange.id === current.dataset.id ? lossRange.range : null;
+    const old = lossRange && lossRange.id === current.dataset.key ? lossRange.range : null;
     yr = old && old[0] <= lo - 0.1 && old[1] >= hi + 0.1 && (old[1] - old[0]) - (ideal[1] - ideal[0]) <= 2 ? old : ideal;
-    lossRange = { id: current.dataset.id, range: yr };
+    lossRange = { id: current.dataset.key, range: yr };
   }
-  layout.title = { text: 'Loss above the optimum, loss − loss* (log scale)', font: { size: 14 } };
+  layout.title = { text: !logLoss ? 'Loss above the optimum, loss − loss* (log scale)'
+    : current.dataset.optimum ? 'Log-loss above its minimum (log scale)' : 'Log-loss (log scale; no minimum: it falls towards 0)', font: { size: 14 } };
   layout.xaxis = { ...layout.xaxis, type: 'linear', title: { text: 'iteration', standoff: 4 }, range: [0, Math.max(1, current.iterations)] };
-  layout.yaxis = { ...layout.yaxis, type: 'log', title: { text: 'loss − loss*' }, exponentformat: 'power', range: yr || [-1, 1] };
+  layout.yaxis = { ...layout.yaxis, type: 'log', title: { text: gapName }, exponentformat: 'power', range: yr || [-1, 1] };
   const decades = yr ? yr[1] - yr[0] : 2;
   if (decades >= 2) layout.yaxis.dtick = Math.max(1, Math.ceil(decades / 7));
   const axes = { 'xaxis.range': layout.xaxis.range, 'yaxis.range': layout.yaxis.range, 'yaxis.dtick': layout.yaxis.dtick ?? null };
-  return { key: current.dataset.id, bg: [[], clone(layout), PLOT_CONFIG], traces, legend, axes, home: axes };
+  return { key: current.dataset.key, bg: [[], clone(layout), PLOT_CONFIG], traces, legend, axes, home: axes };
 }
 
 function row(label, value, what = '') {
@@ -1072,30 +1207,45 @@ function renderFacts() {
   const ds = current.dataset;
   const c = ds.curvature;
   const names = ds.param_names;
-  let html = '<h3>Curvature of the loss (from X alone)</h3><table>';
-  html += row('L', fmt(c.L), 'largest eigenvalue of the Hessian (2/m) X_bᵀX_b');
-  html += row('μ', fmt(c.mu), 'smallest eigenvalue');
-  html += row('κ = L/μ', fmt(c.condition_number), 'condition number: how stretched the valley is');
-  html += row('2/L', fmt(c.stable_step), 'every constant step below it converges (gd)');
-  html += row('2/(L+μ)', fmt(c.best_step), `the fastest constant step: error × ${fmt(c.best_rate, 3)} per iteration`);
+  const logLoss = ds.task === 'classification';
+  const k = ds.condition_numbers;
+  const other = k ? (ds.standardized ? ` (raw features: ${fmt(k.raw, 3)})` : k.standardized ? ` (standardised: ${fmt(k.standardized, 3)})` : '') : '';
+  let html = logLoss ? '<h3>Curvature of the log-loss (a bound, from X alone)</h3><table>'
+    : '<h3>Curvature of the loss (from X alone)</h3><table>';
+  html += logLoss ? row('L', fmt(c.L), 'largest eigenvalue of (1/(4m)) X_bᵀX_b, which bounds the Hessian')
+    : row('L', fmt(c.L), 'largest eigenvalue of the Hessian (2/m) X_bᵀX_b');
+  html += row('μ', fmt(c.mu), 'smallest eigenvalue' + (logLoss ? ' of that bound' : ''));
+  html += row('κ = L/μ', fmt(c.condition_number), 'condition number: how stretched the valley is' + other);
+  html += row('2/L', fmt(c.stable_step), logLoss ? 'every constant gd step below it lowers the log-loss'
+    : 'every constant step below it converges (gd)');
+  if (!logLoss) html += row('2/(L+μ)', fmt(c.best_step), `the fastest constant step: error × ${fmt(c.best_rate, 3)} per iteration`);
   html += '</table><h3>Iteration ' + t + ': where the descent is</h3><table>';
+  const best = logLoss ? (ds.optimum ? 'minimum' : 'no minimum') : 'optimum';
   html += '<tr><td></td>' + current.runs.map((r) => `<td class="num ${r.label}">${r.label}: ${esc(r.optimizer)}</td>`).join('') +
-    '<td class="num">optimum</td></tr>';
-  names.forEach((n, k) => {
-    html += `<tr><td>${esc(n)}</td>` + current.runs.map((r) => `<td class="num">${fmt(r.params[upTo(r)][k], 5)}</td>`).join('') +
-      `<td class="num">${fmt(ds.optimum.params[k], 5)}</td></tr>`;
+    `<td class="num">${best}</td></tr>`;
+  const opt = (v) => (ds.optimum ? fmt(v, 5) : '—');
+  names.forEach((n, j) => {
+    html += `<tr><td>${esc(n)}</td>` + current.runs.map((r) => `<td class="num">${fmt(r.params[upTo(r)][j], 5)}</td>`).join('') +
+      `<td class="num">${ds.optimum ? opt(ds.optimum.params[j]) : '—'}</td></tr>`;
   });
-  html += '<tr><td>loss (MSE)</td>' + current.runs.map((r) => `<td class="num">${fmt(r.loss[upTo(r)], 5)}</td>`).join('') +
-    `<td class="num">${fmt(ds.optimum.loss, 5)}</td></tr>`;
+  html += `<tr><td>${logLoss ? 'log-loss' : 'loss (MSE)'}</td>` + current.runs.map((r) => `<td class="num">${fmt(r.loss[upTo(r)], 5)}</td>`).join('') +
+    `<td class="num">${ds.optimum ? fmt(ds.optimum.loss, 5) : '→ 0'}</td></tr>`;
+  if (logLoss) {
+    html += '<tr><td>accuracy</td>' + current.runs.map((r) => `<td class="num">${fmt(100 * r.accuracy[upTo(r)], 3)}%</td>`).join('') +
+      '<td class="num"></td></tr>';
+  }
   html += '<tr><td>|gradient|</td>' + current.runs.map((r) => `<td class="num">${fmt(r.grad_norm[upTo(r)], 3)}</td>`).join('') + '<td class="num">0</td></tr>';
   html += '</table><h3>The runs</h3>';
   for (const r of current.runs) {
     html += `<p><span class="${r.label}">${r.label}</span>: ${esc(r.message.replace(/\.+$/, ''))}.</p>`;
   }
-  const src = current.runs[0].source === 'gram'
-    ? `each iteration used the cached statistics of all ${ds.n_rows.toLocaleString()} rows (O(d²) per iteration)`
-    : `each iteration read the rows in mini-batches of ${current.batch_size}`;
-  html += `<p class="hint">Computed by gdlab.descend in ${fmt(current.timing_ms.descent, 2)} ms: ${src}.</p>`;
+  const src = logLoss && !current.batch_size
+    ? `each iteration read all ${ds.n_rows.toLocaleString()} rows (the log-loss has no statistics shortcut)`
+    : current.runs[0].source === 'gram' || logLoss && !current.batch_size
+      ? `each iteration used the cached statistics of all ${ds.n_rows.toLocaleString()} rows (O(d²) per iteration)`
+      : `each iteration read the rows in mini-batches of ${current.batch_size}`;
+  const std = ds.standardized ? ' on the standardised features' : '';
+  html += `<p class="hint">Computed by gdlab.descend${std} in ${fmt(current.timing_ms.descent, 2)} ms: ${src}.</p>`;
   $('facts').innerHTML = html;
 }
 
@@ -1104,7 +1254,9 @@ function renderPlaybar() {
   $('t-slider').max = String(n);
   $('t-slider').value = String(t);
   const total = current.iterations;
-  const stopped = current.runs.some((r) => r.iteration.length - 1 < total) ? ' (stopped early: diverged)' : '';
+  const short = current.runs.filter((r) => r.iteration.length - 1 < total);
+  const stopped = !short.length ? '' : short.every((r) => r.status === 6) ? ' (stopped early: classes separable)'
+    : ' (stopped early: diverged)';
   $('iteration-label').textContent = `iteration ${t} of ${n}${stopped}`;
 }
 
