@@ -601,7 +601,7 @@ def boundaries_figure(part: NoClosedFormPart) -> Figure:
     ax_r.set_xlabel("iteration (log scale)")
     ax_r.set_ylabel("log-loss")
     ax_r.set_title("the log-loss against iteration", fontsize=10)
-    ax_r.legend(loc="upper right", fontsize=8, framealpha=0.92)
+    ax_r.legend(loc="center right", fontsize=8, framealpha=0.92)
     fig.legend(*ax_l.get_legend_handles_labels(), loc="outside lower center", ncols=2,
                prop={"family": "monospace", "size": 7.5}, frameon=False)
     fig.suptitle("Logistic regression by gradient descent: the boundary after 1 to "

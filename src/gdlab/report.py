@@ -640,9 +640,10 @@ def _no_closed_form_text(ws: Workshop, add_png: Callable[[str, Any, str, str], s
                     f"<td>{100 * np.linalg.norm(w[1:]) / np.linalg.norm(opt[1:]):.0f}%</td></tr>")
     rows.append(f"<tr><td>minimum (Newton)</td><td>{opt[0]:.3f}</td><td>{opt[1]:.3f}</td><td>{opt[2]:.3f}</td>"
                 f"<td>{f_opt:.4f}</td><td>{_misclassified(opt, X, y)}</td><td>0°</td><td>100%</td></tr>")
-    table = ('<div class="scroll"><table><thead><tr><th>iteration</th><th>w0</th><th>w1</th><th>w2</th>'
-             "<th>log-loss</th><th>points on the wrong side</th><th>boundary's angle to the minimum's</th>"
-             f"<th>|(w1, w2)| of the minimum's</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    table = ('<p class="narrow">Scroll the table sideways for every column.</p><div class="scroll"><table><thead>'
+             "<tr><th>iteration</th><th>w0</th><th>w1</th><th>w2</th><th>log-loss</th><th>wrong side</th>"
+             "<th>angle to the minimum's boundary</th><th>length of (w1, w2), of the minimum's</th></tr></thead>"
+             f"<tbody>{''.join(rows)}</tbody></table></div>")
     P = gd.trajectory.params
     angles = np.array([boundary_angle(w, opt) if np.any(w[1:]) else 90.0 for w in P])
     settled = np.nonzero(angles >= 2.0)[0]
@@ -706,8 +707,9 @@ def _no_closed_form_text(ws: Workshop, add_png: Callable[[str, Any, str, str], s
         f"where the model says 50/50 — the analogue of section 3's fitted line. At the start every point gets "
         f"probability 1/2 and there is no line; the first step points (w1, w2) along the difference of the "
         f"classes' means, ({diff[0]:.3f}, {diff[1]:.3f}), so the first boundary is within {tilt:.1f}° of the line "
-        f"x1 = 0 (its w2 is {w1[2]:.4f}). Then it turns towards the minimum's: the table gives the boundaries "
-        "drawn in the figure. "
+        f"x1 = 0 (its w2 is {w1[2]:.4f}). Then it turns towards the minimum's; the table below the figure gives "
+        "each boundary drawn, the points on its wrong side, its angle to the minimum's boundary, and how long "
+        "(w1, w2) has grown. "
         + (f"From iteration {turned} on the boundary stays within 2° of the minimum's, while the weights keep "
            f"growing: the line has settled but the probabilities are still sharpening, and the log-loss still "
            f"falls. " if turned is not None else "")
