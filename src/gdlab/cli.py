@@ -846,8 +846,9 @@ def _model_loss(model: Path, spec: dict[str, Any]) -> Any:
         return loss
     scheme, classes = spec.get("scheme"), spec.get("classes")
     if scheme not in SCHEMES or (scheme == "multinomial") != (loss.task == "multiclass"):
-        raise UserError(f"{model}: \"scheme\" must be {'multinomial' if loss.task == 'multiclass' else 'binary or one-vs-rest'} "
-                        f"for loss {name!r}, got {json.dumps(scheme)[:80]}; {MODEL_FIX}.")
+        wanted = "multinomial" if loss.task == "multiclass" else "binary or one-vs-rest"
+        raise UserError(f"{model}: \"scheme\" must be {wanted} for loss {name!r}, got {json.dumps(scheme)[:80]}; "
+                        f"{MODEL_FIX}.")
     if not isinstance(classes, list) or len(classes) < 2 or not all(
             isinstance(c, (str, int, float)) and not isinstance(c, bool) for c in classes):
         raise UserError(f"{model}: \"classes\" must be a list of at least two class labels, got "
