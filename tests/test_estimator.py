@@ -585,3 +585,93 @@ def test_verbose_logs_through_logging_and_prints_nothing(caplog, capsys):
         GDRegressor(max_iter=5, tol=None).fit(X, y)
     assert not caplog.records
 
+
+
+# ---- Poisson (issue 11): PoissonRegressor's minimiser, on raw data ------------------------------------------------
+def poisson_newton(X, y, alpha, sample_weight=None):
+    """A NumPy Newton transcription with halving: min (1/n) sum_i s_i (exp(eta_i) - y_i eta_i) + alpha/2 |w|^2
+    (the half deviance up to terms without w; the intercept unpenalised)."""
+    m, d = X.shape
+    s = np.ones(m) if sample_weight is None else sample_weight
+    n = s.sum()
+    Xb = np.c_[np.ones(m), X]
+    pen = np.full(d + 1, alpha)
+    pen[0] = 0.0
+
+    def objective(t):
+        eta = Xb @ t
+        return float(np.sum(s * (np.exp(eta) - y * eta)) / n + 0.5 * t @ (pen * t))
+
+    theta = np.zeros(d + 1)
+    theta[0] = np.log(np.average(y, weights=s))
+    for _ in range(200):
+        mu = np.exp(Xb @ theta)
+        g = Xb.T @ (s * (mu - y)) / n + pen * theta
+        step = np.linalg.solve((Xb * (s * mu)[:, None]).T @ Xb / n + np.diag(pen), g)
+        scale = 1.0
+        while objective(theta - scale * step) > objective(theta) + 1e-13 * abs(objective(theta)) and scale > 1e-10:
+            scale /= 2
+        theta -= scale * step
+        if np.max(np.abs(scale * step)) < 1e-15 * np.max(np.abs(theta)):
+            break
+    return theta[1:], theta[0]
+
+
+def poisson_regressor(alpha, **kw):
+    from sklearn.linear_model import PoissonRegressor
+
+    return PoissonRegressor(alpha=alpha, solver="newton-cholesky", tol=1e-12, max_iter=1000, **kw)
+
+
+@pytest.mark.parametrize("alpha", [1e-3, 1.0])
+def test_poisson_reaches_poisson_regressor_on_raw_diabetes(alpha):
+    """Both minimise (1/n) sum half-deviance + alpha/2 |w|^2: the same alpha, the same minimiser (coefficients to
+    ~3e-6 relative at tol=1e-12, the Newton decrement within 1e-12 of the loss)."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True, scaled=False)  # raw: age in years, sex 1/2, bmi, blood pressure, ...
+    gd = GDRegressor(loss="poisson", alpha=alpha, tol=1e-12, max_iter=50_000).fit(X, y)
+    assert gd.converged_
+    sk = poisson_regressor(alpha).fit(X, y)
+    coef, intercept = poisson_newton(X, y, alpha)
+    np.testing.assert_allclose(sk.coef_, coef, rtol=1e-10, atol=1e-12 * np.max(np.abs(coef)))  # the two references
+    assert np.max(np.abs(gd.coef_ - coef)) < 1e-5 * np.max(np.abs(coef))
+    assert abs(gd.intercept_[0] - intercept) < 1e-5 * abs(intercept)
+    np.testing.assert_allclose(gd.predict(X), sk.predict(X), rtol=1e-5)  # the mean exp(eta), not eta
+    np.testing.assert_allclose(gd.predict(X), np.exp(X @ gd.coef_ + gd.intercept_[0]), rtol=1e-13)
+
+
+@pytest.mark.parametrize("alpha", [1e-2, 1.0])
+def test_poisson_on_counts_reaches_poisson_regressor_with_weights(alpha):
+    from sklearn.datasets import load_linnerud
+
+    data = load_linnerud()
+    X, y = data.target, data.data[:, 0]  # chin-ups (counts, zeros included) from weight, waist and pulse
+    sw = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    gd = GDRegressor(loss="poisson", alpha=alpha, tol=1e-13, max_iter=50_000).fit(X, y, sample_weight=sw)
+    assert gd.converged_
+    sk = poisson_regressor(alpha).fit(X, y, sample_weight=sw)
+    coef, intercept = poisson_newton(X, y, alpha, sample_weight=sw)
+    for ref_coef, ref_intercept in ((coef, intercept), (sk.coef_, sk.intercept_)):
+        assert np.max(np.abs(gd.coef_ - ref_coef)) < 1e-6 * np.max(np.abs(ref_coef))
+        assert abs(gd.intercept_[0] - ref_intercept) < 1e-6 * abs(ref_intercept)
+
+
+def test_poisson_with_several_targets_is_one_poisson_regressor_per_column():
+    from sklearn.datasets import load_linnerud
+
+    data = load_linnerud()
+    X, Y = data.target, data.data  # chin-ups, sit-ups and jumps
+    gd = GDRegressor(loss="poisson", alpha=1.0, tol=1e-12, max_iter=50_000).fit(X, Y)
+    assert gd.converged_ and gd.coef_.shape == (3, 3) and gd.predict(X).shape == Y.shape
+    for j in range(3):  # (one stop rule for the sum of the three objectives: each column to ~3e-6)
+        sk = poisson_regressor(1.0).fit(X, Y[:, j])
+        assert np.max(np.abs(gd.coef_[j] - sk.coef_)) < 1e-5 * np.max(np.abs(sk.coef_))
+
+
+def test_poisson_refuses_negative_targets_with_the_fix():
+    X, y = problem()
+    with pytest.raises(ValueError, match=r"loss='poisson' models counts \(y >= 0\)"):
+        GDRegressor(loss="poisson").fit(X, y - 100)
+    with pytest.raises(ValueError, match="loss"):  # classification losses belong to GDClassifier
+        GDRegressor(loss="log_loss").fit(X, y)

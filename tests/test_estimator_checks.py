@@ -14,6 +14,14 @@ def expected_failed_checks(estimator):
         # does); the Poisson loss refuses y < 0 with a ValueError, as PoissonRegressor does. Multi-output Poisson
         # fits on counts are tested in tests/test_estimator.py.
         return {"check_regressor_multioutput": "the check draws negative targets for a counts-only loss"}
+    if getattr(estimator, "loss", None) in ("multinomial", "modified_huber") and estimator.batch_size is None:
+        # A regression of the core, reported in /tmp/descend_issues.md: since descend's 409bbfe ('auto' gd on the
+        # smooth losses tries two steps per iteration) both fits of this check stop at max_iter=1000 without
+        # converging (a ConvergenceWarning each), so they end 4e-6 apart; with descent.py as of 018dd85 both
+        # converged and the check passed (and GDClassifier(loss="multinomial", max_iter=20000) converges in 166
+        # iterations and passes). The default is kept here: a default that fails is the bug to fix, not to hide.
+        return {"check_sample_weight_equivalence_on_dense_data":
+                "descend since 409bbfe stops both fits short of the optimum at the default max_iter"}
     if estimator.batch_size is not None:
         # A stochastic epoch makes one update per row: 15 weighted rows and their 30 repetitions are different
         # runs, so the two fits differ by the noise of SGD (SGDRegressor and SGDClassifier mark the same check as

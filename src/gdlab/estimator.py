@@ -223,6 +223,8 @@ class _BaseGD(BaseEstimator):
     _parameter_constraints: dict = dict(_SHARED_CONSTRAINTS)
     #: coef_ is (n_outputs, n_features) even for one output (SGDClassifier's (1, n_features) for two classes)
     _coef_always_2d: ClassVar[bool] = False
+    #: intercept_ in X's dtype too (SGDClassifier's float32 fit keeps a float32 intercept; SGDRegressor's is float64)
+    _intercept_in_input_dtype: ClassVar[bool] = False
 
     def _store_parameters(self, values: dict[str, Any]) -> None:
         """__init__'s only work, as scikit-learn asks: keep each parameter as given."""
@@ -536,11 +538,13 @@ class _BaseGD(BaseEstimator):
         off = 1 if self.fit_intercept else 0
         W = final[off:]
         b = final[0] if self.fit_intercept else np.zeros(final.shape[1])
-        # coef_ in the input's dtype, intercept_ in float64: scikit-learn's dtypes (its float32 fit returns the
-        # intercept as a C double); the fit itself ran in float64
+        # coef_ in the input's dtype, intercept_ in float64 (SGDRegressor's float32 fit returns the intercept as a
+        # C double) or the input's (SGDClassifier's): scikit-learn's dtypes; the fit itself ran in float64
         coef = W[:, 0] if single and not self._coef_always_2d else W.T
-        self.coef_ = coef.astype(getattr(self, "_coef_dtype", np.float64), copy=True)
-        self.intercept_ = np.atleast_1d(np.asarray(b, dtype=np.float64)).copy()
+        dtype = getattr(self, "_coef_dtype", np.float64)
+        self.coef_ = coef.astype(dtype, copy=True)
+        intercept_dtype = dtype if self._intercept_in_input_dtype else np.float64
+        self.intercept_ = np.atleast_1d(np.asarray(b, dtype=intercept_dtype)).copy()
         self.n_iter_ = int(out.n_iter)
         self.t_ = int(self.t_ + out.n_updates)
         self.trajectory_ = out.trajectory
@@ -805,7 +809,7 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
     classes_ : ndarray of shape (n_classes,) — the labels, sorted (any type: numbers, strings, ...).
     coef_ : ndarray of shape (1, n_features) for two classes, (n_classes, n_features) otherwise
         In X's dtype (float32 or float64), as in SGDClassifier.
-    intercept_ : ndarray of shape (1,) or (n_classes,), float64
+    intercept_ : ndarray of shape (1,) or (n_classes,), in X's dtype (as SGDClassifier's)
 """ + _SHARED_ATTRIBUTES_DOC + """
     Examples
     --------
@@ -824,6 +828,7 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
         "n_jobs": [Integral, None],
     }
     _coef_always_2d: ClassVar[bool] = True
+    _intercept_in_input_dtype: ClassVar[bool] = True
 
     def __init__(self, loss="log_loss", *, penalty="l2", alpha=0.0001, l1_ratio=0.15, fit_intercept=True,
                  max_iter=1000, tol="auto", shuffle=True, verbose=0, epsilon=0.1, n_jobs=None, random_state=None,
