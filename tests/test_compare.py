@@ -134,3 +134,13 @@ def test_least_squares_only_methods_are_refused_for_another_loss():
     with pytest.raises(ValueError, match="method 'closed_form' fits least squares only, not loss='log_loss'.*"
                                          "'newton', 'lbfgs'"):
         gdlab.compare(ds.X, (ds.y > ds.y.mean()).astype(float), loss="log_loss", methods=["closed_form", "gd"])
+
+
+def test_a_non_smooth_loss_races_the_gradient_methods_only_by_default():
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    c = gdlab.compare(X, (y == 0).astype(float), loss="hinge", max_iter=200)
+    assert [r.method for r in c.rows] == ["gdlab gd", "gdlab momentum", "gdlab adam"]  # Newton and L-BFGS need a second derivative
+    with pytest.raises(ValueError, match="not smooth"):
+        gdlab.compare(X, (y == 0).astype(float), loss="hinge", methods=["newton"])

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["as_matrix", "as_target", "as_sample_weight", "check_sample_weight_values", "check_choice",
-           "check_positive", "first_nonfinite"]
+           "check_positive", "first_nonfinite", "is_sparse", "as_sparse_matrix"]
 
 
 def first_nonfinite(a: np.ndarray) -> tuple[int, int] | None:
@@ -80,9 +80,40 @@ def _missing_error(name: str, arr: np.ndarray, columns: list[str] | None) -> Val
     return None
 
 
+def is_sparse(a: Any) -> bool:
+    """Whether a is a scipy.sparse matrix or array."""
+    if isinstance(a, np.ndarray) or not hasattr(a, "tocsr"):
+        return False
+    import scipy.sparse as sp
+
+    return sp.issparse(a)
+
+
+def as_sparse_matrix(X: Any, name: str = "X") -> Any:
+    """A scipy.sparse X as a CSR array of float32/float64 (stored entries only; duplicates summed), checked: 2-D,
+    not empty, every stored value finite (the error names its row and column)."""
+    import scipy.sparse as sp
+
+    A = sp.csr_array(X)
+    if A.dtype not in (np.float32, np.float64):
+        A = A.astype(np.float64)
+    if A.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 samples); gradient descent needs at least one row of data.")
+    A.sum_duplicates()
+    if not _all_finite(A.data):
+        bad = int(np.flatnonzero(~np.isfinite(A.data))[0])
+        row = int(np.searchsorted(A.indptr, bad, side="right") - 1)
+        value = A.data[bad]
+        kind = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+        raise ValueError(f"{name} contains {kind} at row {row}, column {int(A.indices[bad])} (a stored entry of the "
+                         "sparse matrix); gradient descent needs finite numbers. Remove or impute it first.")
+    return A
+
+
 def _to_float_array(a: Any, name: str) -> np.ndarray:
     if hasattr(a, "toarray") and not isinstance(a, np.ndarray):
-        raise ValueError(f"{name} is a sparse matrix; gdlab works on dense arrays. Convert it with {name}.toarray().")
+        raise ValueError(f"{name} is a sparse matrix, which this function does not take; convert it with "
+                         f"{name}.toarray() (gdlab.descend, gdlab.closed_form and the estimators take sparse X).")
     columns = _columns_of(a)
     arr = np.asarray(a)
     if np.iscomplexobj(arr):
@@ -107,8 +138,11 @@ def _to_float_array(a: Any, name: str) -> np.ndarray:
     return arr
 
 
-def as_matrix(X: Any, name: str = "X", *, check_finite: bool = True) -> np.ndarray:
-    """X as a 2-D float32/float64 array (no copy when it already is one)."""
+def as_matrix(X: Any, name: str = "X", *, check_finite: bool = True, accept_sparse: bool = False) -> Any:
+    """X as a 2-D float32/float64 array (no copy when it already is one); with ``accept_sparse``, a scipy.sparse X
+    as a checked CSR array (:func:`as_sparse_matrix`), never densified."""
+    if accept_sparse and is_sparse(X):
+        return as_sparse_matrix(X, name)
     arr = _to_float_array(X, name)
     if arr.ndim == 1:
         raise ValueError(

@@ -14,6 +14,7 @@ X_b^T X_b squares the condition number. gdlab therefore
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from typing import Any
@@ -236,7 +237,11 @@ def closed_form(X: Any, y: Any, *, fit_intercept: bool = True, sample_weight: An
         raise ValueError(f"unknown solver {solver!r}; valid values are 'auto', 'cholesky', 'qr'.")
     check_positive("l2", l2, allow_zero=True)
     t0 = time.perf_counter()
-    Xa = as_matrix(X)
+    Xa = as_matrix(X, accept_sparse=True)
+    sparse = not isinstance(Xa, np.ndarray)
+    if sparse and solver == "qr":
+        raise ValueError("solver='qr' factors the dense X; for a sparse X use solver='auto' (the sparse normal "
+                         "equations, or LSMR when they are ill-conditioned or too wide) or 'cholesky'.")
     ya = as_target(y, Xa.shape[0])
     single = ya.ndim == 1
     Y = ya.reshape(-1, 1) if single else ya
@@ -244,9 +249,21 @@ def closed_form(X: Any, y: Any, *, fit_intercept: bool = True, sample_weight: An
     if Xa.shape[1] == 0 and not fit_intercept:
         raise ValueError("X has no features and fit_intercept=False: there is nothing to fit. "
                          "Pass at least one feature or set fit_intercept=True.")
+    if sparse and Xa.shape[1] + 1 > _SPARSE_NORMAL_MAX:
+        return _sparse_lsmr(Xa, Y, sw, fit_intercept, l2, single, t0)
     stats = GramStats.from_arrays(Xa, Y, sw)
     loss = None
-    if solver == "qr" and Xa.shape[1] > 0:
+    if sparse and Xa.shape[1] > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RankDeficiencyWarning)
+            W, b, info = _solve_stats(stats, fit_intercept, l2)
+        if solver == "auto" and info["solver"] not in ("cholesky", "intercept only"):
+            return _sparse_lsmr(Xa, Y, sw, fit_intercept, l2, single, t0)
+        info["solver"] = f"sparse normal equations ({info['solver']})"
+        loss, known = _loss_from_stats(stats, W, b, fit_intercept, l2)
+        if not known:
+            loss = None
+    elif solver == "qr" and Xa.shape[1] > 0:
         W, b, info, loss = _solve_qr(Xa, Y, sw, stats, fit_intercept, l2)
     else:
         with warnings.catch_warnings():
@@ -272,4 +289,53 @@ def closed_form(X: Any, y: Any, *, fit_intercept: bool = True, sample_weight: An
     return Result(coef=coef, intercept=intercept, loss=loss, n_iter=0, converged=True, status=4,
                   message=f"exact solve of the normal equations ({info['solver']})", method="closed_form",
                   source="memory", source_reason="closed form on arrays in memory", curvature=curv,
+                  optimum_loss=loss, extra=info)
+
+
+#: above this many parameters a sparse X is solved by LSMR (the d x d normal equations would be dense)
+_SPARSE_NORMAL_MAX = 4000
+
+
+def _sparse_lsmr(A: Any, Y: np.ndarray, sw: np.ndarray | None, fit_intercept: bool, l2: float, single: bool,
+                 t0: float) -> Result:
+    """min (1/n) sum s_i (x_i w + b - y_i)^2 + l2/2 |w|^2 for a sparse X by LSMR (Fong & Saunders), one output at a
+    time, on the operator S^(1/2) (X - 1 m_x^T): the centring is applied inside each product, never to X, and
+    b = m_y - m_x . w. The ridge term is LSMR's damping, damp^2 = n l2 / 2."""
+    from scipy.sparse.linalg import LinearOperator, lsmr
+
+    m, d = A.shape
+    w = np.ones(m) if sw is None else sw
+    n = float(w.sum())
+    root = np.sqrt(w)
+    mean_x = (A.T @ w) / n if fit_intercept else np.zeros(d)
+    mean_y = (w @ Y) / n if fit_intercept else np.zeros(Y.shape[1])
+
+    def matvec(v: np.ndarray) -> np.ndarray:
+        v = np.ravel(v)
+        return root * (A @ v - mean_x @ v)
+
+    def rmatvec(u: np.ndarray) -> np.ndarray:
+        ru = root * np.ravel(u)
+        return A.T @ ru - mean_x * ru.sum()
+
+    op = LinearOperator((m, d), matvec=matvec, rmatvec=rmatvec, dtype=np.float64)
+    W = np.zeros((d, Y.shape[1]))
+    iterations, solved = [], True
+    for j in range(Y.shape[1]):
+        out = lsmr(op, root * (Y[:, j] - mean_y[j]), damp=math.sqrt(n * l2 / 2.0), atol=1e-14, btol=1e-14,
+                   maxiter=max(10 * d, 1000))
+        W[:, j] = out[0]
+        iterations.append(int(out[2]))
+        solved = solved and int(out[1]) in (0, 1, 2, 4, 5)  # 3: too ill-conditioned, 7: out of iterations
+    b = mean_y - mean_x @ W if fit_intercept else np.zeros(Y.shape[1])
+    R = A @ W + b - Y
+    loss = float(np.einsum("ij,ij,i->", R, R, w)) / n + 0.5 * l2 * float(np.vdot(W, W))
+    coef, intercept = _shape_output(W, b, single)
+    info = {"solver": "LSMR (sparse least squares)", "iterations": iterations, "seconds": time.perf_counter() - t0}
+    return Result(coef=coef, intercept=intercept, loss=loss, n_iter=max(iterations), converged=solved,
+                  status=4 if solved else 1,
+                  message=(f"sparse least squares by LSMR ({max(iterations)} iterations)" if solved else
+                           f"LSMR stopped after {max(iterations)} iterations before reaching its tolerance"),
+                  method="closed_form",
+                  source="memory", source_reason="closed form on a sparse X in memory", curvature=None,
                   optimum_loss=loss, extra=info)

@@ -338,6 +338,8 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
     least_squares = loss_obj.quadratic  # the one loss with a closed form
     if methods is None:
         methods = _DEFAULT_METHODS if least_squares else _DEFAULT_METHODS_OTHER_LOSS
+        if not loss_obj.smooth:  # the reference solvers need a second derivative
+            methods = tuple(mth for mth in methods if mth not in _REFERENCE_SOLVERS)
     methods = list(methods)
     for name in methods:
         check_choice("method", name, METHODS)

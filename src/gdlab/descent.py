@@ -655,7 +655,8 @@ def descend(
 
     Parameters
     ----------
-    X : (m, d) array-like, or a source object (``gdlab.sources``) with y=None.
+    X : (m, d) array-like or scipy.sparse matrix/array (never densified: the statistics, passes and mini-batches
+        read its stored entries), or a source object (``gdlab.sources``) with y=None.
     y : (m,) or (m, k) targets (k outputs are fitted side by side, one objective each).
     optimizer : "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", or an :class:`Optimizer`.
         Extra keyword arguments (``beta``, ``beta1``, ``beta2``, ``decay``, ``eps``) go to it.
@@ -686,8 +687,10 @@ def descend(
         penalty included) is the original one. ``Result.scaling`` says which was used and why.
     average : False, True or k: averaged descent (Polyak-Ruppert, scikit-learn's ``average``): the returned
         coefficients are the mean of the iterates after update k (True = 1); the trajectory keeps the iterates.
-    engine : how mini-batch epochs run: "auto" (the compiled kernel for gd, momentum and nesterov on raw rows in
-        memory, else NumPy; ``Result.extra["engine"]`` says which and why), "numpy" or "compiled".
+    engine : how mini-batch epochs run: "auto" (the compiled kernel for every optimizer with a coordinate rule (all
+        the named ones), every loss that does not couple its outputs, raw or standardized dense rows in memory and
+        the constant, invscaling, optimal and adaptive schedules; else NumPy, which also walks a sparse X's stored
+        entries; ``Result.extra["engine"]`` says which and why), "numpy" or "compiled".
     state : a :class:`~gdlab.engines.DescentState` from an earlier run's ``Result.extra["state"]``: go on from
         there (the optimizer's state, the schedule's step counter, the averaged iterate, the stall counter); the
         parameters themselves come from coef_init/intercept_init.
@@ -756,7 +759,7 @@ def descend(
         if y is None:
             raise ValueError("y is missing: pass the targets, descend(X, y), or a source object as X.")
         check_choice("source", source, SOURCES)
-        Xa = as_matrix(X, check_finite=False)
+        Xa = as_matrix(X, check_finite=False, accept_sparse=True)
         Y, single = read_target(y, Xa.shape[0], loss_obj)
         m, d = Xa.shape
         k = Y.shape[1]
@@ -771,7 +774,7 @@ def descend(
         else:
             from gdlab._validation import _all_finite, _nonfinite_error
 
-            if not _all_finite(Xa):
+            if isinstance(Xa, np.ndarray) and not _all_finite(Xa):  # (a sparse X was checked as it was read)
                 raise _nonfinite_error("X", Xa)
             src_obj = mem
     if d == 0 and not fit_intercept:
@@ -1220,11 +1223,21 @@ def _max_row_square(mem: MemorySource | None, scaling: Scaling | None, fit_inter
     best = 0.0
     block = 1 << 15
     rel = None if sw is None else sw / (float(sw.sum()) / m)
+    sparse = not isinstance(X, np.ndarray)
     for start in range(0, m, block):
         xb = X[start:start + block]
-        if scaling is not None:
-            xb = (xb - scaling.center) / scaling.scale
-        sq = np.einsum("ij,ij->i", xb, xb, dtype=np.float64) + (1.0 if fit_intercept else 0.0)
+        if sparse:  # |(x - c)/s|^2 = |x/s|^2 - 2 x.(c/s^2) + |c/s|^2, from the stored entries
+            inv = 1.0 if scaling is None else 1.0 / scaling.scale
+            xs = xb.multiply(inv) if scaling is not None else xb
+            sq = np.asarray(xs.multiply(xs).sum(axis=1)).ravel()
+            if scaling is not None:
+                c = scaling.center * inv * inv
+                sq = sq - 2.0 * (xb @ c) + float(np.sum((scaling.center * inv) ** 2))
+            sq = sq + (1.0 if fit_intercept else 0.0)
+        else:
+            if scaling is not None:
+                xb = (xb - scaling.center) / scaling.scale
+            sq = np.einsum("ij,ij->i", xb, xb, dtype=np.float64) + (1.0 if fit_intercept else 0.0)
         if rel is not None:
             sq = sq * rel[start:start + block]
         best = max(best, float(sq.max()) if sq.size else 0.0)

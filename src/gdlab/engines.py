@@ -149,6 +149,7 @@ class NumpyEpochs:
         l2_of = None if not l2 else (l2 if inv_s is None else l2 * inv_s * inv_s)
         prox, add_reduce = problem.prox, np.add.reduce
         cast = X.dtype != np.float64
+        sparse = not isinstance(X, np.ndarray)
         order = self.rng.permutation(m) if self.shuffle else None
         W_d = col(theta[off:])  # views, valid all epoch (theta changes in place)
         b_d = theta[0] if fit_intercept else None
@@ -173,6 +174,8 @@ class NumpyEpochs:
             gc = col(g)
             if cast:
                 gc[off:] = Xb.T @ G.astype(X.dtype)
+            elif sparse:
+                gc[off:] = Xb.T @ G  # the batch's stored entries only
             else:
                 np.matmul(Xb.T, G, out=gc[off:])
             if fit_intercept:
@@ -213,18 +216,20 @@ def compiles(loss: Loss) -> bool:
 def choose_engine(requested: str, *, full_batch: bool, optimizer: Any, source: Any, scaled: bool, loss: Any,
                   schedule: Any) -> tuple[str, str]:
     """Which engine runs the epochs, and why (the one place this is decided)."""
+    if requested not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {requested!r}.")
+    if full_batch:  # (before importing the kernel: numba costs a fresh process ~0.3 s)
+        return "full batch", "one update per iteration"
     from gdlab import _sgd_kernel
     from gdlab.sources.memory import MemorySource
 
-    if requested not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {requested!r}.")
-    if full_batch:
-        return "full batch", "one update per iteration"
     why_not = None
     if getattr(optimizer.direction, "coordinate", None) is None:
         why_not = f"optimizer {optimizer.name!r} has no coordinate-wise rule (CoordinateRule) to compile"
     elif not isinstance(getattr(source, "source", source) if scaled else source, MemorySource):
         why_not = "the compiled epochs read rows in memory"
+    elif not isinstance((getattr(source, "source", source) if scaled else source).X, np.ndarray):
+        why_not = "X is sparse: the compiled epochs read dense rows (the NumPy epochs walk the stored entries)"
     elif loss.coupled:
         why_not = (f"loss {loss.name!r} couples the outputs (each row's K predictors at once), and the compiled "
                    "epochs update each output on its own")

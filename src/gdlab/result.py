@@ -215,7 +215,10 @@ class Result:
             else np.vstack([np.atleast_1d(self.intercept)[None, :], self.coef])
 
     def predict(self, X: Any) -> np.ndarray:
-        X = np.asarray(X, dtype=float)
+        """The linear predictor X w + b (X dense or scipy.sparse)."""
+        from gdlab._validation import is_sparse
+
+        X = X if is_sparse(X) else np.asarray(X, dtype=float)
         return X @ self.coef + self.intercept
 
     def to_dict(self, *, trajectory: bool = True) -> dict[str, Any]:

@@ -64,6 +64,14 @@ class Scaling:
     def from_columns(cls, X: np.ndarray, sample_weight: np.ndarray | None, fit_intercept: bool) -> "Scaling":
         """The same from the rows (wide data, where the d x d statistics are not formed): one pass of column sums."""
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if not isinstance(X, np.ndarray):  # sparse: the moments from the stored entries, X never centred
+            s = np.ones(X.shape[0]) if w is None else w
+            n = float(s.sum())
+            mean = (X.T @ s) / n
+            ms = (X.multiply(X).T @ s) / n
+            if fit_intercept:
+                return cls(mean, _safe_scale(np.sqrt(np.maximum(ms - mean * mean, 0.0))), True)
+            return cls(np.zeros(X.shape[1]), _safe_scale(np.sqrt(ms)), False)
         mean = np.average(X, axis=0, weights=w).astype(np.float64)
         if fit_intercept:
             var = np.average((X - mean) ** 2, axis=0, weights=w)

@@ -14,6 +14,7 @@ With them, for residual r_i = x_i w + b - y_i and c = b + mean_x w - mean_y:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -143,6 +144,40 @@ class GramStats:
         return cls(0.0, 0, np.zeros(q), np.zeros((q, q)), n_features)
 
     @classmethod
+    def from_sparse(cls, X: Any, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> "GramStats":
+        """The statistics of a scipy.sparse X from its stored entries: O(nnz + d^2) memory, X never densified and
+        never centred (centring would fill it in). With S = diag(s) and the means m_x, m_y:
+
+            Cxx = X^T S X - n m_x m_x^T,   Cxy = X^T S (Y - m_y),   Cyy = (Y - m_y)^T S (Y - m_y)
+
+        The first subtraction loses digits when a column's mean is large against its spread (|mean| >> std), which
+        sparse columns (mostly zeros) do not have; the dense pass shifts the data instead.
+        """
+        import scipy.sparse as sp
+
+        m, d = X.shape
+        k = Y.shape[1]
+        if m == 0:
+            return cls.empty(d, k)
+        A = sp.csr_array(X, dtype=np.float64)
+        w = np.ones(m) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        n = float(w.sum())
+        mean_x = (A.T @ w) / n
+        mean_y = (w @ Y) / n
+        Yc = Y - mean_y
+        WA = (A.multiply(w[:, None]) if sample_weight is not None else A).tocsc()
+        comoment = np.empty((d + k, d + k))
+        At = A.T.tocsr()
+        for j0 in range(0, d, 256):  # X^T S X in column blocks: no d x d sparse intermediate
+            j1 = min(j0 + 256, d)
+            comoment[:d, j0:j1] = (At @ WA[:, j0:j1]).toarray()
+        comoment[:d, :d] -= n * np.outer(mean_x, mean_x)
+        comoment[:d, d:] = A.T @ (w[:, None] * Yc)
+        comoment[d:, :d] = comoment[:d, d:].T
+        comoment[d:, d:] = Yc.T @ (w[:, None] * Yc)
+        return cls(n, m, np.concatenate([mean_x, mean_y]), comoment, d)
+
+    @classmethod
     def from_arrays(cls, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None,
                     block_rows: int | None = None, kernel: str = "auto") -> "GramStats":
         """One blocked pass over X and Y (2-D), each block's cross products formed while it is in cache.
@@ -156,6 +191,10 @@ class GramStats:
         mean K, into a buffer and accumulated there: the 'shifted data' algorithm, whose raw sums hold only small
         numbers, so the centring loses no digits even when the columns have means of 1e8 and spreads of 1.
         """
+        from gdlab._validation import is_sparse
+
+        if is_sparse(X):
+            return cls.from_sparse(X, Y, sample_weight)
         m, d = X.shape
         k = Y.shape[1]
         q = d + k

@@ -15,7 +15,8 @@ __all__ = ["MemorySource"]
 class MemorySource:
     """Loss and gradient from the rows themselves.
 
-    X : (m, d) float32/float64 (float32 stays float32: its products are formed in float32, sums in float64);
+    X : (m, d) float32/float64 (float32 stays float32: its products are formed in float32, sums in float64), or a
+    scipy.sparse CSR array (each pass walks its stored entries only);
     Y : (m, k) float64, as the loss reads it (:meth:`~gdlab.losses.Loss.prepare_target`); sample_weight : (m,) or
     None; loss : a :class:`~gdlab.losses.Loss`.
     """
@@ -73,11 +74,16 @@ class MemorySource:
         off = 1 if self.fit_intercept else 0
         p = X.shape[1] + off
 
+        sparse = not isinstance(X, np.ndarray)
+
         def weighted_gram(w: np.ndarray) -> np.ndarray:
-            """X_b^T diag(w) X_b / n without forming X_b."""
+            """X_b^T diag(w) X_b / n without forming X_b (a sparse X stays sparse: X^T (w X) from its entries)."""
             G = np.empty((p, p))
             xw = (X.T @ w.astype(X.dtype, copy=False)).astype(np.float64, copy=False)
-            G[off:, off:] = (X.T @ (X * w[:, None].astype(X.dtype, copy=False))).astype(np.float64, copy=False)
+            if sparse:
+                G[off:, off:] = (X.T @ X.multiply(w[:, None]).tocsr()).toarray()
+            else:
+                G[off:, off:] = (X.T @ (X * w[:, None].astype(X.dtype, copy=False))).astype(np.float64, copy=False)
             if off:
                 G[0, 0] = w.sum()
                 G[0, 1:] = G[1:, 0] = xw
