@@ -171,12 +171,13 @@ def test_parameters_are_sgdclassifiers():
 # ---- the updates, one by one --------------------------------------------------------------------------------------
 @needs_numba
 @pytest.mark.parametrize("classes", [2, 3])
-@pytest.mark.parametrize("loss", ["hinge", "log_loss", "modified_huber", "squared_hinge", "squared_error"])
+@pytest.mark.parametrize("loss", ["hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron",
+                                  "squared_error"])
 @pytest.mark.parametrize("penalty", [None, "l2"])
 @pytest.mark.parametrize("learning_rate", ["constant", "invscaling", "optimal"])
 def test_stochastic_epochs_replay_sgdclassifier_step_by_step(classes, loss, penalty, learning_rate):
-    """Binary and one-vs-rest: each of the K models repeats SGDClassifier's updates (the perceptron is left out:
-    gdlab's subgradient at the kink z = 0 is 0 where scikit-learn's is -y, see /tmp/descend_issues.md)."""
+    """Binary and one-vs-rest: each of the K models repeats SGDClassifier's updates (the hinge and the perceptron
+    take scikit-learn's subgradient -y at the kink z = threshold, so the perceptron moves from w = 0)."""
     if loss == "squared_error" and learning_rate == "optimal":
         pytest.skip("the 'optimal' first step alpha^(-1/4) diverges on the squared error in both libraries")
     X, y = iris(classes)

@@ -318,7 +318,8 @@ class _NewtonCertificate:
         return total
 
     def certify(self, theta: np.ndarray, g: np.ndarray, f: float, tol: float) -> bool:
-        target = tol * max(abs(f), np.finfo(float).tiny)
+        # a gap below the rounding of F itself (a few dozen ulps) cannot be asked for: tol=0 means that floor
+        target = max(tol, _MEASURED_ULPS * np.finfo(float).eps) * max(abs(f), np.finfo(float).tiny)
         if self.factor is None:
             self.factor = self._factor(self.hessian_at(theta))
             self.fresh_at, self.passes = theta.copy(), self.passes + 1
@@ -806,6 +807,9 @@ def descend(
             scaling = Scaling.from_columns(mem.X, mem.sample_weight, fit_intercept)
         else:
             scaled, scaling_reason = False, f"{p} parameters: too many for the {source_name!r} source's statistics"
+    if scaling is not None and not loss_obj.quadratic and loss_obj.curvature and pen.l2 and not pen.l1:
+        # a ridge term on the user's w: equal curvature per coordinate, penalty included (Scaling.with_ridge)
+        scaling = scaling.with_ridge(pen.l2, loss_obj.curvature)
     quadratic = loss_obj.quadratic
     stats_d = stats if scaling is None or stats is None else scaling.transform_stats(stats)
     l2_d: Any = pen.l2 if scaling is None else pen.l2 / scaling.scale**2
@@ -1012,6 +1016,11 @@ def descend(
 
     eta_accepted: float | None = None  # the line search's last accepted step
     grow = True
+    # 'auto''s search: with a global curvature bound L the step never goes below 1/L, where the sufficient-decrease
+    # condition holds in exact arithmetic; and a loss evaluated from the rows is compared with a few ulps of slack
+    ls_floor = (1.0 / curv.L if auto_line_search and smooth_c is not None and curv is not None and curv.L > 0
+                else 0.0)
+    ls_slack = 16 * np.finfo(float).eps if auto_line_search else 0.0
     # the hot path's lookups, made once (no proximal step without an L1 penalty)
     value_and_grad = problem.evaluate
     update = opt.direction.update
@@ -1040,9 +1049,11 @@ def descend(
                     f_c, g_c = problem.value_and_grad(cand)
                     step = cand - theta
                     bound = f_smooth + float(np.vdot(g, step)) + float(np.vdot(step, step)) / (2 * eta)
-                    if math.isfinite(f_c) and f_c - problem.l1_value(cand) <= bound:
+                    if math.isfinite(f_c) and f_c - problem.l1_value(cand) <= bound + ls_slack * abs(f):
                         break
-                    eta *= 0.5
+                    if math.isfinite(f_c) and eta <= ls_floor:
+                        break  # 1/L satisfies the condition in exact arithmetic: a failure there is rounding
+                    eta = max(eta * 0.5, ls_floor)
                     if eta < eta_min:
                         break
                 if eta < eta_min:

@@ -346,7 +346,8 @@ class LogLoss(_BinaryLoss):
 
 
 def _hinge_d(eta: float, y: float, param: float) -> float:
-    return -y if y * eta < param else 0.0
+    # at the kink z = threshold the subgradient -y, as scikit-learn's (the perceptron then moves from w = 0)
+    return -y if y * eta <= param else 0.0
 
 
 @dataclass(frozen=True, repr=False)
@@ -366,7 +367,7 @@ class Hinge(_BinaryLoss):
         return np.maximum(self.threshold - y * eta, 0.0)
 
     def derivative(self, eta, y):
-        return np.where(y * eta < self.threshold, -y, 0.0)
+        return np.where(y * eta <= self.threshold, -y, 0.0)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(threshold={self.threshold:g})"

@@ -79,6 +79,17 @@ class Scaling:
         ms = np.average(np.square(X, dtype=np.float64), axis=0, weights=w)
         return cls(np.zeros(X.shape[1]), _safe_scale(np.sqrt(ms)), False)
 
+    def with_ridge(self, l2: float, curvature: float) -> "Scaling":
+        """Scales that give every coefficient the same curvature of the bound objective, the ridge term included:
+        s_j = sqrt(s_j^2 + l2 / c) for the loss's curvature bound c. In unit-variance coordinates a ridge penalty
+        alpha on the user's w is alpha / s_j^2, huge for a feature of small spread (breast cancer's smoothness,
+        sd 3e-3: the penalty then dominates that coordinate's curvature and the condition number grows with
+        alpha); this is the Jacobi preconditioner of the bound Hessian's diagonal, a change of coordinates that
+        leaves the minimiser as it is."""
+        if not l2 > 0 or not curvature > 0:
+            return self
+        return Scaling(self.center, np.sqrt(self.scale**2 + l2 / curvature), self.fit_intercept)
+
     @property
     def n_features(self) -> int:
         return self.scale.shape[0]
