@@ -807,8 +807,10 @@ def descend(
             scaling = Scaling.from_columns(mem.X, mem.sample_weight, fit_intercept)
         else:
             scaled, scaling_reason = False, f"{p} parameters: too many for the {source_name!r} source's statistics"
-    if scaling is not None and not loss_obj.quadratic and loss_obj.curvature and pen.l2 and not pen.l1:
-        # a ridge term on the user's w: equal curvature per coordinate, penalty included (Scaling.with_ridge)
+    if (scaling is not None and auto_lr and full_batch and not loss_obj.quadratic and loss_obj.curvature
+            and pen.l2 and not pen.l1):
+        # a ridge term on the user's w: equal curvature per coordinate, penalty included (Scaling.with_ridge);
+        # (an explicit step, and mini-batches, keep unit-variance coordinates, in which their steps are read)
         scaling = scaling.with_ridge(pen.l2, loss_obj.curvature)
     quadratic = loss_obj.quadratic
     stats_d = stats if scaling is None or stats is None else scaling.transform_stats(stats)
