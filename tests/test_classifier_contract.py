@@ -160,7 +160,8 @@ def test_parameters_are_sgdclassifiers():
     sk, gd = SGDClassifier().get_params(), GDClassifier().get_params()
     assert set(sk) <= set(gd)
     different = {name for name in sk if sk[name] != gd[name]}
-    assert different == {"loss", "tol", "learning_rate"}  # log_loss, a relative gap, the curvature's step
+    # log_loss, a relative gap, the curvature's step, averaging with that step (docs/estimator.md)
+    assert different == {"loss", "tol", "learning_rate", "average"}
     for loss in ("hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron", "squared_error", "huber",
                  "epsilon_insensitive", "squared_epsilon_insensitive"):
         assert loss in LOSSES

