@@ -13,7 +13,8 @@ Newton decrement, i.e. the objective gap to second order, within 1e-13 of the lo
 within ~1e-7 of Newton's (compared at 1e-6). lbfgs stops by its own rule: on raw iris it is within ~2e-6 of Newton at tol=1e-14 (so
 it is compared at 5e-6), on raw wine (features from 0.1 to 1680) it stops 1e-4 away, so wine is compared with the
 two Newton references only. The penalties (C <= 1) are those where plain gradient descent converges in a few
-thousand iterations on raw features (see /tmp/descend_issues.md for the weakly penalised cases it does not).
+thousand iterations on raw features (weakly penalised, near-separable cases such as SGDClassifier's alpha=1e-4 on raw
+iris need tens of thousands: first-order descent on a flat optimum; the fit warns that it did not converge).
 """
 
 import warnings
