@@ -108,10 +108,10 @@ def written(ws, tmp_path_factory):
 def test_report_holds_every_section_and_every_image_decodes(written):
     html = written.index.read_text(encoding="utf-8")
     for anchor in ("data", "error-curve", "line", "learning-rate", "iterations", "optimizers", "comparison",
-                   "scaling", "animation", "no-closed-form"):
+                   "scaling", "animation", "no-closed-form", "eigen-directions", "stochastic-noise"):
         assert f'id="{anchor}"' in html, anchor
     images = re.findall(r'src="data:image/(png|gif);base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 14
+    assert len(images) == 19
     for kind, data in images:
         img = Image.open(io.BytesIO(base64.b64decode(data)))
         img.load()
@@ -128,7 +128,8 @@ def test_report_holds_every_section_and_every_image_decodes(written):
 FIGURES = ("mean_data_figure", "error_curve_figure", "line_iterations_figure", "learning_rate_figure",
            "learning_rate_panels_figure", "iterations_in_pictures_figure", "iterations_figure", "scaling_figure",
            "boundaries_figure", "log_loss_surface_figure", "logistic_learning_rate_figure", "newton_figure",
-           "contour_figure")
+           "contour_figure", "eigen_directions_figure", "eigen_rates_figure", "momentum_region_figure",
+           "noise_band_figure", "noise_floor_figure")
 
 
 @pytest.fixture

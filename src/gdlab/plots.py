@@ -27,12 +27,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from gdlab.sweep import SweepResult
     from gdlab.workshop import (
         ContourPart,
+        EigenPart,
         IterationsInPicturesPart,
         IterationsPart,
         LearningRatePart,
         LinePart,
         MeanPart,
         NoClosedFormPart,
+        NoisePart,
         ScalingPart,
     )
 
@@ -40,7 +42,8 @@ __all__ = [
     "new_figure", "save_figure", "figure_png", "mean_data_figure", "error_curve_figure", "line_iterations_figure",
     "learning_rate_figure", "learning_rate_panels_figure", "iterations_figure", "iterations_in_pictures_figure",
     "scaling_figure", "contour_figure", "boundaries_figure", "log_loss_surface_figure", "logistic_learning_rate_figure",
-    "newton_figure", "log_loss_surface",
+    "newton_figure", "log_loss_surface", "eigen_directions_figure", "eigen_rates_figure", "momentum_region_figure",
+    "momentum_component", "noise_band_figure", "noise_floor_figure",
     "sweep_heatmap_figure", "loss_curve_figure", "fit_line_figure", "descent_animation", "mse_surface",
 ]
 
@@ -923,3 +926,278 @@ def descent_animation(line: LinePart, path: Any, *, result: Result | None = None
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0,
                        optimize=False)
     return path
+
+
+# ---- eigen-directions and stochastic noise (issue 14, items 2 and 4) ---------------------------------------------
+
+_DIRECTION_COLOURS = ("#2ca02c", "#d62728")  # flat (mu), steep (L)
+
+
+@_styled
+def eigen_directions_figure(part: EigenPart, line: LinePart) -> Figure:
+    """Left: the contour with the Hessian's two eigen-directions drawn from the minimum and gd's path. Right: the
+    error's component along each, |c_i(t)|, measured (markers) and predicted |1 - eta lam_i|^t |c_i(0)| (lines)."""
+    d = line.data
+    opt = part.optimum
+    (label0, run0), (label1, run1) = list(part.gd_runs.items())[:2]
+    fig, (ax, bx) = new_figure(11.0, 4.8, 1, 2)
+    extent = _centred_extent(opt, [d.w_init, run0.trajectory.params])
+    _contour(ax, d.X, d.y, opt, extent)
+    P = run0.trajectory.params
+    _draw_path(ax, P, OPTIMIZER_COLOURS["gd"], f"gd, {label0}", marker_size=2.5)
+    ax.plot(*d.w_init, "ks", ms=6, zorder=5, label="start")
+    ax.plot(*opt, "*", color="gold", mec="k", ms=14, zorder=6, label="minimum")
+    span = min(extent[1] - extent[0], extent[3] - extent[2]) * 0.42
+    names = ("flat: lambda = mu", "steep: lambda = L")
+    for i, (colour, name) in enumerate(zip(_DIRECTION_COLOURS, names)):
+        v = part.eigenvectors[:, i]
+        ax.annotate("", xy=(opt[0] + span * v[0], opt[1] + span * v[1]), xytext=(opt[0], opt[1]),
+                    arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.2}, zorder=7)
+        ax.plot([], [], "-", color=colour, lw=2.2,
+                label=f"{name} = {part.eigenvalues[i]:.3g}: x {abs(1 - run0.learning_rate * part.eigenvalues[i]):.3f}"
+                      " per step")
+    ax.set_title("The Hessian's eigen-directions at the minimum", fontsize=10.5)
+    ax.legend(loc="lower left", fontsize=7.5, framealpha=0.92)
+    for run, style, label in ((run0, "-", label0), (run1, "--", label1)):
+        C = np.abs(part.components(run))
+        t = run.trajectory.iteration
+        eta = float(run.learning_rate)
+        for i, colour in enumerate(_DIRECTION_COLOURS):
+            factor = abs(1 - eta * part.eigenvalues[i])
+            shown = np.where(C[:, i] > 1e-14, C[:, i], np.nan)
+            bx.plot(t, shown, "o", color=colour, ms=3.2 if style == "-" else 2.4,
+                    mfc=colour if style == "-" else "white")
+            bx.plot(t, C[0, i] * factor ** t, style, color=colour, lw=1.1,
+                    label=f"{('flat', 'steep')[i]}, {label}: x {factor:.3f}")
+    bx.set_yscale("log")
+    bx.set_xlabel("iteration")
+    bx.set_ylabel("|error along the direction|")
+    bx.set_title("Each component shrinks by |1 - eta lambda| per step\n(markers: measured; lines: predicted)",
+                 fontsize=10.5)
+    bx.legend(loc="lower left", fontsize=7.5, framealpha=0.92)
+    return fig
+
+
+@_styled
+def eigen_rates_figure(part: EigenPart, line: LinePart, scaling: ScalingPart | None = None,
+                       reduction: float = 1e-8) -> Figure:
+    """Left: |1 - eta lam| against eta for the flat and steep directions; their maximum is the rate, lowest at
+    2/(L + mu). Right: iterations to shrink the gap by ``reduction`` at the best step, against the condition
+    number, with the data sets of the report marked."""
+    lam = part.eigenvalues
+    mu, L = float(lam[0]), float(lam[-1])
+    fig, (ax, bx) = new_figure(11.0, 4.4, 1, 2)
+    etas = np.linspace(0, 2.3 / L, 400)
+    for i, (colour, name) in enumerate(zip(_DIRECTION_COLOURS, ("flat", "steep"))):
+        ax.plot(etas, np.abs(1 - etas * lam[i]), color=colour, lw=1.6, label=f"{name}: |1 - eta {lam[i]:.3g}|")
+    ax.plot(etas, np.max(np.abs(1 - np.outer(etas, lam)), axis=1), "k:", lw=1.4,
+            label="rate: the larger of the two")
+    best, best_rate = 2 / (L + mu), (L - mu) / (L + mu)
+    ax.axvline(best, color="#2ca02c", ls="--", lw=1)
+    ax.axvline(2 / L, color="#d62728", ls="-", lw=1)
+    ax.plot([best], [best_rate], "o", color="k", ms=5, zorder=5)
+    ax.annotate(f"2/(L+mu) = {best:.3f}\nrate {best_rate:.3f}", (best, best_rate), xytext=(-12, 26),
+                textcoords="offset points", ha="right", fontsize=8, arrowprops={"arrowstyle": "-", "lw": 0.6})
+    ax.annotate(f"2/L = {2 / L:.3f}: rate 1", (2 / L, 1.0), xytext=(-8, 30), textcoords="offset points", fontsize=8,
+                ha="right", arrowprops={"arrowstyle": "-", "lw": 0.6})
+    ax.axhline(1.0, color="0.6", lw=0.8)
+    ax.set_ylim(0, 1.6)
+    ax.set_xlim(0, etas[-1])
+    ax.set_xlabel("learning rate eta")
+    ax.set_ylabel("error kept per step")
+    ax.set_title("Why the best constant step is 2/(L+mu)", fontsize=10.5)
+    ax.legend(loc="upper left", fontsize=7.5, framealpha=0.92, ncol=1)
+    kappa = np.geomspace(1.0001, 1e8, 300)
+    rate = (kappa - 1) / (kappa + 1)
+    bx.plot(kappa, np.log(reduction) / (2 * np.log(rate)), "k-", lw=1.4,
+            label=f"predicted: ln({reduction:g}) / (2 ln((κ-1)/(κ+1))) ≈ κ ln(1/{reduction:g})/4")
+    marks = [(line.curvature.condition_number, "the workshop's line")]
+    if scaling is not None:
+        for name, (r_raw, r_std) in scaling.real.items():
+            marks += [(r_raw.curvature.condition_number, f"{name}, raw"),
+                      (r_std.curvature.condition_number, f"{name}, standardised")]
+    for k, name in marks:
+        n = math.log(reduction) / (2 * math.log((k - 1) / (k + 1)))
+        bx.plot([k], [n], "o", ms=6, zorder=5)
+        bx.annotate(f"{name}\nκ = {k:.3g}: {n:.3g}", (k, n), xytext=(6, -14), textcoords="offset points",
+                    fontsize=7.5)
+    bx.set_xscale("log")
+    bx.set_yscale("log")
+    bx.set_xlabel("condition number κ = L/mu")
+    bx.set_ylabel(f"iterations to shrink the gap {1 / reduction:.0e}-fold")
+    bx.set_title("A large condition number makes gd crawl\n(gd at its best constant step)", fontsize=10.5)
+    bx.legend(loc="upper left", fontsize=7.5, framealpha=0.92)
+    return fig
+
+
+def momentum_component(eta: float, beta: float, lam: float, c0: float, n: int) -> np.ndarray:
+    """(n + 1,) the error along one eigen-direction under heavy-ball momentum from rest: (c, v) <- A (c, v) with
+    A = [[1 - eta lam, -eta beta], [lam, beta]] (v' = lam c + beta v, c' = c - eta v')."""
+    A = np.array([[1 - eta * lam, -eta * beta], [lam, beta]])
+    state = np.array([c0, 0.0])
+    out = [c0]
+    for _ in range(n):
+        state = A @ state
+        out.append(state[0])
+    return np.array(out)
+
+
+@_styled
+def momentum_region_figure(part: EigenPart, line: LinePart) -> Figure:
+    """Left: heavy-ball momentum's rate (spectral radius) over (eta, beta) on the workshop's line: stable inside
+    the 1 contour, critical damping of the flat direction on the dashed curve. Right: the flat direction's error
+    under momentum at the workshop's eta for several beta, measured (markers) and from the recurrence (lines)."""
+    from gdlab.workshop import MOMENTUM_BETA
+
+    etas, betas, radius = part.region
+    lam = part.eigenvalues
+    mu, L = float(lam[0]), float(lam[-1])
+    fig, (ax, bx) = new_figure(11.0, 4.8, 1, 2)
+    shown = np.where(radius < 1, radius, np.nan)
+    im = ax.pcolormesh(etas, betas, shown, cmap="viridis_r", shading="auto", vmin=0, vmax=1)
+    ax.contourf(etas, betas, np.where(radius >= 1, 1.0, np.nan), levels=[0.5, 1.5], colors=["#f4cccc"])
+    ax.contour(etas, betas, radius, levels=[1.0], colors="#d62728", linewidths=1.4)
+    cb = fig.colorbar(im, ax=ax, pad=0.01)
+    cb.set_label("error kept per step (spectral radius)")
+    bb = np.linspace(0, 0.99, 200)
+    ax.plot((1 - np.sqrt(bb)) ** 2 / mu, bb, "w--", lw=1.3)
+    ax.plot((1 + np.sqrt(bb)) ** 2 / L, bb, "w:", lw=1.3)
+    hb = line.curvature.heavy_ball
+    ax.plot([hb["learning_rate"]], [hb["beta"]], "*", color="gold", mec="k", ms=13, zorder=6)
+    ax.plot([part.momentum_eta], [MOMENTUM_BETA], "o", color="w", mec="k", ms=7, zorder=6)
+    ax.plot([part.momentum_eta], [part.critical_beta], "D", color="w", mec="k", ms=6, zorder=6)
+    ax.set_xlim(0, etas[-1])
+    ax.set_ylim(0, betas[-1])
+    ax.set_xlabel("learning rate eta")
+    ax.set_ylabel("momentum beta")
+    ax.set_title("Momentum's stability region on the workshop's line", fontsize=10.5)
+    handles = [
+        ax.plot([], [], "-", color="#d62728", lw=1.4, label="rate 1: eta = 2(1 + beta)/L (pink: diverges)")[0],
+        ax.plot([], [], "--", color="0.3", lw=1.3, label="flat direction critically damped")[0],
+        ax.plot([], [], ":", color="0.3", lw=1.3, label="steep direction critically damped")[0],
+        ax.plot([], [], "*", color="gold", mec="k", ms=10, label=f"Polyak's heavy ball (rate {hb['rate']:.3f})")[0],
+        ax.plot([], [], "o", color="w", mec="k", ms=6, label=f"eta {part.momentum_eta:g}, beta "
+                f"{MOMENTUM_BETA:g} (the default)")[0],
+        ax.plot([], [], "D", color="w", mec="k", ms=5, label=f"eta {part.momentum_eta:g}, beta "
+                f"{part.critical_beta:.3g} (critical)")[0],
+    ]
+    ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.92)
+    colours = ["#1f77b4", "#9467bd", "#2ca02c", "#ff7f0e"]
+    for (label, run), colour in zip(part.momentum_runs.items(), colours):
+        C = part.components(run)[:, 0]
+        t = run.trajectory.iteration
+        beta = float(run.extra["optimizer"].hyperparameters.get("beta", 0.0)) if run.extra.get("optimizer") else 0.0
+        pred = momentum_component(part.momentum_eta, beta, mu, C[0], len(t) - 1)
+        bx.plot(t, C / C[0], "o", color=colour, ms=2.6)
+        rate = line.curvature.spectral_radius(part.momentum_eta, "momentum", beta)
+        bx.plot(t, pred / C[0], "-", color=colour, lw=1.1, label=f"{label}: rate {rate:.3f}")
+    bx.axhline(0, color="0.5", lw=0.8)
+    bx.set_xlabel("iteration")
+    bx.set_ylabel("error along the flat direction / its start")
+    bx.set_title(f"Damping the flat direction (eta = {part.momentum_eta:g})\n(markers: measured; lines: "
+                 "the 2 x 2 recurrence)", fontsize=10.5)
+    bx.legend(loc="upper right", fontsize=7.5, framealpha=0.92)
+    return fig
+
+
+
+@_styled
+def noise_band_figure(part: NoisePart, line: LinePart) -> Figure:
+    """Left: mini-batch paths of many seeds on the contour around full-batch gd with as many updates. Right: the
+    MSE above its minimum against epoch: the seeds' 10-90% band and median at a constant step and at a decaying
+    one, full-batch gd, and the constant step's noise floor (formula)."""
+    from gdlab.workshop import noise_floor
+
+    d = line.data
+    opt = line.closed.params
+    band, dec, full = part.band, part.decaying, part.full_batch
+    m = d.X.shape[0]
+    n = m // band.batch_size
+    P_full = full.trajectory.params[::n]
+    fig, (ax, bx) = new_figure(11.0, 4.9, 1, 2)
+    extent = _centred_extent(opt, [d.w_init, P_full, band.params[:, :, :].reshape(-1, 2)], pad=0.05)
+    _contour(ax, d.X, d.y, opt, extent)
+    for P in band.params:
+        ax.plot(P[:, 0], P[:, 1], "-", color="#ff7f0e", lw=0.5, alpha=0.25, zorder=2)
+    ax.plot([], [], "-", color="#ff7f0e", lw=1.2, label=f"{band.params.shape[0]} seeds, batches of "
+            f"{band.batch_size}, eta = {band.learning_rate:g}")
+    ax.plot(P_full[:, 0], P_full[:, 1], "-o", color=OPTIMIZER_COLOURS["gd"], lw=1.3, ms=2.5, zorder=3,
+            label=f"full batch, eta = {band.learning_rate:g}, every {n} updates")
+    ax.plot(*d.w_init, "ks", ms=6, zorder=5, label="start")
+    ax.plot(*opt, "*", color="gold", mec="k", ms=14, zorder=6, label="minimum")
+    ax.set_title(f"One point per epoch ({n} updates of a batch of {band.batch_size})", fontsize=10.5)
+    ax.legend(loc="lower left", fontsize=7.5, framealpha=0.92)
+    epochs = np.arange(band.loss.shape[1])
+    f_star = part.optimum_loss
+    for runs, colour, name in ((band, "#ff7f0e", f"constant eta = {band.learning_rate:g}"),
+                               (dec, "#9467bd", f"decaying eta_t = 1/(alpha (t0 + t)), t0 = "
+                                                f"{part.decay['t0']:.0f} updates")):
+        lo, hi = runs.quantiles((0.1, 0.9), optimum_loss=f_star)
+        bx.fill_between(epochs, np.maximum(lo, 1e-12), hi, color=colour, alpha=0.25, lw=0)
+        bx.plot(epochs, np.mean(runs.loss - f_star, axis=0), "-", color=colour, lw=1.5,
+                label=f"{name}: mean, 10-90% of seeds")
+    bx.plot(epochs, full.trajectory.loss[::n] - f_star, "-", color=OPTIMIZER_COLOURS["gd"], lw=1.3,
+            label="full batch, as many updates")
+    floor = noise_floor(d.X, d.y, band.learning_rate, band.batch_size)
+    bx.axhline(floor, color="k", ls="--", lw=1, label=f"noise floor of the constant step (formula, a mean): "
+               f"{floor:.3g}")
+    bx.set_yscale("log")
+    bx.set_ylim(max(1e-7, floor / 1e3), None)
+    bx.set_xlabel("epoch (one pass over the 50 points)")
+    bx.set_ylabel("MSE above its minimum")
+    bx.set_title("A constant step stalls at a noise floor; a decaying one goes on", fontsize=10.5)
+    bx.legend(loc="upper right", fontsize=7.5, framealpha=0.92)
+    return fig
+
+
+@_styled
+def noise_floor_figure(part: NoisePart, line: LinePart) -> Figure:
+    """Left and middle: the measured floor (mean over seeds and epochs, +-2 standard errors) against the batch size
+    and against the step, with the formula. Right: the batch-size trade-off: the seeds' mean MSE above its minimum
+    against epoch for several B at one step, each with its floor."""
+    from gdlab.workshop import noise_floor
+
+    d = line.data
+    m = d.X.shape[0]
+    f_star = part.optimum_loss
+    fig, (ax, cx, bx) = new_figure(13.0, 4.5, 1, 3)
+    rows = part.floors
+    eta_b = rows[0]["learning_rate"]
+    by_b = [r for r in rows if r["learning_rate"] == eta_b]
+    B_ref = rows[-1]["batch_size"]
+    by_eta = [r for r in rows if r["batch_size"] == B_ref]
+    for axis, series, key, colour, grid, fixed in (
+            (ax, by_b, "batch_size", "#1f77b4", np.array([b for b in range(1, m) if m % b == 0]),
+             f"eta = {eta_b:g}"),
+            (cx, by_eta, "learning_rate", "#d62728", np.geomspace(0.005, 0.15, 40), f"B = {B_ref}")):
+        xs = [r[key] for r in series]
+        axis.errorbar(xs, [r["measured"] for r in series], yerr=[2 * r["standard_error"] for r in series], fmt="o",
+                      color=colour, ms=5, capsize=3, label=f"measured ({part.floor_seeds} seeds), ±2 s.e.")
+        ys = [noise_floor(d.X, d.y, eta_b, int(g)) if key == "batch_size" else noise_floor(d.X, d.y, g, B_ref)
+              for g in grid]
+        axis.plot(grid, ys, "-", color=colour, lw=1.1, label="formula (reshuffled epochs)")
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_ylabel("noise floor: mean MSE above its minimum")
+        axis.legend(loc="lower left" if key == "batch_size" else "upper left", fontsize=7.5, framealpha=0.92)
+        axis.set_title(f"Against the {'batch size' if key == 'batch_size' else 'step'} ({fixed})", fontsize=10.5)
+    ax.set_xlabel("batch size B (rows per update)")
+    cx.set_xlabel("learning rate eta")
+    colours = {1: "#d62728", 5: "#ff7f0e", 25: "#2ca02c"}
+    for b, runs in part.tradeoff.items():
+        mean = np.mean(runs.loss - f_star, axis=0)
+        epochs = np.arange(mean.size)
+        c = colours.get(b, None)
+        bx.plot(epochs, mean, "-", color=c, lw=1.5, label=f"B = {b}: {m // b} updates per epoch")
+        bx.axhline(noise_floor(d.X, d.y, runs.learning_rate, b), color=c, ls="--", lw=0.9)
+    full = part.full_batch
+    epochs = np.arange(next(iter(part.tradeoff.values())).loss.shape[1])
+    bx.plot(epochs, full.trajectory.loss[: epochs.size] - f_star, "-", color=OPTIMIZER_COLOURS["gd"], lw=1.5,
+            label=f"full batch (B = {m}): 1 update per epoch")
+    bx.set_yscale("log")
+    bx.set_xlabel("epoch (every row read once)")
+    bx.set_ylabel("MSE above its minimum (mean of seeds)")
+    bx.set_title(f"The batch-size trade-off (eta = {part.band.learning_rate:g})\ndashed: each B's floor",
+                 fontsize=10.5)
+    bx.legend(loc="upper right", fontsize=7.5, framealpha=0.92)
+    return fig

@@ -785,6 +785,195 @@ def _no_closed_form_text(ws: Workshop, add_png: Callable[[str, Any, str, str], s
     return intro + boundary + surface + rates + newton
 
 
+def _eigen_text(ws: Workshop, add_png: Callable[[str, Any, str, str], str]) -> str:
+    from gdlab import plots
+    from gdlab.workshop import MOMENTUM_BETA
+
+    e, ln = ws.eigen, ws.line
+    curv = ln.curvature
+    mu, L = (float(v) for v in e.eigenvalues)
+    V = e.eigenvectors
+    (label0, run0), (_, run1) = list(e.gd_runs.items())[:2]
+    C0, C1 = np.abs(e.components(run0)), np.abs(e.components(run1))
+    eta = float(run0.learning_rate)
+    hb = curv.heavy_ball
+    mom = list(e.momentum_runs.items())
+    rates = {label: curv.spectral_radius(e.momentum_eta, "momentum",
+                                         float(r.extra["optimizer"].hyperparameters.get("beta", 0.0)))
+             for label, r in mom}
+    under = e.momentum_runs[mom[-1][0]]
+    c_under = e.components(under)[:, 0]
+    n_best = ws.iterations.actual_iterations[list(ws.iterations.runs)[-1]]  # gd at 2/(L+mu), section 5
+    k_text = ""
+    if ws.scaling.real:
+        name, (r_raw, r_std) = next(iter(ws.scaling.real.items()))
+        k_raw, k_std = r_raw.curvature.condition_number, r_std.curvature.condition_number
+        n_of = lambda k: math.log(1e-8) / (2 * math.log((k - 1) / (k + 1)))  # noqa: E731
+        k_text = (f" The {name} data of section 8 would need {n_of(k_raw):.2g} iterations raw (κ = {k_raw:.2g}) "
+                  f"and {n_of(k_std):.3g} standardised (κ = {k_std:.3g}).")
+    return (
+        "<p>Sections 4 and 5 kept speaking of the error <i>across</i> and <i>along</i> the valley. Here is what "
+        "that means. The MSE is a quadratic bowl, F(w) = F* + ½ (w − w*)ᵀ H (w − w*), with the Hessian "
+        "<code>H = (2/m) X_bᵀ X_b</code>. H has two eigenvectors, at right angles: "
+        f"v<sub>L</sub> = ({V[0, 1]:.3f}, {V[1, 1]:.3f}) with eigenvalue L = {L:.4f}, the steep direction across "
+        f"the valley, and v<sub>mu</sub> = ({V[0, 0]:.3f}, {V[1, 0]:.3f}) with mu = {mu:.4f}, the flat one along "
+        "its floor (the arrows, from the minimum). Write the error w − w* along them, c = Vᵀ(w − w*). The "
+        "gradient of this bowl is H (w − w*), so a step of gradient descent is w ← w − eta H (w − w*), and since "
+        "H v = λ v each component moves on its own: "
+        "<b>c<sub>i</sub> ← (1 − eta λ<sub>i</sub>) c<sub>i</sub></b>. At the workshop's eta = "
+        f"{eta:g} the steep component keeps {abs(1 - eta * L):.3f} of itself per step and the flat one "
+        f"{abs(1 - eta * mu):.3f}: after {run0.n_iter} iterations the steep one is down to "
+        f"{C0[-1, 1] / C0[0, 1]:.1e} of its start and the flat one still {C0[-1, 0] / C0[0, 0]:.2f} — the path "
+        "first drops into the valley, then creeps along it. At 2/(L+mu) both components keep "
+        f"{curv.best_rate:.3f} per step (measured after {run1.n_iter} iterations: "
+        f"{(C1[-1, 0] / C1[0, 0]) ** (1 / run1.n_iter):.4f} and {(C1[-1, 1] / C1[0, 1]) ** (1 / run1.n_iter):.4f} "
+        "per step).</p>"
+        + add_png("11a_eigen_directions.png", plots.eigen_directions_figure(e, ln),
+                  "the Hessian's eigen-directions on the contour, and the error along each",
+                  "Left: the flat and steep eigen-directions of H drawn from the minimum, and gd at the workshop's "
+                  "eta. Right: the size of the error along each direction, measured from the runs (markers) and "
+                  "|1 − eta λ|<sup>t</sup> times its start (lines), at the workshop's eta and at 2/(L+mu).")
+        + "<p>That is why the best constant step is where it is. The rate of the whole run is the larger of "
+          "|1 − eta mu| and |1 − eta L|: a larger step helps the flat direction and, past 1/L, hurts the steep "
+          "one, which starts to overshoot. The two are equal where 1 − eta mu = eta L − 1, at <b>eta = 2/(L+mu) "
+          f"= {curv.best_step:.4f}</b>, and there the rate is (L − mu)/(L + mu) = (κ − 1)/(κ + 1) = "
+          f"{curv.best_rate:.4f}. At 2/L = {curv.stable_step:.4f} the steep direction keeps all of itself "
+          "(−1 per step), and past it grows. And that is why a large condition number κ = L/mu makes gradient "
+          "descent crawl: with (κ − 1)/(κ + 1) ≈ 1 − 2/κ, shrinking the gap 10<sup>8</sup>-fold takes about "
+          f"κ·ln(10<sup>8</sup>)/4 ≈ 4.6 κ iterations — {n_best:.0f} "
+          f"measured for the workshop's line (κ = {curv.condition_number:.3g}, section 5).{k_text} No step fixes "
+          "it: the step is capped by the steepest direction and the progress is set by the flattest. Scaling "
+          "(section 8) and momentum change κ's effect.</p>"
+        + add_png("11b_eigen_rates.png", plots.eigen_rates_figure(e, ln, ws.scaling),
+                  "the rate against the step, and iterations against the condition number",
+                  "Left: the error kept per step along each direction against eta; the rate is the larger of "
+                  "the two, lowest at 2/(L+mu). Right: iterations to shrink the gap 10<sup>8</sup>-fold at the "
+                  "best constant step against κ, with the report's data sets.")
+        + "<p><b>Momentum.</b> With momentum (v ← ∇F + beta v, w ← w − eta v) each eigen-direction is a pair "
+          "(c, v) multiplied by the 2 × 2 matrix [[1 − eta λ, −eta beta], [λ, beta]] at every step; its "
+          "eigenvalues solve z² − (1 + beta − eta λ) z + beta = 0. The run converges when both roots of both "
+          "directions are inside the unit circle: for 0 ≤ beta < 1 that is <b>eta < 2(1 + beta)/L</b> (the red "
+          "line: momentum allows steps up to twice gd's 2/L). When (1 − √beta)² < eta λ < (1 + √beta)² the roots "
+          "are complex with size √beta: the direction oscillates as it shrinks (under-damped). Below it the "
+          "roots are real and the larger one is slow (over-damped). On the curve eta λ = (1 − √beta)² the roots "
+          "meet: <b>critical damping</b>, the fastest the direction can settle without swinging. At the "
+          f"workshop's eta = {e.momentum_eta:g} the flat direction is critically damped at beta = "
+          f"(1 − √(eta mu))² = {e.critical_beta:.3f}. The library's default beta = {MOMENTUM_BETA:g} is "
+          f"under-damped there: the flat error swings through zero to {c_under.min() / c_under[0]:.2f} of its "
+          f"start (right). Per step: "
+          + "; ".join(f"{_esc(k)}: {v:.3f}" for k, v in rates.items())
+          + f". Polyak's heavy ball (the star, eta = {hb['learning_rate']:.3f}, beta = {hb['beta']:.3f}) "
+          "critically damps both directions at once — the point where the two curves cross — with rate "
+          f"(√κ − 1)/(√κ + 1) = {hb['rate']:.3f}, against gd's best {curv.best_rate:.3f}: the iterations grow "
+          "like √κ instead of κ.</p>"
+        + add_png("11c_momentum_region.png", plots.momentum_region_figure(e, ln),
+                  "momentum's stability region and critical damping",
+                  "Left: momentum's error kept per step (spectral radius) over (eta, beta) on the workshop's line; "
+                  "pink diverges. Right: the flat direction's error under momentum at eta = "
+                  f"{e.momentum_eta:g}, measured from gdlab's runs (markers) and from the 2 × 2 recurrence "
+                  "(lines)."))
+
+
+
+def _noise_text(ws: Workshop, add_png: Callable[[str, Any, str, str], str]) -> str:
+    from gdlab import plots
+
+    nz, ln = ws.noise, ws.line
+    m = ln.data.X.shape[0]
+    band = nz.band
+    B, eta = band.batch_size, float(band.learning_rate)
+    n = m // B
+    f_star = nz.optimum_loss
+    late = slice(band.loss.shape[1] // 2, None)
+    const_mean = float(np.mean(band.loss[:, late] - f_star))
+    dec_end = float(np.mean(nz.decaying.loss[:, -1] - f_star))
+    const_end = float(np.mean(band.loss[:, -1] - f_star))
+    floor_row = next(r for r in nz.floors if r["batch_size"] == B and r["learning_rate"] == eta)
+    rows = "".join(
+        f"<tr><td>{r['learning_rate']:g}</td><td>{r['batch_size']}</td><td>{r['epochs']} ({r['burn_in']})</td>"
+        f"<td>{r['measured']:.3g} ± {r['standard_error']:.2g}</td><td>{r['formula']:.3g}</td>"
+        f"<td>{(r['measured'] - r['formula']) / r['formula']:+.0%}</td>"
+        f"<td>{r['learning_rate'] * (m - r['batch_size']) / (m - 1) * _trace_noise(ln) / (4 * r['batch_size']):.3g}"
+        "</td></tr>" for r in nz.floors)
+    table = ('<p class="narrow">Scroll the table sideways for every column.</p><div class="scroll"><table><thead>'
+             "<tr><th>eta</th><th>B</th><th>epochs (burn-in)</th><th>measured ± s.e.</th><th>formula</th>"
+             "<th>difference</th><th>eta tr(Σ)(m−B)/(4B(m−1))</th></tr></thead>"
+             f"<tbody>{rows}</tbody></table></div>")
+    trade = []
+    for b, runs in nz.tradeoff.items():
+        mean = np.mean(runs.loss - f_star, axis=0)
+        trade.append(f"B = {b} ({m // b} updates per epoch): {mean[1]:.3g} after one epoch, {mean[-1]:.3g} "
+                     f"after {mean.size - 1}")
+    full_end = float(nz.full_batch.trajectory.loss[len(mean) - 1] - f_star)
+    by_b = [r for r in nz.floors if r["learning_rate"] == nz.floors[0]["learning_rate"]]
+    b_lo, b_hi = int(by_b[0]["batch_size"]), int(by_b[-1]["batch_size"])
+    ratio_b = by_b[0]["formula"] / by_b[-1]["formula"]
+    return (
+        "<p>The workshop ends with scikit-learn's SGDRegressor, which steps on one sample at a time. Every "
+        "section so far used the full gradient over all 50 points. A mini-batch of B points gives an estimate of "
+        f"it, right on average but noisy. Here {band.params.shape[0]} runs, each with its own seed for the order "
+        f"of the points, take batches of B = {B} (one epoch, a pass over the 50 points, is {n} updates) at the "
+        f"workshop's eta = {eta:g}. Left, their paths, one point per epoch, make a band around full-batch "
+        f"gradient descent at the same eta with as many updates. Right, the MSE above its minimum: at first the "
+        "noise hardly matters, the gradient is large; near the minimum the gradient is small and the noise is "
+        "not, so a constant step stops improving: the seeds' mean settles at a <b>noise floor</b> "
+        f"(over the second half of the epochs {const_mean:.3g}; the formula below: {floor_row['stationary']:.3g}), "
+        "and each run keeps jumping about within the band. A decaying step, eta_t = 1/(alpha (t0 + t)) with "
+        f"alpha = mu/2 = {nz.decay['alpha']:.3g} and t0 = {nz.decay['t0']:.0f} updates (so it starts at "
+        f"{eta:g}), shrinks the jumps as it goes: after {band.loss.shape[1] - 1} epochs its mean is "
+        f"{dec_end:.2g} against the constant step's {const_end:.2g}, and it keeps falling (like 1/t).</p>"
+        + add_png("12a_noise_band.png", plots.noise_band_figure(nz, ln),
+                  "mini-batch paths of many seeds around full-batch gradient descent, and the noise floor",
+                  f"Left: {band.params.shape[0]} seeds of mini-batch gd (B = {B}, eta = {eta:g}) on the contour, "
+                  f"one point per epoch, and full-batch gd with as many updates (its minimum-side band is small "
+                  "at this scale: see the right). Right: the MSE above its minimum, the seeds' mean and 10–90% "
+                  "band, for the constant and the decaying step, and the formula's floor.")
+        + "<p><b>How high is the floor?</b> Near the minimum w* the error e = w − w* follows e ← (I − eta H) e − "
+          "eta ξ, where ξ, the batch's mean of the points' gradients at w*, g<sub>j</sub> = 2 x<sub>j</sub> "
+          "(x<sub>j</sub>·w* − y<sub>j</sub>), is the noise (the 50 of them sum to zero). Along each "
+          "eigen-direction of section 11 this is c ← ρ c − eta ξ<sub>i</sub>, ρ = 1 − eta λ<sub>i</sub>. If "
+          "the batches were independent draws, the stationary variance would be eta² s/B / (1 − ρ²), s the "
+          "variance of one point's gradient along the direction, and the excess MSE ½ Σ λ<sub>i</sub> "
+          "var<sub>i</sub> ≈ <b>eta tr(Σ<sub>g</sub>) / (4B)</b> for small eta (Σ<sub>g</sub> the points' "
+          "gradient covariance at the minimum): proportional to the step, inversely to the batch (Mandt, "
+          "Hoffman &amp; Blei, <i>Stochastic gradient descent as approximate Bayesian inference</i>, JMLR 2017, "
+          "in discrete time; Bottou, Curtis &amp; Nocedal, SIAM Review 2018, Thm. 4.6). gdlab, like "
+          "scikit-learn, reshuffles the points each epoch and takes the batches without replacement, so within "
+          "an epoch the noises are not independent: one batch has variance s(m − B)/(B(m − 1)), two batches of "
+          "the same epoch covariance −s/(m − 1). Summing the epoch's n = m/B steps with their weights eta "
+          "ρ<sup>n−k</sup> gives the variance at the end of each epoch exactly (for this linear model, leaving "
+          "out the part of the noise that grows with e), <code>gdlab.workshop.noise_floor</code>: when an epoch "
+          "is short against the relaxation time 1/(eta λ) the noise cancels within it and the floor is lower "
+          "than the independent-draws value (Mishchenko, Khaled &amp; Richtárik, <i>Random reshuffling</i>, "
+          "NeurIPS 2020). The table: runs started at the minimum, the mean over the epochs after the burn-in "
+          f"and over {nz.floor_seeds} seeds, with its standard error from the seeds' means; the last column is "
+          "the independent-draws value. The left-out part of the noise is of relative size about eta |x|²/B: it "
+          "shows at the largest steps and the smallest batches, where the measured floor is a few per cent "
+          "above the formula.</p>"
+        + table
+        + f"<p><b>The batch-size trade-off.</b> Every epoch reads each point once, so its gradient work is the "
+          f"same for every B; what B changes is how many updates an epoch makes ({m} for B = 1, one for the full "
+          f"batch) and how noisy each is. Small batches get near the minimum in few epochs and then sit on a high "
+          f"floor; large ones go slowly and settle lower; the full batch has no floor but one step per epoch. At "
+          f"eta = {eta:g} (the seeds' mean): " + "; ".join(trade) + f"; full batch {full_end:.3g} after "
+          f"{len(mean) - 1}. The floor falls faster than 1/B here (from B = {b_lo} to B = {b_hi} it falls "
+          f"{ratio_b:.1f}-fold, where 1/B alone would give {b_hi // b_lo}-fold): with fewer updates per epoch the "
+          "reshuffled batches' noise cancels more within each epoch.</p>"
+        + add_png("12b_noise_floor.png", plots.noise_floor_figure(nz, ln),
+                  "the noise floor against batch size and step, and the batch-size trade-off",
+                  "Left and middle: the measured floor (±2 standard errors) against B and against eta, with the "
+                  "formula. Right: the MSE above its minimum against epoch for B = "
+                  + ", ".join(str(b) for b in nz.tradeoff) + f" and the full batch at eta = {eta:g}; dashed, each "
+                  "B's floor."))
+
+
+def _trace_noise(ln: Any) -> float:
+    """tr(Sigma_g): the total variance of one point's gradient at the minimum (the points' gradients sum to 0)."""
+    X_b = np.c_[np.ones(ln.data.X.shape[0]), ln.data.X]
+    g = 2.0 * X_b * (X_b @ ln.closed.params - ln.data.y)[:, None]
+    return float(np.mean(np.sum(g * g, axis=1)))
+
+
 def _iteration_words(n: float) -> str:
     return f"{n:.0f} iterations" if math.isfinite(n) else "more than its whole run"
 
@@ -904,6 +1093,12 @@ def _workshop_sections(ws: Workshop, add_png: Callable[[str, Any, str, str], str
     if ws.no_closed_form is not None:
         sections.append(("no-closed-form", "10. When there is no closed form: logistic regression",
                          _no_closed_form_text(ws, add_png)))
+    if ws.eigen is not None:
+        sections.append(("eigen-directions", "11. Eigen-directions: why the step and the conditioning matter",
+                         _eigen_text(ws, add_png)))
+    if ws.noise is not None:
+        sections.append(("stochastic-noise", "12. Stochastic gradient descent: the noise of a mini-batch",
+                         _noise_text(ws, add_png)))
     return sections
 
 

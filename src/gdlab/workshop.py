@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Workshop", "MeanPart", "LinePart", "LearningRatePart", "IterationsPart", "IterationsInPicturesPart",
            "ContourPart", "ScalingPart", "NoClosedFormPart", "NewtonPath", "newton_path", "decision_boundary",
            "repeating_cycle", "eigen_error_ratios", "run_workshop", "comparison_table", "first_within",
-           "MOMENTUM_BETA"]
+           "MOMENTUM_BETA", "EigenPart", "NoisePart", "NoiseRuns", "noise_floor", "momentum_critical_beta"]
 
 #: momentum's beta in the workshop's figures: the default of gdlab.descend, gdlab.optimizers and the explorer
 MOMENTUM_BETA = 0.9
@@ -345,6 +345,8 @@ class Workshop:
     comparison_frame: pd.DataFrame
     comparison_source: str
     no_closed_form: NoClosedFormPart | None = None
+    eigen: EigenPart | None = None
+    noise: NoisePart | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -453,6 +455,200 @@ def _scaling_part(dl: WorkshopLine, start_kw: dict[str, Any], real_iterations: i
         real["diabetes"] = (runs[0], runs[1])
     return ScalingPart(z=z, center=center, scale=scale, line_raw=line_raw, line_standardized=line_std, real=real,
                        real_iterations=real_iterations)
+
+
+# ---- eigen-directions (issue 14, item 2) -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EigenPart:
+    """The error w_t - w* of the workshop's line written along the eigenvectors of its Hessian H = (2/m) X_b^T X_b.
+
+    eigenvalues : (2,) ascending, [mu, L]; eigenvectors : (2, 2) their unit eigenvectors as columns (numpy's eigh,
+    each signed so that its slope entry is positive); gd_runs : label -> Result of constant-step gd from the
+    workshop's start; momentum_eta : momentum's step in ``momentum_runs`` (label -> Result, one per beta, beta = 0
+    is gd); critical_beta : beta = (1 - sqrt(eta mu))^2, where the flat direction's error is critically damped;
+    region : (etas (n,), betas (k,), radius (k, n)), momentum's spectral radius over the (eta, beta) plane.
+    """
+
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    optimum: np.ndarray
+    gd_runs: dict[str, Result]
+    momentum_eta: float
+    momentum_runs: dict[str, Result]
+    critical_beta: float
+    region: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+    def components(self, result: Result) -> np.ndarray:
+        """(n, 2) the error's components c_i(t) = v_i . (w_t - w*) along [flat, steep] at each recorded iterate."""
+        return (result.trajectory.params - self.optimum) @ self.eigenvectors
+
+
+def momentum_critical_beta(eta: float, lam: float) -> float:
+    """The beta at which heavy-ball momentum critically damps an eigen-direction of curvature ``lam`` at step
+    ``eta``: the recurrence z^2 - (1 + beta - eta lam) z + beta = 0 has a double root when eta lam = (1 - sqrt
+    beta)^2, so beta = (1 - sqrt(eta lam))^2 (for eta lam < 1)."""
+    return float((1.0 - math.sqrt(eta * lam)) ** 2)
+
+
+def _eigen_part(dl: WorkshopLine, closed: Result, curv: Curvature, start_kw: dict[str, Any]) -> EigenPart:
+    X_b = np.c_[np.ones(dl.X.shape[0]), dl.X]
+    lam, V = np.linalg.eigh(2.0 / X_b.shape[0] * X_b.T @ X_b)
+    V = V * np.where(V[1] < 0, -1.0, 1.0)  # a sign convention only: each arrow points to larger slopes
+    common = {"max_iter": 40, "tol": None, "gtol": None, "standardize": False, **start_kw}
+    gd_runs = {f"eta = {dl.eta:g} (the workshop's)": _quiet_descend(dl.X, dl.y, learning_rate=dl.eta, **common),
+               f"eta = 2/(L+mu) = {curv.best_step:.3f}": _quiet_descend(dl.X, dl.y, learning_rate=curv.best_step,
+                                                                         **common)}
+    eta = dl.eta
+    beta_c = momentum_critical_beta(eta, float(lam[0]))
+    momentum_runs = {}
+    for beta, word in ((0.0, "gd"), (0.3, "over-damped"), (beta_c, "critically damped"), (MOMENTUM_BETA,
+                                                                                          "under-damped")):
+        label = f"beta = {beta:.3g} ({word})"
+        momentum_runs[label] = _quiet_descend(dl.X, dl.y, optimizer="momentum", learning_rate=eta, beta=beta,
+                                              **{**common, "max_iter": 60})
+    etas = np.linspace(0.0, 2.0 * 2.0 / curv.L, 161)[1:]
+    betas = np.linspace(0.0, 0.99, 100)
+    radius = np.array([[curv.spectral_radius(e, "momentum", b) for e in etas] for b in betas])
+    return EigenPart(eigenvalues=lam, eigenvectors=V, optimum=closed.params, gd_runs=gd_runs, momentum_eta=eta,
+                     momentum_runs=momentum_runs, critical_beta=beta_c, region=(etas, betas, radius))
+
+
+# ---- stochastic noise (issue 14, item 4) -------------------------------------------------------------------------
+
+def noise_floor(X: Any, y: Any, learning_rate: float, batch_size: int, epochs: Any = None) -> Any:
+    """The mean excess MSE, E[F(w) - F*], of constant-step mini-batch gradient descent with reshuffled epochs,
+    read at the end of each epoch (as gdlab records it), for least squares with an intercept.
+
+    Near the minimum the error e = w - w* obeys e <- (I - eta H) e - eta xi_k, with H = (2/m) X_b^T X_b and xi_k
+    the mean over the k-th batch of the rows' gradients at the minimum, g_j = 2 x_j (x_j . w* - y_j) (the noise's
+    part that grows with e is left out: it adds a relative O(eta) correction). Along an eigenvector v_i of H
+    (eigenvalue lam_i, rho_i = 1 - eta lam_i) one epoch of n = m / B batches, the rows drawn without replacement,
+    gives the component the variance
+
+        V_i = s_i / (m - 1) * ((m / B) sum_k a_k^2 - (sum_k a_k)^2),    a_k = eta rho_i^(n - k),  k = 1..n,
+
+    with s_i = (1/m) sum_j (v_i . g_j)^2 (a batch mean has variance s_i (m - B) / (B (m - 1)), two batches of
+    the same epoch covariance -s_i / (m - 1): the gradients at the minimum sum to zero over an epoch). Epochs are
+    independent, so after k epochs from w* the variance is V_i (1 - rho_i^(2nk)) / (1 - rho_i^(2n)), and the excess
+    is sum_i lam_i var_i / 2 (F is quadratic with Hessian H). When an epoch is long against the relaxation time
+    1 / (eta lam_i) this tends to the stationary value of draws with replacement (Mandt, Hoffman & Blei, 2017,
+    "Stochastic gradient descent as approximate Bayesian inference", JMLR 18, eq. 14, discretised):
+    sum_i eta (m - B) s_i / (2 B (m - 1) (2 - eta lam_i)) ~ eta tr(Sigma_g) / (4 B) for small eta; when it is
+    short, the reshuffled batches' noise cancels within the epoch and the floor is lower (Mishchenko, Khaled &
+    Richtarik, 2020, "Random reshuffling: simple analysis with vast improvements", NeurIPS).
+
+    X : (m, d); y : (m,); batch_size must divide m. epochs : None for the stationary floor, or epoch counts
+    (from a start at w*) for the mean excess after each. Returns a float, or an array shaped like ``epochs``.
+    """
+    X = np.asarray(X, dtype=float).reshape(len(X), -1)
+    y = np.asarray(y, dtype=float).ravel()
+    m, B = X.shape[0], int(batch_size)
+    if B < 1 or m % B:
+        raise ValueError(f"batch_size must divide the number of rows ({m}) for this formula, got {batch_size!r}.")
+    X_b = np.c_[np.ones(m), X]
+    w_star = np.linalg.lstsq(X_b, y, rcond=None)[0]
+    g = 2.0 * X_b * (X_b @ w_star - y)[:, None]
+    lam, V = np.linalg.eigh(2.0 / m * X_b.T @ X_b)
+    s = np.mean((g @ V) ** 2, axis=0)
+    n = m // B
+    k = np.arange(1, n + 1)
+    total = 0.0 if epochs is None else np.zeros(np.shape(epochs))
+    for lam_i, s_i in zip(lam, s):
+        rho = 1.0 - learning_rate * lam_i
+        a = learning_rate * rho ** (n - k)
+        v = s_i / (m - 1) * ((m / B) * np.sum(a * a) - np.sum(a) ** 2) if m > 1 else 0.0
+        per_epoch = rho ** (2 * n)
+        grow = 1.0 if epochs is None else 1.0 - per_epoch ** np.asarray(epochs, dtype=float)
+        total = total + 0.5 * lam_i * v * grow / (1.0 - per_epoch)
+    return float(total) if epochs is None else total
+
+
+@dataclass(frozen=True)
+class NoiseRuns:
+    """Mini-batch runs over many seeds: params (seeds, epochs + 1, 2) and loss (seeds, epochs + 1) per epoch."""
+
+    learning_rate: Any
+    batch_size: int
+    params: np.ndarray
+    loss: np.ndarray
+
+    def quantiles(self, q: Any = (0.1, 0.5, 0.9), optimum_loss: float = 0.0) -> np.ndarray:
+        """(len(q), epochs + 1) quantiles across seeds of the loss above ``optimum_loss``."""
+        return np.quantile(self.loss - optimum_loss, q, axis=0)
+
+
+@dataclass(frozen=True)
+class NoisePart:
+    """Stochastic (mini-batch) gradient descent on the workshop's line, many seeds.
+
+    band : constant step, from the workshop's start; decaying : the same with eta_t = 1/(alpha (t0 + t)) (t counts
+    updates) from the same eta; full_batch : gd at the same eta for as many updates, recorded once an epoch's worth
+    of updates; floors : one row per (eta, B) of runs started at the minimum: the measured mean excess over the
+    epochs after ``burn_in`` (mean over seeds), its standard error (from the seeds' means) and the formula of
+    :func:`noise_floor`; tradeoff : B -> NoiseRuns from the workshop's start at the band's eta.
+    """
+
+    seeds: int
+    floor_seeds: int
+    band: NoiseRuns
+    decaying: NoiseRuns
+    decay: dict[str, float]
+    full_batch: Result
+    optimum_loss: float
+    floors: list[dict[str, float]]
+    tradeoff: dict[int, NoiseRuns]
+
+
+def _seeded_runs(X: Any, y: Any, learning_rate: Any, batch_size: int, epochs: int, seeds: int,
+                 start: np.ndarray) -> NoiseRuns:
+    params, loss = [], []
+    for seed in range(seeds):
+        r = _quiet_descend(X, y, learning_rate=learning_rate, batch_size=batch_size, max_iter=epochs, tol=None,
+                           gtol=None, random_state=seed, coef_init=start[1:], intercept_init=float(start[0]),
+                           standardize=False)
+        params.append(r.trajectory.params)
+        loss.append(r.trajectory.loss)
+    return NoiseRuns(learning_rate=learning_rate, batch_size=batch_size, params=np.array(params),
+                     loss=np.array(loss))
+
+
+def _noise_part(dl: WorkshopLine, closed: Result, curv: Curvature, seeds: int = 50, floor_seeds: int = 30
+                ) -> NoisePart:
+    from gdlab.schedules import optimal
+
+    X, y = dl.X, dl.y
+    m = X.shape[0]
+    start = np.asarray(dl.w_init, dtype=float)
+    eta, B, epochs = dl.eta, 5, 60
+    band = _seeded_runs(X, y, eta, B, epochs, seeds, start)
+    # eta_t = 1/(alpha (t0 + t)): eta at t = 0, and alpha below mu so that the error still shrinks like 1/t
+    alpha = curv.mu / 2.0
+    t0 = 1.0 / (alpha * eta)
+    decaying = _seeded_runs(X, y, optimal(alpha=alpha, t0=t0), B, epochs, seeds, start)
+    n = m // B
+    full = _quiet_descend(X, y, learning_rate=eta, max_iter=epochs * n, tol=None, gtol=None, standardize=False,
+                          coef_init=start[1:], intercept_init=float(start[0]))
+    floors = []
+    w_star = np.asarray(closed.params, dtype=float)
+    # the floor against B at one step, and against the step at one B (the formula leaves out the part of the noise
+    # that grows with the error, a relative O(eta x^2 / B): the table shows where it starts to tell)
+    settings = [(0.02, b) for b in (1, 2, 5, 10)] + [(e, 5) for e in (0.05, 0.1)]
+    for eta_f, B_f in settings:
+        # long enough for the flat direction to forget its start several times over (6 relaxation times)
+        n_epochs = max(20, math.ceil(6.0 / (eta_f * curv.mu * (m // B_f))))
+        burn_in = n_epochs // 4
+        runs = _seeded_runs(X, y, eta_f, B_f, n_epochs, floor_seeds, w_star)
+        excess = runs.loss[:, burn_in + 1:] - closed.loss
+        per_seed = excess.mean(axis=1)
+        expected = noise_floor(X, y, eta_f, B_f, epochs=np.arange(burn_in + 1, n_epochs + 1)).mean()
+        floors.append({"learning_rate": eta_f, "batch_size": B_f, "measured": float(per_seed.mean()),
+                       "standard_error": float(per_seed.std(ddof=1) / math.sqrt(floor_seeds)),
+                       "formula": float(expected), "stationary": noise_floor(X, y, eta_f, B_f),
+                       "epochs": n_epochs, "burn_in": burn_in})
+    tradeoff = {b: _seeded_runs(X, y, eta, b, 30, 20, start) for b in (1, 5, 25)}
+    return NoisePart(seeds=seeds, floor_seeds=floor_seeds, band=band, decaying=decaying,
+                     decay={"alpha": alpha, "t0": t0}, full_batch=full, optimum_loss=float(closed.loss), floors=floors, tradeoff=tradeoff)
 
 
 def _quiet_descend(*args: Any, **kwargs: Any) -> Result:
@@ -592,6 +788,16 @@ def run_workshop(*, sweep_points: int = 25, contour_iterations: int = 60) -> Wor
     no_closed_form = _no_closed_form_part(dl)
     timings["no_closed_form"] = time.perf_counter() - t0
 
+    # 11. eigen-directions: the error along the Hessian's eigenvectors, gd and momentum
+    t0 = time.perf_counter()
+    eigen = _eigen_part(dl, closed, curv, start_kw)
+    timings["eigen"] = time.perf_counter() - t0
+
+    # 12. stochastic noise: mini-batches over many seeds, the noise floor, decaying steps, the batch size
+    t0 = time.perf_counter()
+    noise = _noise_part(dl, closed, curv)
+    timings["noise"] = time.perf_counter() - t0
+
     return Workshop(mean=mean, line=line, learning_rate=lr_part, iterations=iterations, contour=contour,
                     iterations_in_pictures=pictures, scaling=scaling, comparison=table, comparison_frame=frame, comparison_source=provenance,
-                    no_closed_form=no_closed_form, seconds=time.perf_counter() - t_all, timings=timings)
+                    no_closed_form=no_closed_form, eigen=eigen, noise=noise, seconds=time.perf_counter() - t_all, timings=timings)
