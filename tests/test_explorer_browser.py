@@ -674,3 +674,41 @@ def test_the_new_views_fit_a_400_pixel_screen(page, server):
             shot(page, name)
     finally:
         page.set_viewport_size({"width": 1440, "height": 1000})
+
+
+def test_step_by_step_shows_the_update_numpy_computes(page, server):
+    """The Step-by-step card: open it, step back once, and every number in its table is NumPy's momentum update."""
+    from gdlab.explorer.model import builtin_datasets
+
+    open_page(page, server, "?dataset=line&optimizer=momentum&lr=0.05&beta=0.9&iterations=10")
+    page.click("#step-box summary")
+    page.wait_for_function("document.body.dataset.stepShown === '9'")  # the page opens on the last iteration
+    page.click("#step-back")
+    page.click("#step-back")
+    page.wait_for_function("document.body.dataset.stepShown === '8'")
+    cells = page.evaluate("""() => [...document.querySelectorAll('.step-table tbody tr')].map((tr) =>
+        [tr.querySelector('.step-name').textContent,
+         ...[...tr.querySelectorAll('td')].map((td) => td.textContent)])""")
+    ds = next(d for d in builtin_datasets() if d.key == "line")
+    X_b = np.c_[np.ones(ds.n_rows), ds.X]
+    w = np.array(ds.default_start, dtype=float)
+    v = np.zeros(2)
+    for _ in range(8):  # the updates before the one shown
+        v = 2 / ds.n_rows * X_b.T @ (X_b @ w - ds.y) + 0.9 * v
+        w = w - 0.05 * v
+    g = 2 / ds.n_rows * X_b.T @ (X_b @ w - ds.y)
+    v_new = g + 0.9 * v
+    expected = [w, g, v, v_new, 0.05 * v_new, w - 0.05 * v_new]
+    assert [c[0] for c in cells] == ["weights w", "gradient g = ∇F(w)", "previous velocity v",
+                                     "velocity v ← g + β v", "step η·u", "new weights w − η·u"]
+    for row, want in zip(cells, expected):
+        np.testing.assert_allclose([float(x) for x in row[2:]], want, rtol=1e-5, atol=1e-9, err_msg=row[0])
+    shot(page, "step-by-step")
+    page.set_viewport_size({"width": 400, "height": 900})
+    page.wait_for_timeout(400)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    table = page.evaluate("[document.querySelector('.step-table').scrollWidth, "
+                          "document.getElementById('step-body').clientWidth]")
+    assert table[0] <= table[1] + 1, f"the step table is cut off at 400 px: {table}"
+    shot(page, "step-by-step-400")
+    page.set_viewport_size({"width": 1440, "height": 1000})

@@ -1056,3 +1056,80 @@ def surface(ds: ExplorerDataset, axes: tuple[int, ...], start: np.ndarray, grid:
     return {"kind": "contour", "axes": [i, j], "labels": [names[i], names[j]], "view": view, "grid": grid,
             "x": xs.tolist(), "y": ys.tolist(), "z": np.round(z, 5).tolist(), "loss_star": loss_star,
             "held": held, **common}
+
+
+# ---- step by step: one update as arithmetic (issue 14, item 6) ----------------------------------------------------
+
+def full_gradient(ds: ExplorerDataset, w: np.ndarray) -> np.ndarray:
+    """(p,) the gradient of the data set's mean loss at w = [w0, w1, ...]: the workshop's (2/m) X_b^T (X_b w - y)
+    for the MSE, (1/m) X_b^T (sigmoid(X_b w) - y) for the log-loss (labels 0/1)."""
+    X = np.asarray(ds.X, dtype=float).reshape(ds.n_rows, -1)
+    X_b = np.c_[np.ones(ds.n_rows), X]
+    eta = X_b @ w
+    y = np.asarray(ds.y, dtype=float).ravel()
+    if ds.classification:
+        return X_b.T @ (1.0 / (1.0 + np.exp(-eta)) - (y > 0)) / ds.n_rows
+    return 2.0 / ds.n_rows * X_b.T @ (eta - y)
+
+
+def step_arithmetic(ds: ExplorerDataset, spec: RunSpec, params: np.ndarray, t: int) -> dict[str, Any]:
+    """The update from iteration t to t + 1 of a full-batch run, written out with its numbers.
+
+    ``params`` (n + 1, p) are the run's iterates; the optimizer's state before step t is rebuilt by replaying its
+    equations (gdlab.optimizers' docstring) over the gradients at params[0..t-1]. Returns ``rows``: (name, formula,
+    values) in the order of the arithmetic, ending with the new weights, and ``next`` = params[t + 1] when recorded.
+    """
+    if not 0 <= t < len(params) - 1:
+        raise ValueError(f"the step shown must be between 0 and {len(params) - 2}, got {t}.")
+    eta, h = float(spec.learning_rate), spec.params
+    p = params.shape[1]
+    a, b = np.zeros(p), np.zeros(p)  # the optimizer's two state slots (velocity, or the moments)
+    rows: list[tuple[str, str, np.ndarray]] = []
+    for k in range(t + 1):
+        g = full_gradient(ds, params[k])
+        last = k == t
+        if spec.optimizer == "gd":
+            u = g
+            terms = []
+        elif spec.optimizer in ("momentum", "nesterov"):
+            beta = h["beta"]
+            v_prev = a
+            a = g + beta * a
+            u = a if spec.optimizer == "momentum" else g + beta * a
+            terms = [("previous velocity v", "v (from the last step)", v_prev),
+                     ("velocity v ← g + β v", f"β = {beta:g}", a)]
+            if spec.optimizer == "nesterov":
+                terms.append(("direction u = g + β v", "Nesterov looks ahead", u))
+        elif spec.optimizer == "adagrad":
+            a = a + g * g
+            u = g / (np.sqrt(a) + h["eps"])
+            terms = [("sum of squares s ← s + g²", "", a), ("direction u = g / (√s + ε)", f"ε = {h['eps']:g}", u)]
+        elif spec.optimizer == "rmsprop":
+            a = h["decay"] * a + (1 - h["decay"]) * g * g
+            u = g / (np.sqrt(a) + h["eps"])
+            terms = [("mean square s ← ρ s + (1−ρ) g²", f"ρ = {h['decay']:g}", a),
+                     ("direction u = g / (√s + ε)", f"ε = {h['eps']:g}", u)]
+        elif spec.optimizer == "adam":
+            b1, b2, eps = h["beta1"], h["beta2"], h["eps"]
+            a = b1 * a + (1 - b1) * g
+            b = b2 * b + (1 - b2) * g * g
+            m_hat, v_hat = a / (1 - b1 ** (k + 1)), b / (1 - b2 ** (k + 1))
+            u = m_hat / (np.sqrt(v_hat) + eps)
+            terms = [("first moment m ← β1 m + (1−β1) g", f"β1 = {b1:g}", a),
+                     ("second moment v ← β2 v + (1−β2) g²", f"β2 = {b2:g}", b),
+                     (f"m̂ = m / (1 − β1^{k + 1})", "bias correction", m_hat),
+                     (f"v̂ = v / (1 − β2^{k + 1})", "bias correction", v_hat),
+                     ("direction u = m̂ / (√v̂ + ε)", f"ε = {eps:g}", u)]
+        else:  # pragma: no cover - parse_state allows only the names above
+            raise ValueError(f"no step-by-step arithmetic for {spec.optimizer!r}")
+        if last:
+            w = params[t]
+            step = eta * u
+            rows = ([("weights w", f"iteration {t}", w),
+                     ("gradient g = ∇F(w)", "(2/m) X_bᵀ(X_b w − y)" if not ds.classification else
+                      "(1/m) X_bᵀ(σ(X_b w) − y)", g)]
+                    + terms
+                    + [("step η·u", f"η = {eta:g}", step), ("new weights w − η·u", f"iteration {t + 1}", w - step)])
+    return {"t": t, "optimizer": spec.optimizer, "names": ds.param_names,
+            "rows": [{"name": n, "note": note, "values": _floats(v)} for n, note, v in rows],
+            "next": _floats(params[t + 1])}

@@ -54,6 +54,7 @@ from gdlab.explorer.model import (
     read_parquet_bytes,
     run_descent,
     run_payload,
+    step_arithmetic,
     surface,
     upload_id,
 )
@@ -434,6 +435,25 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
         _, body = compute(state, surface_values=mode == "full")
         return JSONResponse(body)
 
+    def api_step(request: Request) -> JSONResponse:
+        query = dict(request.query_params)
+        raw_t = query.pop("t", "0")
+        state = parse_state(query, lookup(), limits, default_dataset)
+        try:
+            t = int(raw_t)
+        except ValueError:
+            raise ApiError(f"the step shown (t) must be a whole number, got {raw_t!r}.", "t") from None
+        if state["batch_size"] is not None and state["batch_size"] < state["dataset"].n_rows:
+            raise ApiError("Step by step shows full-batch updates: with mini-batches each step's gradient is of a "
+                           "random batch; empty the Batch size box.", "batch_size")
+        results, _ = compute(state, surface_values=False)
+        res, spec = results[0], state["runs"][0]
+        params = res.trajectory.params
+        if not 0 <= t < len(params) - 1:
+            raise ApiError(f"the step shown must be between 0 and {len(params) - 2} (the run has "
+                           f"{len(params) - 1} updates), got {t}.", "t")
+        return JSONResponse(step_arithmetic(state["dataset"], spec, params, t))
+
     def api_surface(request: Request) -> JSONResponse:
         state = parse_state(request.query_params, lookup(), limits, default_dataset)
         return JSONResponse(surface(state["dataset"], state["axes"], state["start"], state["grid"]))
@@ -659,6 +679,7 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
         Route("/api/data", _wrap(api_data)),
         Route("/api/descend", _wrap(api_descend)),
         Route("/api/surface", _wrap(api_surface)),
+        Route("/api/step", _wrap(api_step)),
         Route("/api/export", _wrap(api_export)),
         Route("/api/upload", api_upload, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),

@@ -343,6 +343,7 @@ function drawMarks() {
 }
 
 function bindControls() {
+  $('step-box').addEventListener('toggle', renderStep);
   fillSelect($('optimizer'), Object.keys(meta.optimizers).map((k) => [k, k]));
   fillSelect($('race-optimizer'), Object.keys(meta.optimizers).map((k) => [k, k]));
 
@@ -1340,6 +1341,44 @@ function render(onlyT = false) {
     document.body.dataset.verdicts = String(renders + 1);
   }
   drawPlots(!onlyT);
+  renderStep();
+}
+
+// ---- step by step: one update as arithmetic (GET /api/step) ------------------------------------------------------
+
+let stepTimer = null, stepSeq = 0;
+function renderStep() {
+  const box = $('step-box');
+  if (!box || !box.open || !current) return;
+  clearTimeout(stepTimer);
+  stepTimer = setTimeout(fetchStep, 120);
+}
+
+async function fetchStep() {
+  const body = $('step-body');
+  const run = current.runs[0];
+  const last = run.iteration.length - 2;
+  if (last < 0) { body.textContent = 'The run has no update to show.'; return; }
+  const shown = Math.min(t, last);
+  const my = ++stepSeq;
+  try {
+    const q = query({ t: String(shown) });
+    q.delete('race'); q.delete('race_lr');
+    const ans = await getJson('/api/step?' + q.toString());
+    if (my !== stepSeq) return;
+    const head = '<tr><th>quantity</th>' + ans.names.map((n) => `<th>${esc(n)}</th>`).join('') + '</tr>';
+    const rows = ans.rows.map((r, i) => `<tr class="${i === ans.rows.length - 1 ? 'result' : ''}"><td>`
+      + `<span class="step-name">${esc(r.name)}</span>${r.note ? `<span class="step-note">${esc(r.note)}</span>` : ''}</td>`
+      + r.values.map((v) => `<td class="num">${v === null ? '–' : esc(fmt(v, 6))}</td>`).join('')
+      + '</tr>').join('');
+    setHtml(body, `<p class="step-title">Update ${ans.t} → ${ans.t + 1} (${esc(ans.optimizer)}):</p>`
+      + `<table class="step-table"><thead>${head}</thead><tbody>${rows}</tbody></table>`);
+    document.body.dataset.stepShown = String(ans.t);
+  } catch (err) {
+    if (my !== stepSeq) return;
+    body.textContent = err.message || String(err);
+    document.body.dataset.stepShown = 'error';
+  }
 }
 
 // ---- start --------------------------------------------------------------------------------------------------------
