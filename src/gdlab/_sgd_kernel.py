@@ -34,8 +34,8 @@ import math
 
 import numpy as np
 
-__all__ = ["HAVE_NUMBA", "SCHEDULE_CODES", "PREFETCH_DISTANCE", "epoch_functions", "sgd_epoch", "shuffle_rows",
-           "warm_up"]
+__all__ = ["HAVE_NUMBA", "SCHEDULE_CODES", "PREFETCH_DISTANCE", "epoch_functions", "rule_is_the_gradient",
+           "rule_moves_nothing_on_a_zero_gradient", "sgd_epoch", "shuffle_rows", "sparse_epoch_function", "warm_up"]
 
 try:  # numba is a dependency of gdlab, but the library must still import (and fit) without it
     from numba import njit
@@ -314,6 +314,246 @@ def epoch_functions(derivative, rule, n_state: int = 2):
     general.__qualname__ = f"epoch_{name}"
     _EPOCHS[key] = (njit(cache=True)(single), njit(cache=True)(general))
     return _EPOCHS[key]
+
+
+_SPARSE_EPOCHS: dict = {}  # (derivative, rule, n_state) -> the compiled epoch over CSR rows
+
+
+def sparse_epoch_function(derivative, rule, n_state: int = 2):
+    """The compiled epoch over CSR rows for one loss derivative and one optimizer rule (built once, cached on disk).
+
+    ``epoch(data, indices, indptr, Y, sample_weight, order, batch_size, theta, first, second, average, counters,
+    fit_intercept, param, hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale,
+    average_start, mean_weight, center, inv_scale, l1_of, l2_of, lazy) -> float``: the arguments of
+    :func:`sgd_epoch` with X given as its CSR arrays (data, indices, indptr), and the same updates. Each row's
+    prediction and gradient walk its stored entries only; with the standardization, the centring is implicit:
+    eta_i = b + sum_{j stored} x_ij w_j / s_j - sum_j c_j w_j / s_j, the last sum a scalar kept up to date by the
+    update pass, and the gradient's part -c_j / s_j g_b is added in that pass.
+
+    Two ways to update the coefficients after a batch:
+
+    * ``lazy=False``: every coefficient and its optimizer state, each batch (O(nnz of the batch + d));
+    * ``lazy=True`` (O(nnz of the batch), for the caller to choose only where it is exact): the coefficients whose
+      columns the batch does not touch have a zero data gradient, so their update is a known map that is applied
+      when they are next read. It requires no centring term, no averaging, and a rule that moves nothing on a zero
+      gradient (u = 0, state unchanged: gd, adagrad) unless the only other term is a scalar L2 with the rule u = g
+      (gd): then w = scale * v (scikit-learn's weight scaling), scale <- (1 - lr l2) scale per update. The L1
+      step of the untouched coefficients composes, ST(ST(v, a), b) = ST(v, a + b): the threshold accumulated in
+      v's units since each coefficient's last update (U = sum lr / scale) is applied when it is read, so the
+      exact zeros are the dense kernel's.
+    """
+    key = (derivative, rule, int(n_state))
+    if key in _SPARSE_EPOCHS:
+        return _SPARSE_EPOCHS[key]
+    dloss = _jitable(derivative)
+    update = _jitable(rule)
+    keep_first = n_state >= 1
+    keep_second = n_state >= 2
+
+    def epoch(data, indices, indptr, Y, sample_weight, order, batch_size, theta, first, second, average, counters,
+              fit_intercept, param, hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0,
+              eta_scale, average_start, mean_weight, center, inv_scale, l1_of, l2_of, lazy):
+        m = indptr.shape[0] - 1
+        k = Y.shape[1]
+        p = theta.shape[0]
+        off = 1 if fit_intercept else 0
+        d = p - off
+        has_weight = sample_weight.shape[0] > 0
+        scaled = inv_scale.shape[0] > 0
+        per_coef = l1_of.shape[0] > 0
+        centred = False
+        if scaled:
+            for j in range(d):
+                if center[j] != 0.0:
+                    centred = True
+        has_l1 = l1 != 0.0
+        t = counters[0]
+        n_avg = counters[1]
+        count = counters[2]
+        eta = eta0
+        gx = np.zeros((d, k))  # the batch's data gradient sum_i dl_i x_ij, on the touched columns (lazy)
+        g0 = np.zeros(k)
+        pred = np.zeros(k)
+        stamp = np.full(d, -1, dtype=np.int64)  # the batch that last touched column j
+        touched = np.empty(d, dtype=np.int64)
+        shift = np.zeros(k)  # sum_j c_j w_j / s_j
+        if centred:
+            for j in range(d):
+                cj = center[j] * inv_scale[j]
+                for o in range(k):
+                    shift[o] += cj * theta[off + j, o]
+        # lazy: theta[off:] holds v, w = vscale * v; U the accumulated L1 threshold per unit l1 in v's units
+        vscale = 1.0
+        acc = 0.0
+        acc_last = np.zeros(d)
+        batch = 0
+        start = 0
+        while start < m:
+            stop = min(start + batch_size, m)
+            n_touched = 0
+            for o in range(k):
+                g0[o] = 0.0
+            for pos in range(start, stop):
+                if pos + 2 * PREFETCH_DISTANCE < m:
+                    _prefetch(indptr, order[pos + 2 * PREFETCH_DISTANCE])
+                if pos + PREFETCH_DISTANCE < m:
+                    ahead = order[pos + PREFETCH_DISTANCE]
+                    lo = indptr[ahead]
+                    _prefetch(data, lo)
+                    _prefetch(indices, lo)
+                    _prefetch(Y, ahead * k)
+                i = order[pos]
+                s = sample_weight[i] if has_weight else 1.0
+                if s == 0.0:
+                    continue
+                for o in range(k):
+                    pred[o] = 0.0
+                for q in range(indptr[i], indptr[i + 1]):
+                    j = indices[q]
+                    x = data[q] * inv_scale[j] if scaled else data[q]
+                    if lazy:
+                        if has_l1 and acc_last[j] != acc:  # catch up on the L1 steps since its last update
+                            thr = (l1_of[j] if per_coef else l1) * (acc - acc_last[j])
+                            for o in range(k):
+                                theta[off + j, o] = _soft_threshold(theta[off + j, o], thr)
+                            acc_last[j] = acc
+                        if stamp[j] != batch:
+                            stamp[j] = batch
+                            touched[n_touched] = j
+                            n_touched += 1
+                            for o in range(k):
+                                gx[j, o] = 0.0
+                    for o in range(k):
+                        pred[o] += x * theta[off + j, o]
+                for o in range(k):
+                    e = pred[o] * vscale if lazy else pred[o]
+                    if fit_intercept:
+                        e += theta[0, o]
+                    if centred:
+                        e -= shift[o]
+                    dl = s * dloss(e, Y[i, o], param)
+                    pred[o] = dl
+                    g0[o] += dl
+                for q in range(indptr[i], indptr[i + 1]):
+                    j = indices[q]
+                    x = data[q]
+                    for o in range(k):
+                        gx[j, o] += pred[o] * x
+            scale = 1.0 / ((stop - start) * mean_weight)
+            eta = _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0) * eta_scale
+            count += 1
+            fcount = float(count)
+            if fit_intercept:
+                for o in range(k):
+                    u, a, b = update(g0[o] * scale, first[0, o], second[0, o], fcount, hyper)
+                    if keep_first:
+                        first[0, o] = a
+                    if keep_second:
+                        second[0, o] = b
+                    theta[0, o] = theta[0, o] - eta * u
+            if lazy:
+                new_scale = vscale * (1.0 - eta * l2) if l2 != 0.0 else vscale
+                if has_l1:  # ST(a v, t) = a ST(v, t / |a|)
+                    acc += eta / abs(new_scale)
+                for r in range(n_touched):
+                    j = touched[r]
+                    l2j = l2_of[j] if per_coef else l2
+                    thr = eta * (l1_of[j] if per_coef else l1)
+                    for o in range(k):
+                        wj = vscale * theta[off + j, o]
+                        gr = gx[j, o] * scale
+                        if scaled:
+                            gr *= inv_scale[j]
+                        if l2j != 0.0:
+                            gr += l2j * wj
+                        u, a, b = update(gr, first[off + j, o], second[off + j, o], fcount, hyper)
+                        if keep_first:
+                            first[off + j, o] = a
+                        if keep_second:
+                            second[off + j, o] = b
+                        wj = wj - eta * u
+                        if thr != 0.0:
+                            wj = _soft_threshold(wj, thr)
+                        theta[off + j, o] = wj / new_scale
+                    acc_last[j] = acc
+                vscale = new_scale
+                if abs(vscale) < 1e-9:  # fold the scale into v before it underflows
+                    for j in range(d):
+                        thr = (l1_of[j] if per_coef else l1) * (acc - acc_last[j]) if has_l1 else 0.0
+                        for o in range(k):
+                            v = _soft_threshold(theta[off + j, o], thr) if thr != 0.0 else theta[off + j, o]
+                            theta[off + j, o] = v * vscale
+                        acc_last[j] = 0.0
+                    acc = 0.0
+                    vscale = 1.0
+            else:
+                for o in range(k):
+                    shift[o] = 0.0
+                for j in range(d):
+                    l2j = l2_of[j] if per_coef else l2
+                    thr = eta * (l1_of[j] if per_coef else l1)
+                    for o in range(k):
+                        gr = gx[j, o]
+                        gx[j, o] = 0.0
+                        if centred:
+                            gr -= center[j] * g0[o]
+                        gr *= scale
+                        if scaled:
+                            gr *= inv_scale[j]
+                        if l2j != 0.0:
+                            gr += l2j * theta[off + j, o]
+                        u, a, b = update(gr, first[off + j, o], second[off + j, o], fcount, hyper)
+                        if keep_first:
+                            first[off + j, o] = a
+                        if keep_second:
+                            second[off + j, o] = b
+                        wj = theta[off + j, o] - eta * u
+                        wj = _soft_threshold(wj, thr) if thr != 0.0 else wj
+                        theta[off + j, o] = wj
+                        if centred:
+                            shift[o] += center[j] * inv_scale[j] * wj
+            t += 1
+            if average_start >= 0 and t > average_start:  # (never with lazy updates: the caller's rule)
+                n_avg += 1
+                inv = 1.0 / n_avg
+                for r in range(p):
+                    for o in range(k):
+                        average[r, o] += (theta[r, o] - average[r, o]) * inv
+            batch += 1
+            start = stop
+        if lazy:  # the coefficients themselves again
+            for j in range(d):
+                thr = (l1_of[j] if per_coef else l1) * (acc - acc_last[j]) if has_l1 else 0.0
+                for o in range(k):
+                    v = _soft_threshold(theta[off + j, o], thr) if thr != 0.0 else theta[off + j, o]
+                    theta[off + j, o] = v * vscale
+        counters[0] = t
+        counters[1] = n_avg
+        counters[2] = count
+        return eta
+
+    name = f"{derivative.__name__}_{rule.__name__}_{n_state}_{_digest(derivative, rule)}".strip("_")
+    epoch.__qualname__ = f"sparse_epoch_{name}"
+    _SPARSE_EPOCHS[key] = njit(cache=True)(epoch)
+    return _SPARSE_EPOCHS[key]
+
+
+def rule_moves_nothing_on_a_zero_gradient(rule) -> bool:
+    """Whether ``rule`` (a CoordinateRule) gives u = 0 and leaves its state as it was for g = 0 (gd, adagrad; not
+    momentum, whose velocity decays and moves w, nor rmsprop/adam, whose averages decay): probed on a few states."""
+    for a, b, count in ((0.0, 0.0, 1.0), (0.7, 0.3, 2.0), (2.5, 1.3, 5.0)):  # (states a rule can reach: s >= 0)
+        with np.errstate(all="ignore"):
+            u, a2, b2 = rule.update(0.0, a, b, count, rule.hyper)
+        if u != 0.0 or (rule.n_state >= 1 and a2 != a) or (rule.n_state >= 2 and b2 != b):
+            return False
+    return True
+
+
+def rule_is_the_gradient(rule) -> bool:
+    """Whether ``rule`` is u = g with no state (gd): probed on a few gradients."""
+    if rule.n_state:
+        return False
+    return all(rule.update(g, 0.0, 0.0, 1.0, rule.hyper)[0] == g for g in (0.0, 1.0, -2.5, 3e-7))
 
 
 def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, first, second, average, counters, fit_intercept,

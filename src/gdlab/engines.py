@@ -213,9 +213,34 @@ def compiles(loss: Loss) -> bool:
     return not loss.coupled and type(loss).scalar_derivative is not Loss.scalar_derivative
 
 
+def sparse_dense_terms(rule: Any, *, centred: bool, per_coefficient_l2: bool, l2: float, averaging: bool
+                       ) -> str | None:
+    """Why a batch on sparse rows must update every coefficient (O(d)), or None where the compiled sparse epoch
+    updates only the batch's stored columns, exactly (the lazy updates of :func:`gdlab._sgd_kernel.sparse_epoch_function`).
+
+    rule : the optimizer's CoordinateRule; centred : standardized with an intercept (the centring puts
+    -c_j / s_j g_b in every coefficient's gradient); per_coefficient_l2 : the L2 term differs per coefficient (the
+    standardized coordinates' l2 / s_j^2); averaging : the averaged iterate is kept (it reads every coefficient)."""
+    from gdlab import _sgd_kernel
+
+    if centred:
+        return "the centring of the standardized columns reaches every coefficient's gradient (standardize=False avoids it)"
+    if averaging:
+        return "the averaged iterate reads every coefficient after each update (average=False avoids it)"
+    if not _sgd_kernel.rule_moves_nothing_on_a_zero_gradient(rule):
+        return "the optimizer moves every coefficient at each update, even on a zero gradient (gd and adagrad do not)"
+    if l2 and (per_coefficient_l2 or not _sgd_kernel.rule_is_the_gradient(rule)):
+        return ("the L2 term is in every coefficient's gradient (lazy only for gd in raw coordinates, where it is a "
+                "common scale)")
+    return None
+
+
 def choose_engine(requested: str, *, full_batch: bool, optimizer: Any, source: Any, scaled: bool, loss: Any,
-                  schedule: Any) -> tuple[str, str]:
-    """Which engine runs the epochs, and why (the one place this is decided)."""
+                  schedule: Any, penalty: Any = None, average: Any = None) -> tuple[str, str]:
+    """Which engine runs the epochs, and why (the one place this is decided).
+
+    penalty, average (optional): the fit's penalty and averaging, which make the reason for a sparse X exact
+    (whether a batch costs O(nnz of the batch) or O(d)); without them the reason states the condition."""
     if requested not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {requested!r}.")
     if full_batch:  # (before importing the kernel: numba costs a fresh process ~0.3 s)
@@ -223,13 +248,13 @@ def choose_engine(requested: str, *, full_batch: bool, optimizer: Any, source: A
     from gdlab import _sgd_kernel
     from gdlab.sources.memory import MemorySource
 
+    inner = getattr(source, "source", source) if scaled else source
+    rule = getattr(optimizer.direction, "coordinate", None)
     why_not = None
-    if getattr(optimizer.direction, "coordinate", None) is None:
+    if rule is None:
         why_not = f"optimizer {optimizer.name!r} has no coordinate-wise rule (CoordinateRule) to compile"
-    elif not isinstance(getattr(source, "source", source) if scaled else source, MemorySource):
+    elif not isinstance(inner, MemorySource):
         why_not = "the compiled epochs read rows in memory"
-    elif not isinstance((getattr(source, "source", source) if scaled else source).X, np.ndarray):
-        why_not = "X is sparse: the compiled epochs read dense rows (the NumPy epochs walk the stored entries)"
     elif loss.coupled:
         why_not = (f"loss {loss.name!r} couples the outputs (each row's K predictors at once), and the compiled "
                    "epochs update each output on its own")
@@ -245,7 +270,27 @@ def choose_engine(requested: str, *, full_batch: bool, optimizer: Any, source: A
         return "numpy", "requested"
     if why_not:
         return "numpy", why_not
-    return "compiled", f"{optimizer.name} on rows in memory: no Python call per update"
+    if isinstance(inner.X, np.ndarray):
+        return "compiled", f"{optimizer.name} on rows in memory: no Python call per update"
+    scaling = getattr(source, "scaling", None) if scaled else None
+    centred = scaling is not None and bool(np.any(scaling.center != 0))
+    head = f"{optimizer.name} on sparse rows in memory, each row's stored entries only"
+    if penalty is None or average is None:
+        dense = sparse_dense_terms(rule, centred=centred, per_coefficient_l2=scaling is not None, l2=1.0,
+                                   averaging=False)
+        if dense is None:
+            return "compiled", (f"{head}: a batch costs O(its stored entries) without averaging, O(d) with it (the "
+                                "averaged iterate reads every coefficient)")
+        without_l2 = sparse_dense_terms(rule, centred=centred, per_coefficient_l2=False, l2=0.0, averaging=False)
+        if without_l2 is None:
+            return "compiled", (f"{head}: a batch costs O(its stored entries) without an L2 term or averaging, "
+                                f"otherwise O(d): {dense}")
+        return "compiled", f"{head}; a batch costs O(d): {dense}"
+    dense = sparse_dense_terms(rule, centred=centred, per_coefficient_l2=scaling is not None,
+                               l2=float(penalty.l2), averaging=average is not False and average is not None)
+    if dense is None:
+        return "compiled", f"{head}: a batch costs O(its stored entries) (lazy updates of the untouched coefficients)"
+    return "compiled", f"{head}; a batch costs O(d): {dense}"
 
 
 class CoordinateState(NamedTuple):
@@ -272,7 +317,12 @@ class CompiledEpochs:
         from gdlab import _sgd_kernel
 
         self.kernel = _sgd_kernel
-        self.X = np.ascontiguousarray(mem.X, dtype=np.float64)
+        self.sparse = not isinstance(mem.X, np.ndarray)
+        if self.sparse:  # the CSR arrays themselves (float32 data: one float64 copy of the stored values)
+            self.X = mem.X
+            self.csr = (np.ascontiguousarray(mem.X.data, dtype=np.float64), mem.X.indices, mem.X.indptr)
+        else:
+            self.X = np.ascontiguousarray(mem.X, dtype=np.float64)
         self.Y = np.ascontiguousarray(mem.Y, dtype=np.float64)
         sw = mem.sample_weight
         self.sw = np.zeros(0) if sw is None else np.ascontiguousarray(sw, dtype=np.float64)
@@ -293,6 +343,14 @@ class CompiledEpochs:
             self.l1_of = self.l1 * self.inv_scale
             self.l2_of = self.l2 * self.inv_scale**2
         self.codes = _schedule_codes(schedule)
+        if self.sparse:
+            self.sparse_epoch = _sgd_kernel.sparse_epoch_function(loss.scalar_derivative, self.rule.update,
+                                                                  self.rule.n_state)
+            centred = scaling is not None and bool(np.any(scaling.center != 0))
+            # lazy (O(nnz) a batch) wherever it is exact; averaging is decided per epoch (avg.start)
+            self.lazy_unless_averaging = sparse_dense_terms(self.rule, centred=centred,
+                                                            per_coefficient_l2=scaling is not None, l2=self.l2,
+                                                            averaging=False) is None
         self.batch_size = int(batch_size)
         self.rng, self.shuffle = rng, shuffle
         m = self.X.shape[0]
@@ -318,7 +376,12 @@ class CompiledEpochs:
                 ot0, float(eta_scale), int(avg.start), self.mean_weight, self.center, self.inv_scale, self.l1_of,
                 self.l2_of)
         with np.errstate(over="ignore", invalid="ignore"):
-            if self.batch_size == 1 and self.Y.shape[1] == 1:
+            if self.sparse:
+                data, indices, indptr = self.csr
+                lazy = self.lazy_unless_averaging and avg.start < 0
+                eta = self.sparse_epoch(data, indices, indptr, self.Y, self.sw, self.order, self.batch_size, theta,
+                                        first, second, average, *args, lazy)
+            elif self.batch_size == 1 and self.Y.shape[1] == 1:
                 # 1-D views of the (p, 1) arrays: the kernel updates them in place
                 eta = self.single(self.X, self.Y[:, 0], self.sw, self.order, theta[:, 0], first[:, 0],
                                   second[:, 0], average[:, 0], *args)
