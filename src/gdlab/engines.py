@@ -12,6 +12,9 @@ counter. Two engines give the same updates:
   coordinate-wise rule (all the named ones), every loss with a scalar derivative (all but the coupled softmax),
   every penalty, weights, and the schedules it knows. It compiles the loss's ``scalar_derivative`` and the
   optimizer's ``CoordinateRule`` into its loop: the same functions as the NumPy path, never a name or a code.
+  A sparse X runs :func:`gdlab._sgd_kernel.sparse_epoch_function`: each row's stored entries only, the centring
+  implicit; a batch costs O(its stored entries) where the untouched coefficients can be updated lazily and
+  exactly (gd, adagrad: see :func:`sparse_dense_terms`), O(d) otherwise, and ``engine_reason`` says which.
 
 Both keep the averaged iterate (averaged SGD: the running mean of theta after update ``average_start``).
 """
@@ -29,7 +32,7 @@ from gdlab.losses import Loss
 from gdlab.schedules import adaptive, constant, invscaling, optimal
 
 __all__ = ["Averager", "CompiledEpochs", "CoordinateState", "DescentState", "NumpyEpochs", "choose_engine",
-           "ENGINES"]
+           "sparse_dense_terms", "ENGINES"]
 
 ENGINES = ("auto", "numpy", "compiled")
 
@@ -216,7 +219,8 @@ def compiles(loss: Loss) -> bool:
 def sparse_dense_terms(rule: Any, *, centred: bool, per_coefficient_l2: bool, l2: float, averaging: bool
                        ) -> str | None:
     """Why a batch on sparse rows must update every coefficient (O(d)), or None where the compiled sparse epoch
-    updates only the batch's stored columns, exactly (the lazy updates of :func:`gdlab._sgd_kernel.sparse_epoch_function`).
+    updates only the batch's stored columns, exactly (the lazy updates of
+    :func:`gdlab._sgd_kernel.sparse_epoch_function`).
 
     rule : the optimizer's CoordinateRule; centred : standardized with an intercept (the centring puts
     -c_j / s_j g_b in every coefficient's gradient); per_coefficient_l2 : the L2 term differs per coefficient (the
@@ -224,7 +228,8 @@ def sparse_dense_terms(rule: Any, *, centred: bool, per_coefficient_l2: bool, l2
     from gdlab import _sgd_kernel
 
     if centred:
-        return "the centring of the standardized columns reaches every coefficient's gradient (standardize=False avoids it)"
+        return ("the centring of the standardized columns reaches every coefficient's gradient (standardize=False "
+                "avoids it)")
     if averaging:
         return "the averaged iterate reads every coefficient after each update (average=False avoids it)"
     if not _sgd_kernel.rule_moves_nothing_on_a_zero_gradient(rule):
@@ -379,8 +384,15 @@ class CompiledEpochs:
             if self.sparse:
                 data, indices, indptr = self.csr
                 lazy = self.lazy_unless_averaging and avg.start < 0
-                eta = self.sparse_epoch(data, indices, indptr, self.Y, self.sw, self.order, self.batch_size, theta,
-                                        first, second, average, *args, lazy)
+                single, general = self.sparse_epoch
+                if lazy and self.batch_size == 1 and self.Y.shape[1] == 1:
+                    eta = single(data, indices, indptr, self.Y[:, 0], self.sw, self.order, theta[:, 0], first[:, 0],
+                                 second[:, 0], counters, self.fit_intercept, self.param, self.hyper, self.l1, self.l2,
+                                 code, eta0, power_t, oa, ot0, float(eta_scale), self.mean_weight, self.inv_scale,
+                                 self.l1_of)
+                else:
+                    eta = general(data, indices, indptr, self.Y, self.sw, self.order, self.batch_size, theta,
+                                  first, second, average, *args, lazy)
             elif self.batch_size == 1 and self.Y.shape[1] == 1:
                 # 1-D views of the (p, 1) arrays: the kernel updates them in place
                 eta = self.single(self.X, self.Y[:, 0], self.sw, self.order, theta[:, 0], first[:, 0],
