@@ -993,7 +993,8 @@ def descend(
     expect_stable = full_batch and rate is not None and rate < 1.0 and not line_search
 
     engine_name, engine_reason = choose_engine(engine, full_batch=full_batch, optimizer=opt, source=src_d,
-                                               scaled=scaling is not None, loss=loss_obj, schedule=schedule)
+                                               scaled=scaling is not None, loss=loss_obj, schedule=schedule,
+                                               penalty=pen, average=average)
     if engine_name == "compiled":
         epochs: Any = CompiledEpochs(src_d if scaling is None else src_d.source, fit_intercept, loss_obj, pen,
                                      schedule, opt, batch_size, rng, shuffle, scaling=scaling)
