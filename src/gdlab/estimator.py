@@ -41,12 +41,14 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import DataConversionWarning
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -70,6 +72,10 @@ _OPTIMIZERS = ("gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 #: GDClassifier's losses: SGDClassifier's (the binary losses, and the regression losses on -1/+1 targets), and the
 #: softmax, read from the registry by what each loss models
 _CLASSIFIER_LOSSES = tuple(name for name, cls in LOSSES.items() if cls.task in ("binary", "multiclass", "regression"))
+#: scipy.sparse formats taken as they are: fit reads CSR (rows for the hold-out split and the epochs; scikit-learn
+#: converts CSC, COO, ... to it in O(nnz), never densifying); a prediction multiplies CSR or CSC as given
+_FIT_SPARSE = "csr"
+_PREDICT_SPARSE = ["csr", "csc"]
 
 
 def sklearn_optimal_t0(alpha: float) -> float:
@@ -229,6 +235,12 @@ class _BaseGD(BaseEstimator):
     _coef_always_2d: ClassVar[bool] = False
     #: intercept_ in X's dtype too (SGDClassifier's float32 fit keeps a float32 intercept; SGDRegressor's is float64)
     _intercept_in_input_dtype: ClassVar[bool] = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # scipy.sparse X (CSR, CSC, or any format scikit-learn converts) in fit, partial_fit and every prediction
+        tags.input_tags.sparse = True
+        return tags
 
     def _store_parameters(self, values: dict[str, Any]) -> None:
         """__init__'s only work, as scikit-learn asks: keep each parameter as given."""
@@ -394,6 +406,39 @@ class _BaseGD(BaseEstimator):
                 raise ValueError(f"intercept_init has {ii.size} values; expected {k}, the shape of intercept_.")
             theta[0] = ii
         return theta
+
+    # ---- coef_ as a sparse matrix (SGDRegressor's and SGDClassifier's SparseCoefMixin) -------------------------
+    def sparsify(self) -> "_BaseGD":
+        """Store ``coef_`` as a scipy.sparse CSR matrix of shape (n_outputs, n_features) (only its non-zeros: worth
+        it when most coefficients are zero, e.g. after an L1 fit); predictions are unchanged. ``intercept_`` stays
+        dense.
+
+        One output gives a (1, n_features) matrix, as SGDClassifier's (SGDRegressor's is a 1-D sparse matrix, which
+        its own ``predict`` cannot multiply a sparse X by). A later ``fit`` or ``partial_fit`` goes on from the
+        weights and leaves ``coef_`` dense again (SGDRegressor's raises a TypeError until :meth:`densify`).
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before sparsifying.")
+        if not sp.issparse(self.coef_):
+            self.coef_ = _sparse_container(np.atleast_2d(self.coef_))
+        return self
+
+    def densify(self) -> "_BaseGD":
+        """Store ``coef_`` as a dense ndarray again (of its shape after ``fit``: (n_features,) for one output of
+        GDRegressor); a no-op unless :meth:`sparsify` was called.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before densifying.")
+        if sp.issparse(self.coef_):
+            W = self.coef_.toarray()
+            self.coef_ = W[0] if self._single_output and not self._coef_always_2d else W
+        return self
 
     # ---- the fit ---------------------------------------------------------------------------------------------
     def _run(self, X: np.ndarray, y: np.ndarray, sw: np.ndarray | None, theta0: np.ndarray, *, max_iter: int,
@@ -626,8 +671,8 @@ default="squared_error"
 
     def _validate_xy(self, X: Any, y: Any, reset: bool, stacklevel: int) -> tuple[np.ndarray, np.ndarray]:
         _check_missing(X, "X")
-        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], multi_output=True,
-                             y_numeric=True, order="C")
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=_FIT_SPARSE, dtype=[np.float64, np.float32],
+                             multi_output=True, y_numeric=True, order="C")
         if y.ndim == 2 and y.shape[1] == 1:
             # SGDRegressor's rule (column_or_1d): one target, coef_ of shape (n_features,), predictions (n,)
             warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y "
@@ -755,11 +800,16 @@ default="squared_error"
         """Predictions of shape (n_samples,) or (n_samples, n_outputs), in float64 (as SGDRegressor's): X w + b,
         or for ``loss="poisson"`` the mean exp(X w + b) (the loss's inverse link)."""
         check_is_fitted(self, "coef_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        if self.coef_.ndim == 1:
-            eta = np.asarray(X @ self.coef_.astype(X.dtype, copy=False), dtype=np.float64) + self.intercept_[0]
+        X = validate_data(self, X, reset=False, accept_sparse=_PREDICT_SPARSE, dtype=[np.float64, np.float32])
+        coef = self.coef_.astype(X.dtype, copy=False)
+        if sp.issparse(coef):  # after sparsify(): (n_outputs, n_features), a sparse product
+            eta = np.asarray(safe_sparse_dot(X, coef.T, dense_output=True), dtype=np.float64) + self.intercept_
+            if self._single_output:
+                eta = eta[:, 0]
+        elif coef.ndim == 1:
+            eta = np.asarray(X @ coef, dtype=np.float64) + self.intercept_[0]
         else:
-            eta = np.asarray(X @ self.coef_.T.astype(X.dtype, copy=False), dtype=np.float64) + self.intercept_
+            eta = np.asarray(X @ coef.T, dtype=np.float64) + self.intercept_
         return self._loss_obj.predict(eta)
 
 
@@ -863,7 +913,8 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
 
     def _validate_xy(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
         _check_missing(X, "X")
-        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], order="C")
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=_FIT_SPARSE, dtype=[np.float64, np.float32],
+                             order="C")
         check_classification_targets(y)
         return X, y
 
@@ -1040,6 +1091,15 @@ def _check_missing(X: Any, name: str) -> None:
     raise ValueError(f"{name} column {col!r} holds a missing value ({X[col].iloc[row]!r}) at row {row}: gradient "
                      "descent needs numbers in every cell; drop or fill the missing values first (e.g. "
                      "DataFrame.dropna, or sklearn.impute.SimpleImputer in a Pipeline).")
+
+
+def _sparse_container(W: np.ndarray) -> Any:
+    """W (k, d) as a CSR matrix, or the sparse array scikit-learn's ``sparse_interface`` setting asks for."""
+    try:
+        from sklearn.utils._sparse import _align_api_if_sparse  # scikit-learn >= 1.8
+    except ImportError:  # pragma: no cover - older scikit-learn: matrices
+        return sp.csr_matrix(W)
+    return _align_api_if_sparse(sp.csr_array(W))
 
 
 def _estimator_terms(message: str, max_iter: int) -> str:
