@@ -120,13 +120,44 @@ def _check_random_state(value: Optional[int]) -> None:
                         "e.g. --random-state 0.")
 
 
-def _load(data: Path, target: Optional[str], features: Optional[str], min_rows: int = 1,
-          command: str = "", labels: bool = False) -> Any:
-    from gdlab.io import load_table
+#: the suffixes of a sparse X's target file
+_TARGET_FILES = (".npy", ".csv", ".txt")
 
+
+def _missing_target(sparse: bool) -> str:
+    if sparse:
+        return ("--target is missing: a sparse X (scipy.sparse.save_npz) holds no target; give its file, e.g. "
+                "--target y.npy.")
+    return "--target is missing: name the column to predict, e.g. --target y."
+
+
+def _load(data: Path, target: Optional[str], features: Optional[str], min_rows: int = 1,
+          command: str = "", labels: bool = False, feature_names: Optional[Path] = None) -> Any:
+    """The table: columns of a file, or a sparse X (scipy.sparse.save_npz) with its target in a separate file."""
+    from gdlab.io import is_sparse_file, load_sparse_table, load_table
+
+    sparse = is_sparse_file(data)
     if target is None:
-        raise UserError("--target is missing: name the column to predict, e.g. --target y.")
-    table = load_table(data, target, _split(features), labels=labels)
+        raise UserError(_missing_target(sparse))
+    if sparse:
+        if Path(target).suffix.lower() not in _TARGET_FILES:
+            raise UserError(f"--target {target}: {data} is a sparse matrix (scipy.sparse.save_npz), which has no "
+                            "columns to name; give the target's file (.npy, or a CSV of one column), e.g. --target "
+                            "y.npy.")
+        if features is not None:
+            raise UserError(f"--features selects columns of a table; {data} is a sparse matrix, fitted whole: "
+                            "leave out --features (name its columns with --feature-names).")
+        table = load_sparse_table(data, target, feature_names, labels=labels)
+    else:
+        if feature_names is not None:
+            raise UserError(f"--feature-names names the columns of a sparse X (scipy.sparse.save_npz); {data} is a "
+                            "table whose columns have their names: leave out --feature-names.")
+        if (data.suffix.lower() == ".npz" and Path(target).suffix.lower() in _TARGET_FILES
+                and Path(target).is_file()):
+            raise UserError(f"--target {target} is a file, which goes with a sparse X saved by "
+                            f"scipy.sparse.save_npz; {data} is a dense .npz archive of named arrays: name its target "
+                            "column with --target COL, or save X with scipy.sparse.save_npz.")
+        table = load_table(data, target, _split(features), labels=labels)
     if table.n_samples < min_rows:
         raise UserError(f"{data} has {table.n_samples} row of data; gdlab {command} needs at least {min_rows} "
                         "(R\u00b2 and scikit-learn's fits are not defined on fewer); add rows.")
@@ -283,10 +314,11 @@ def class_predictions(loss: Any, scheme: str, eta: Any) -> tuple[Any, Any]:
 
 
 def _load_for_loss(data: Path, target: Optional[str], features: Optional[str], loss: Any, min_rows: int = 1,
-                   command: str = "") -> tuple[Any, Any, Optional[_Classes]]:
+                   command: str = "", feature_names: Optional[Path] = None) -> tuple[Any, Any, Optional[_Classes]]:
     """(the table, y as the loss reads it, the classes or None): a classifier's target read as labels and encoded,
     a Poisson target checked for negative counts."""
-    table = _load(data, target, features, min_rows=min_rows, command=command, labels=_is_classifier(loss))
+    table = _load(data, target, features, min_rows=min_rows, command=command, labels=_is_classifier(loss),
+                  feature_names=feature_names)
     assert target is not None
     if _is_classifier(loss):
         classes = _Classes(table.y, loss, target, data)
@@ -563,10 +595,14 @@ def workshop(
                     "--save model.json[/bold]")
 def fit(
     data: Annotated[Path, typer.Argument(help="CSV, Parquet, .npy or .npz file (a folder of Parquet/CSV files "
-                                         "is streamed).", show_default=False)],
-    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Column to predict.")] = None,
+                                         "is streamed; a sparse X: scipy.sparse.save_npz's .npz).",
+                                         show_default=False)],
+    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Column to predict (for a sparse X: "
+                                                  "its file, .npy or a one-column CSV).")] = None,
     features: Annotated[Optional[str], typer.Option("--features", "-f", help="Feature columns, comma-separated "
                                                     "(default: all but the target).")] = None,
+    feature_names: Annotated[Optional[Path], typer.Option("--feature-names", help="A sparse X's column names: a "
+                             "text file, one a line (default: f0, f1, ...).", show_default=False)] = None,
     optimizer: Annotated[str, typer.Option(help="gd, momentum, nesterov, adagrad, rmsprop or adam.")] = "gd",
     lr: Annotated[str, typer.Option("--lr", help="Learning rate eta (> 0), or 'auto' (2/(L+mu) for gd).")] = "auto",
     iters: Annotated[int, typer.Option("--iters", help="Maximum number of iterations (epochs).")] = 1000,
@@ -622,10 +658,16 @@ def fit(
         raise UserError(f"--tol must be >= 0, got {tol}.")
     _check_writable_file(save, "--save")
     _check_report_dir(report, "--report")
+    from gdlab.io import is_sparse_file
+
     if target is None:
-        raise UserError("--target is missing: name the column to predict, e.g. --target y.")
+        raise UserError(_missing_target(is_sparse_file(data)))
 
     streaming = stream or scheduler is not None or data.is_dir()
+    if is_sparse_file(data) and (streaming or report is not None):
+        flag = "--report" if report is not None and not streaming else ("--stream" if stream else "--scheduler")
+        raise UserError(f"{flag} is not supported for a sparse X ({data}, scipy.sparse.save_npz): it is fitted in "
+                        f"memory from its stored entries; leave out {flag}.")
     if classifier and streaming:
         raise UserError(f"--loss {loss} (a classifier) is not supported yet with --stream, --scheduler or a folder "
                         "of files; give one file, fitted in memory.")
@@ -672,8 +714,10 @@ def fit(
                 if hasattr(source, "close"):  # a Dask source opened with a scheduler address owns its client
                     source.close()
         else:
-            table, y, classes = _load_for_loss(data, target, features, loss_obj)
+            table, y, classes = _load_for_loss(data, target, features, loss_obj, feature_names=feature_names)
             X, names = table.X, table.feature_names
+            if is_sparse_file(data):  # the target's file named by its stem (y.npy: "y") in the table and the model
+                target = table.target_name
             if X.shape[1] == 0 and not fit_intercept:
                 raise UserError("there are no feature columns and --no-intercept: nothing to fit; add features.")
             if classes is not None:
@@ -900,8 +944,17 @@ def predict(
     if out is not None and out.suffix.lower() not in (".csv", ".txt", ""):
         raise UserError(f"--out {out}: predictions are written as CSV; give a .csv file name.")
     _check_writable_file(out, "--out")
+    from gdlab.io import is_sparse_file, load_sparse_matrix
+
     spec = _read_model(model)
-    X, _ = load_columns(data, spec["features"])
+    if is_sparse_file(data):  # a sparse X's columns are the model's features by position
+        X = load_sparse_matrix(data)
+        if X.shape[1] != len(spec["features"]):
+            raise UserError(f"DATA {data} has {X.shape[1]} columns but the model {model} was fitted on "
+                            f"{len(spec['features'])} features; give the matrix of the same columns, in the same "
+                            "order.")
+    else:
+        X, _ = load_columns(data, spec["features"])
     coef = np.asarray(spec["coef"], dtype=float)
     loss = spec["loss_object"]
     with np.errstate(all="ignore"):
@@ -1059,6 +1112,12 @@ def compare(
         if "loss" not in inspect.signature(compare).parameters:
             raise UserError(f"compare --loss {loss} is not supported yet (this gdlab.compare fits least squares "
                             f"only); fit it with gdlab fit --loss {loss}.")
+    from gdlab.io import is_sparse_file
+
+    if is_sparse_file(data):
+        raise UserError(f"gdlab compare does not take a sparse X yet ({data}, scipy.sparse.save_npz): it races "
+                        "scikit-learn's dense solvers on X; fit it with gdlab fit DATA --target y.npy (gradient "
+                        "descent or --solver closed-form).")
     table, y, classes = _load_for_loss(data, target, features, loss_obj, min_rows=2, command="compare")
     if loss_obj.name != "squared_error":
         options["loss"] = loss_obj.name if classes is None else classes.loss.name

@@ -14,6 +14,10 @@ Rows are numbered from 0 over the data rows (the header is not a row); for CSV t
 Column names of a .npy array are their indices ("0", "1", ...; a negative index counts from the end); a .npz
 archive is read either as one 2-D array (its only array, or the array named ``data``), as ``X`` and ``y`` arrays,
 or as one 1-D array per column.
+
+A sparse X is an .npz written by ``scipy.sparse.save_npz`` (CSR, CSC or COO; recognised by its ``format`` and
+``shape`` entries), read by :func:`load_sparse_table` as a CSR array, never densified: its target is in a separate
+.npy (1-D) or one-column .csv file, and its features are named f0 ... f{d-1} or by a text file of d names, one a line.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ import numpy as np
 from gdlab.exceptions import GDLabWarning
 
 __all__ = ["DataError", "IntegrityWarning", "Table", "load_table", "load_columns", "read_frame", "FORMATS",
-           "parquet_page_checksums", "check_regular_file"]
+           "parquet_page_checksums", "check_regular_file", "is_sparse_file", "load_sparse_matrix",
+           "load_sparse_table"]
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npy": "npy",
            ".npz": "npz"}
@@ -129,8 +134,9 @@ def parquet_page_checksums(path: Any, metadata: Any = None) -> bool | None:
 class Table:
     """Numbers loaded from a file.
 
-    X : (m, d) float64 features; y : (m,) float64 target (with ``load_table(..., labels=True)``: its class labels,
-    float64 or an object array of strings), or None when no target was asked for;
+    X : (m, d) float64 features (a scipy.sparse CSR array from :func:`load_sparse_table`); y : (m,) float64 target
+    (with ``load_table(..., labels=True)``: its class labels, float64 or an object array of strings), or None when
+    no target was asked for;
     feature_names : the d column names of X; target_name : the target's column name (or None); path : the file.
     """
 
@@ -518,6 +524,140 @@ def load_table(path: Any, target: str | None, features: list[str] | str | None =
         _check_magnitude(p, names[t_idx], y, fmt)
     return Table(X=X, y=y, feature_names=[names[i] for i in f_idx],
                  target_name=None if t_idx is None else names[t_idx], path=str(p))
+
+
+# ---- a sparse X (scipy.sparse.save_npz) ----------------------------------------------------------------------------
+
+#: what scipy.sparse.save_npz writes besides the format and the shape, per format
+_SPARSE_PARTS = {b"csr": ("data", "indices", "indptr"), b"csc": ("data", "indices", "indptr"),
+                 b"coo": ("data", "row", "col")}
+
+
+def is_sparse_file(path: Any) -> bool:
+    """Whether path is an .npz archive written by scipy.sparse.save_npz (its ``format`` and ``shape`` entries)."""
+    p = Path(path)
+    if p.suffix.lower() != ".npz" or not p.is_file():
+        return False
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = {n.removesuffix(".npy") for n in z.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return {"format", "shape", "data"} <= names
+
+
+def load_sparse_matrix(path: Any, option: str = "DATA") -> Any:
+    """The sparse X of a scipy.sparse.save_npz file as a float64 CSR array, checked (every stored entry finite,
+    duplicates summed); never densified. ``option`` names the argument in the errors."""
+    import scipy.sparse as sp
+
+    p = Path(path)
+    _check_exists(p)
+    if not is_sparse_file(p):
+        raise DataError(f"{option} {p} is not a sparse matrix saved by scipy.sparse.save_npz (a dense .npz archive "
+                        "holds named columns: name the target column with --target COL); save a sparse X with "
+                        "scipy.sparse.save_npz(path, X).")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            fmt = bytes(z["format"].item()) if z["format"].dtype.kind == "S" else str(z["format"]).encode()
+            if fmt not in _SPARSE_PARTS:
+                raise DataError(f"{option} {p}: a sparse matrix of format {fmt.decode()!r}; gdlab reads CSR, CSC and "
+                                "COO (save X.tocsr() with scipy.sparse.save_npz).")
+            shape = tuple(int(v) for v in z["shape"])
+            parts = [z[k] for k in _SPARSE_PARTS[fmt]]
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{option} {p} could not be read as a sparse matrix ({str(exc).splitlines()[0]}); write it "
+                        "again with scipy.sparse.save_npz.") from None
+    try:
+        if fmt == b"coo":
+            A = sp.coo_array((parts[0], (parts[1], parts[2])), shape=shape).tocsr()
+        else:
+            A = (sp.csr_array if fmt == b"csr" else sp.csc_array)(tuple(parts), shape=shape).tocsr()
+    except (ValueError, TypeError, IndexError) as exc:
+        raise DataError(f"{option} {p} is not a valid sparse matrix ({str(exc).splitlines()[0]}); write it again "
+                        "with scipy.sparse.save_npz.") from None
+    if np.iscomplexobj(A.data) or not (np.issubdtype(A.dtype, np.number) or A.dtype == bool):
+        raise DataError(f"{option} {p}: the stored entries are {A.dtype}, not real numbers; save a float matrix.")
+    A = A.astype(np.float64, copy=False)
+    A.sum_duplicates()
+    if A.shape[0] == 0:
+        raise DataError(f"{option} {p} has no rows of data; it needs at least one row.")
+    bad = np.flatnonzero(~np.isfinite(A.data))
+    if bad.size:
+        row = int(np.searchsorted(A.indptr, bad[0], side="right") - 1)
+        v = A.data[bad[0]]
+        kind = "a missing value (NaN)" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+        raise DataError(f"{option} {p} holds {kind} at row {row}, column {int(A.indices[bad[0]])} (a stored entry; "
+                        f"{bad.size} such in all); gradient descent needs finite numbers: drop or fill them first.")
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not math.isfinite(float(np.dot(A.data, A.data))):
+            raise DataError(f"{option} {p} holds values as large as {np.abs(A.data).max():.3g}: their squares "
+                            "overflow float64; rescale the matrix first.")
+    return A
+
+
+def _read_target_file(path: Path, n_rows: int, labels: bool) -> tuple[np.ndarray, str]:
+    """A sparse X's target: a .npy of shape (m,) or (m, 1), or a CSV of one column (with its header)."""
+    _check_exists(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt not in ("npy", "csv"):
+        raise DataError(f"--target {path}: a sparse X's target is a .npy or .csv file of one column, got "
+                        f"{path.suffix or '(no extension)'!r}.")
+    names, cols = read_columns(path)
+    if len(cols) != 1:
+        raise DataError(f"--target {path} has {len(cols)} columns; a target file holds one value per row of X, in "
+                        "one column.")
+    name = path.stem if fmt == "npy" else names[0]
+    col = cols[0]
+    if len(col) != n_rows:
+        raise DataError(f"--target {path} has {len(col)} rows but DATA has {n_rows}: give one target value per "
+                        "row of X, in the same order.")
+    if labels:
+        return _labels(path, name, col, fmt), name
+    y = _numeric(path, name, col, fmt)
+    _check_finite(path, name, y, fmt)
+    _check_magnitude(path, name, y, fmt)
+    return y, name
+
+
+def _read_feature_names(path: Path, d: int) -> list[str]:
+    _check_exists(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"--feature-names {path} could not be read as UTF-8 text ({exc}); write one name a "
+                        "line.") from None
+    names = [line.strip() for line in lines if line.strip()]
+    if len(names) != d:
+        raise DataError(f"--feature-names {path} holds {len(names)} names but X has {d} columns; write one name a "
+                        "line, one for each column of X.")
+    if len(set(names)) != d:
+        twice = next(n for n in names if names.count(n) > 1)
+        raise DataError(f"--feature-names {path} names {twice!r} twice; give each column its own name.")
+    return names
+
+
+def load_sparse_table(path: Any, target: Any, feature_names: Any = None, *, labels: bool = False) -> Table:
+    """A sparse X (scipy.sparse.save_npz) and its target from a separate file, as a :class:`Table` whose X is a
+    float64 CSR array (never densified).
+
+    Parameters
+    ----------
+    path : the .npz written by scipy.sparse.save_npz (CSR, CSC or COO).
+    target : a .npy file of shape (m,) or (m, 1), or a CSV of one column with its header; None: no target.
+    feature_names : a text file of d names, one a line; None: f0, ..., f{d-1}.
+    labels : read the target as class labels, as :func:`load_table` does.
+
+    Raises
+    ------
+    DataError
+        Naming the argument (DATA, --target, --feature-names) and the fix.
+    """
+    X = load_sparse_matrix(path)
+    d = X.shape[1]
+    names = [f"f{j}" for j in range(d)] if feature_names is None else _read_feature_names(Path(feature_names), d)
+    y, target_name = (None, None) if target is None else _read_target_file(Path(target), X.shape[0], labels)
+    return Table(X=X, y=y, feature_names=names, target_name=target_name, path=str(path))
 
 
 def read_frame(path: Any):  # pragma: no cover - convenience for notebooks
