@@ -57,7 +57,8 @@ def sparse_problem(m=120, d=12, density=0.2, seed=0):
 
 def target(loss, n_classes, eta, rng):
     if n_classes is not None:
-        return np.digitize(eta + 0.3 * rng.standard_normal(eta.size), np.quantile(eta, np.linspace(0, 1, n_classes + 1)[1:-1]))
+        edges = np.quantile(eta, np.linspace(0, 1, n_classes + 1)[1:-1])
+        return np.digitize(eta + 0.3 * rng.standard_normal(eta.size), edges)
     if loss == "poisson":
         return rng.poisson(np.exp(np.clip(eta, -3, 2))).astype(float)
     return 5 * eta + rng.standard_normal(eta.size)
