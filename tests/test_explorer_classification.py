@@ -197,7 +197,9 @@ def test_standardising_makes_the_valley_round_and_the_same_descent_converge(clie
     assert gap_raw[-1] > 0.9 * star  # the MSE still about twice its minimum after 100 iterations...
     assert abs(raw["runs"][0]["params"][-1][0] - raw["dataset"]["optimum"]["params"][0]) > 30  # w0 hardly moved
     assert gap_std[-1] < 1e-9 * star  # ...where the standardised descent is at the minimum
-    assert raw["runs"][0]["verdict"]["text"].startswith("converges") and "1 − " in raw["runs"][0]["verdict"]["text"]
+    # the verdict says so: below 2/L, but crawling (the theory's rate 1 - 1.2e-5 per iteration)
+    assert raw["runs"][0]["verdict"]["text"].startswith("crawls") and "1 − " in raw["runs"][0]["verdict"]["text"]
+    assert std["runs"][0]["verdict"]["text"].startswith("converges")
     # the contour changes: other axes' values, other labels
     s_raw = get(client, "/api/surface?dataset=houses&grid=20")
     s_std = get(client, "/api/surface?dataset=houses&grid=20&standardize=1")

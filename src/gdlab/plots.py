@@ -544,7 +544,8 @@ def _shown_gap(gap: np.ndarray) -> np.ndarray:
 
 
 def _floor_note(ax: Axes, x: float = 0.015, ha: str = "left") -> None:
-    ax.text(x, 0.015, f"gaps at rounding (≤ {_GAP_FLOOR:.0e}) are drawn at {_GAP_FLOOR:.0e}",
+    # above the x axis and clear of the markers drawn on the floor itself
+    ax.text(x, 0.06, f"gaps at rounding (≤ {_GAP_FLOOR:.0e}) are drawn at {_GAP_FLOOR:.0e}",
             transform=ax.transAxes, ha=ha, va="bottom", fontsize=7, color="0.35")
 
 
@@ -748,7 +749,7 @@ def newton_figure(part: NoClosedFormPart, line: LinePart, line_descent: Result |
     ax_l.set_ylabel("log-loss − its minimum (log scale)")
     ax_l.set_title("logistic regression: a few hops against many steps", fontsize=10)
     ax_l.legend(loc="upper right", fontsize=8, framealpha=0.92)
-    _floor_note(ax_l, 0.55, "center")
+    _floor_note(ax_l, 0.31, "left")  # between Newton's last hop and gd's descent
 
     d = line.data
     opt = line.closed.params

@@ -664,11 +664,13 @@ def verdict(curv: Curvature, optimizer: str, eta: float, beta: float | None, res
         return out
     if bound is not None:
         se, sb = _pair(eta, bound[0])
-        text = f"converges: learning rate {se} is below {bound[1]} = {sb}"
+        crawls = rate is not None and 1 - rate < 1e-4
+        text = f"{'crawls' if crawls else 'converges'}: learning rate {se} is below {bound[1]} = {sb}"
         if rate is not None and rate < 1e-12:
             text += "; it lands on the optimum in one step"
-        elif rate is not None and 1 - rate < 1e-4:
-            text += (f"; but the error shrinks by only 1 − {1 - rate:.2g} per iteration: the condition number "
+        elif crawls:
+            text += (f", so it converges in theory, but the error shrinks by only 1 − {1 - rate:.2g} per iteration: "
+                     "the condition number "
                      f"κ = L/μ = {curv.condition_number:.3g} makes the valley extremely long (features on very "
                      "different scales, or nearly collinear: standardise them or drop one)")
         elif rate is not None and rate < 1:
