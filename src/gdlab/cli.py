@@ -341,6 +341,137 @@ def _fit_quality(classes: _Classes, eta: Any) -> dict[str, Any]:
     return out
 
 
+def _newton_reference(X: Any, y: Any, loss: Any, penalty: Optional[str], alpha: float, fit_intercept: bool
+                      ) -> tuple[Any, str]:
+    """(Newton's minimum of the objective fitted, as a Result, or None; why there is none): the reference the
+    classifier's report measures the gap against (gdlab.solvers.newton certifies its own result)."""
+    import numpy as np
+
+    from gdlab.solvers import MAX_HESSIAN_PARAMETERS, newton
+
+    if not loss.smooth:
+        return None, f"the {loss.name} loss has a kink, so Newton's method (the reference) does not apply"
+    if penalty not in (None, "l2"):
+        return None, f"Newton's method (the reference) takes --penalty l2 or none, not {penalty}"
+    size = (X.shape[1] + 1) * (1 if np.ndim(y) == 1 else np.shape(y)[1])
+    if size > MAX_HESSIAN_PARAMETERS:
+        return None, (f"{size:,} parameters are too many for Newton's dense Hessian (at most "
+                      f"{MAX_HESSIAN_PARAMETERS:,})")
+    ref = newton(X, y, loss=loss, penalty=penalty, alpha=alpha, fit_intercept=fit_intercept, tol=1e-14,
+                 max_iter=200, warn=False)
+    if not ref.converged:
+        return None, f"Newton's method did not certify a minimum ({ref.message})"
+    return ref, ""
+
+
+def _stream_classes(source: Any, loss: Any, target: str, data: Path) -> _Classes:
+    """The classes of a streamed target, from a pass over its values (every file, or every chunk on the cluster):
+    two classes coded 0/1 or -1/+1, which the stream's loss reads as they are; anything else is refused in the
+    flags' words."""
+    import numpy as np
+
+    labels: set[float] = set()
+    for values in _chunks_map(source, _chunk_labels):
+        labels.update(float(v) for v in values)
+    classes = _Classes(np.array(sorted(labels)), loss, target, data)
+    if classes.scheme != "binary":
+        raise UserError(f"{data}: --target {target} holds {len(classes.labels)} classes "
+                        f"({', '.join(classes.names[:6])}{', ...' if len(classes.labels) > 6 else ''}); a streamed "
+                        f"classifier (--stream, --scheduler or a folder) fits two classes only: give one file "
+                        f"without --stream for the {classes.scheme} fit.")
+    if set(classes.labels) not in ({0, 1}, {-1, 1}):
+        a, b = classes.names
+        raise UserError(f"{data}: --target {target} holds the classes {a} and {b}; a streamed classifier (--stream, "
+                        f"--scheduler or a folder) reads two classes coded 0 and 1 (or -1 and 1): recode the column "
+                        f"({b} as 1, {a} as 0), or fit one file in memory without --stream.")
+    return classes
+
+
+def _chunks_map(source: Any, work: Any) -> list[Any]:
+    """``work(X, y)`` on every chunk of a streamed source: each batch of the files read here, or each chunk where it
+    lives on the Dask cluster (only the results travel); y is the first target column as stored."""
+    import numpy as np
+
+    d = source.n_features
+    if hasattr(source, "iter_batches"):
+        rng = np.random.default_rng(0)
+        return [work(b.X, np.asarray(b.Y).reshape(len(b.X), -1)[:, 0])
+                for b in source.iter_batches(source.batch_rows, rng, shuffle=False)]
+    import dask
+    from dask import delayed
+
+    parts = [delayed(_on_chunk, pure=True)(block, d, work) for block in source.Z.to_delayed().ravel()]
+    if source.client is not None:
+        return list(source.client.gather(source.client.compute(parts)))
+    return list(dask.compute(*parts))
+
+
+def _on_chunk(block: Any, d: int, work: Any) -> Any:
+    return work(block[:, :d], block[:, d])
+
+
+def _chunk_labels(X: Any, y: Any) -> Any:
+    import numpy as np
+
+    return np.unique(y)
+
+
+def _chunk_hessian(X: Any, y: Any, W: Any, b: Any, loss: Any, fit_intercept: bool) -> tuple[Any, int]:
+    """(rows x the data term's Hessian on one chunk, rows): MemorySource.hessian of the chunk, unnormalised."""
+    from gdlab.sources.memory import MemorySource
+
+    chunk = MemorySource(X, loss.prepare_target(y.reshape(len(y), 1)), None, loss, fit_intercept)
+    return chunk.hessian(W, b) * len(y), len(y)
+
+
+def _give_hessian(source: Any) -> None:
+    """Give a streamed source the Hessian pass the core's Newton certificate asks for (``source.hessian(W, b)``:
+    the chunks' MemorySource.hessian summed, one pass), so that a streamed classifier is checked for convergence
+    and descends exactly as in memory. The stream and Dask sources lack it: this belongs in them (gdlab.sources)."""
+    from functools import partial
+
+    if hasattr(source, "hessian"):
+        return
+
+    def hessian(W: Any, b: Any) -> Any:
+        parts = _chunks_map(source, partial(_chunk_hessian, W=W, b=b, loss=source.loss,
+                                            fit_intercept=source.fit_intercept))
+        return sum(h for h, _ in parts) / sum(n for _, n in parts)
+
+    source.hessian = hessian
+
+
+def _chunk_quality(X: Any, y: Any, coef: Any, intercept: float, positive: float, loss: Any) -> tuple[int, int, Any]:
+    """(rows right, rows, the summed log-loss of the probabilities or None) of a binary classifier on one chunk."""
+    import numpy as np
+
+    codes = (y == positive).astype(np.int64)
+    index, proba = class_predictions(loss, "binary", X @ coef + intercept)
+    total = None
+    if proba is not None:
+        from sklearn.metrics import log_loss
+
+        total = float(log_loss(codes, proba, labels=[0, 1], normalize=False))
+    return int(np.sum(index == codes)), len(codes), total
+
+
+def _stream_quality(source: Any, result: Any, classes: _Classes) -> dict[str, Any]:
+    """Accuracy (and log-loss) of a streamed binary classifier on the data fitted: one more pass, as _fit_quality
+    computes them in memory."""
+    from functools import partial
+
+    import numpy as np
+
+    coef = np.ravel(np.asarray(result.coef, dtype=float))
+    intercept = float(np.ravel(result.intercept)[0])
+    work = partial(_chunk_quality, coef=coef, intercept=intercept, positive=float(classes.labels[1]),
+                   loss=classes.loss)
+    parts = _chunks_map(source, work)
+    right, rows = sum(p[0] for p in parts), sum(p[1] for p in parts)
+    losses = [p[2] for p in parts]
+    return {"accuracy": right / rows, "log_loss": None if losses[0] is None else sum(losses) / rows}
+
+
 def _objective_label(loss: str, penalty: Optional[str]) -> str:
     if loss == "squared_error" and penalty is None:
         return "loss (MSE)"
@@ -668,13 +799,20 @@ def fit(
         flag = "--report" if report is not None and not streaming else ("--stream" if stream else "--scheduler")
         raise UserError(f"{flag} is not supported for a sparse X ({data}, scipy.sparse.save_npz): it is fitted in "
                         f"memory from its stored entries; leave out {flag}.")
-    if classifier and streaming:
-        raise UserError(f"--loss {loss} (a classifier) is not supported yet with --stream, --scheduler or a folder "
-                        "of files; give one file, fitted in memory.")
-    if classifier and report is not None:
-        raise UserError(f"--report draws regression fits only for now; with --loss {loss} leave out --report (the "
-                        "table, --save and --format json hold the fit).")
+    if classifier and streaming and report is not None:
+        raise UserError(f"--report for a classifier (--loss {loss}) needs the rows in memory (its confusion matrix "
+                        "and decision boundary); it is not supported yet with --stream, --scheduler or a folder: "
+                        "leave out --report, or give one file without --stream.")
+    if classifier and streaming and batch_size is not None:
+        raise UserError(f"--batch-size is not supported yet for a streamed classifier (--loss {loss} with --stream, "
+                        "--scheduler or a folder): leave out --batch-size (full-batch descent), or give one file "
+                        "without --stream.")
+    if classifier and streaming and loss_obj.task == "multiclass":
+        raise UserError(f"--loss {loss} is not supported yet with --stream, --scheduler or a folder: a streamed "
+                        "classifier fits two classes (--loss log_loss, hinge, ...); give one file without --stream "
+                        "for the softmax.")
     classes: Optional[_Classes] = None
+    quality: Optional[dict[str, Any]] = None
     X = y = None
     names: list[str]
     descend_kw: dict[str, Any] = dict(
@@ -699,16 +837,26 @@ def fit(
             try:
                 source = open_source(str(data), target, features=_split(features), fit_intercept=fit_intercept,
                                      scheduler=scheduler, loss=loss, progress=rows_bar if scheduler is None else None)
-            except BaseException:
+            except BaseException as exc:
                 rows_bar.close()
+                if classifier and f"target column {target!r} is not numeric" in str(exc):
+                    raise UserError(f"{getattr(exc, 'path', None) or data}: --target {target} holds class names, "
+                                    "not numbers; a streamed classifier (--stream, --scheduler or a folder) reads "
+                                    "numbers: code the two classes as 0 and 1, or fit one file in memory (without "
+                                    "--stream), which reads names.") from None
                 raise
             names = list(getattr(source, "feature_names", None) or
                          [f"x{j}" for j in range(source.n_features)])
             try:
+                if classifier:
+                    classes = _stream_classes(source, loss_obj, target, data)
+                    _give_hessian(source)
                 if solver == "closed-form":
                     result = scale_closed_form(source)
                 else:
                     result = gdlab.descend(source, None, callback=progress, **descend_kw)
+                if classes is not None:
+                    quality = _stream_quality(source, result, classes)
             finally:
                 rows_bar.close()
                 if hasattr(source, "close"):  # a Dask source opened with a scheduler address owns its client
@@ -729,7 +877,8 @@ def fit(
     finally:
         progress.close()
 
-    quality = None if classes is None else _fit_quality(classes, result.predict(X))
+    if classes is not None and not streaming:
+        quality = _fit_quality(classes, result.predict(X))
     if save is not None:
         from gdlab._io import atomic_write_text
 
@@ -743,12 +892,25 @@ def fit(
         })
         atomic_write_text(save, json.dumps(model, indent=1))
     if report is not None:
-        from gdlab.report import write_fit_report
+        from gdlab.report import write_classifier_report, write_fit_report
 
         advice = _cli_warning(result, "fit")
-        write_fit_report(result, report, X=X, y=y, feature_names=names, target_name=target, data_name=str(data),
-                         advice=None if advice is None else "Try " + advice.split("; try ", 1)[1]
-                         if "; try " in advice else None)
+        advice = None if advice is None else "Try " + advice.split("; try ", 1)[1] if "; try " in advice else None
+        if classes is None:
+            write_fit_report(result, report, X=X, y=y, feature_names=names, target_name=target, data_name=str(data),
+                             advice=advice)
+        else:
+            reference, note = _newton_reference(X, y, classes.loss, pen, alpha, fit_intercept)
+            fitted_classes = classes
+
+            def classify(eta: Any) -> tuple[Any, Any]:
+                return class_predictions(fitted_classes.loss, fitted_classes.scheme, eta)
+
+            write_classifier_report(result, report, X=X, codes=classes.codes, class_names=classes.names,
+                                    scheme=classes.scheme, classify=classify, reference=reference,
+                                    reference_note=note, feature_names=names, target_name=target,
+                                    data_name=str(data), objective=_objective_label(classes.loss.name, pen),
+                                    advice=advice)
 
     if fmt == "json":
         out = result.to_dict(trajectory=False)

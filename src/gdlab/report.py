@@ -34,7 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from gdlab.result import Result
     from gdlab.workshop import Workshop
 
-__all__ = ["Report", "ReportError", "write_workshop_report", "write_fit_report", "render_html", "report_folder"]
+__all__ = ["Report", "ReportError", "write_workshop_report", "write_fit_report", "write_classifier_report",
+           "render_html", "report_folder"]
 
 MARKER = ".gdlab-report"
 
@@ -1154,6 +1155,17 @@ def write_workshop_report(ws: Workshop, out_dir: Any = "gdlab-report", *, gif: b
 
 # ---- the report of one fit --------------------------------------------------------------------------------------
 
+def _fit_banner(result: Result, advice: str | None) -> str:
+    """The red banner of a fit that diverged or did not reach the optimum (closing the subtitle's paragraph), with
+    ``advice``: what would fix it, in the caller's terms; "" for a fit that converged."""
+    if not (result.diverged or not result.converged):
+        return ""
+    what = "diverged" if result.diverged else "did not reach the optimum"
+    how = result.extra.get("summary", result.message) if not result.diverged else result.message
+    return (f'</p><div class="banner" role="alert">This fit {what}: {_esc(how)}.'
+            + (f" {_esc(advice)}" if advice else "") + "</div><p>")
+
+
 def write_fit_report(result: Result, out_dir: Any, *, X: Any = None, y: Any = None,
                      feature_names: list[str] | None = None, target_name: str = "y", data_name: str = "",
                      advice: str | None = None, dpi: int = 110) -> Report:
@@ -1205,12 +1217,158 @@ def write_fit_report(result: Result, out_dir: Any, *, X: Any = None, y: Any = No
             sections.append(("fit", "The fitted line", add_png(
                 "fit.png", plots.fit_line_figure(X, y, result, names[0], target_name), "data and fitted line",
                 "The data and the fitted line.")))
-        subtitle = f"target <code>{_esc(target_name)}</code>, {coef.size} feature(s)"
-        if result.diverged or not result.converged:
-            what = "diverged" if result.diverged else "did not reach the optimum"
-            how = result.extra.get("summary", result.message) if not result.diverged else result.message
-            subtitle += (f'</p><div class="banner" role="alert">This fit {what}: {_esc(how)}.'
-                         + (f" {_esc(advice)}" if advice else "") + "</div><p>")
+        subtitle = f"target <code>{_esc(target_name)}</code>, {coef.size} feature(s)" + _fit_banner(result, advice)
+        page = render_html(f"gdlab fit: {data_name or 'report'}", subtitle, sections)
+        (tmp / "index.html").write_text(page, encoding="utf-8")
+        files.append("index.html")
+    return Report(folder=out, index=out / "index.html", files=files)
+
+
+def _gap_words(f: float, optimum: float) -> str:
+    """The gap F - F* in words: a number, or 'at the minimum to rounding' when it is within 64 ulps of F* (the
+    Newton certificate's own floor), where its digits are rounding, not distance."""
+    gap = f - optimum
+    floor = 64 * np.finfo(float).eps * max(abs(optimum), abs(f))
+    if abs(gap) <= floor:
+        return f"{gap:.2g}: at the minimum to rounding (within 64 ulps of {optimum:.10g})"
+    return f"{gap:.3g}"
+
+
+def write_classifier_report(result: Result, out_dir: Any, *, X: Any, codes: Any, class_names: list[str],
+                            scheme: str, classify: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]],
+                            reference: Result | None = None, reference_note: str = "",
+                            feature_names: list[str] | None = None, target_name: str = "y", data_name: str = "",
+                            objective: str = "objective", advice: str | None = None, dpi: int = 110) -> Report:
+    """Write the report of one classifier's fit (``gdlab fit --loss log_loss --report``).
+
+    Sections: the summary (the convergence claim, and the gap to ``reference``'s objective, Newton's minimum, when
+    given; ``reference_note`` says why there is none otherwise), the objective against iteration, the confusion
+    matrix and accuracy on the data fitted, the coefficients per class, and, for two features, the decision boundary
+    with the class probabilities behind it. A fit that did not reach the optimum gets the banner of
+    :func:`write_fit_report` with ``advice``.
+
+    Parameters
+    ----------
+    result : the fit (gdlab.descend) of X against the encoded classes.
+    X : (m, d) the features fitted; codes : (m,) each row's class index into ``class_names``.
+    scheme : "binary" (coef (d,), class 1 where eta > 0), "multinomial" or "one-vs-rest" (coef (d, K)).
+    classify : the linear predictor eta ((n,) or (n, K)) -> (class index (n,), probabilities (n, K) or None).
+    """
+    from gdlab import fit_plots, plots
+
+    dpi = _check_dpi(dpi)
+    out = Path(out_dir)
+    X = np.asarray(X, dtype=float)
+    codes = np.asarray(codes, dtype=np.int64)
+    k = len(class_names)
+    d = X.shape[1]
+    names = feature_names or [f"x{j}" for j in range(d)]
+    coef = np.asarray(result.coef, dtype=float).reshape(d, -1)
+    intercept = np.atleast_1d(np.asarray(result.intercept, dtype=float))
+
+    def eta_of(points: np.ndarray) -> np.ndarray:
+        eta = points @ coef + intercept
+        return eta[:, 0] if scheme == "binary" else eta
+
+    predicted, _ = classify(eta_of(X))
+    matrix = fit_plots.confusion_matrix(codes, predicted, k)
+    m, correct = int(matrix.sum()), int(np.trace(matrix))
+    accuracy = correct / m
+    optimum = None if reference is None else float(reference.loss)
+    files: list[str] = []
+    with report_folder(out) as tmp:
+        def add_png(name: str, fig: Any, alt: str, caption: str) -> str:
+            png = plots.figure_png(fig, dpi=dpi)
+            (tmp / name).write_bytes(png)
+            files.append(name)
+            return _figure_html(png, alt, caption, width=_css_width(fig))
+
+        headers = [f"{class_names[1]} (vs {class_names[0]})"] if scheme == "binary" else list(class_names)
+        status = "diverged" if result.diverged else ("yes" if result.converged else "no")
+        facts = [("method", result.method), ("status", result.extra.get("summary", result.message)),
+                 ("classes", f"{k} ({', '.join(class_names)}), {scheme}"),
+                 (objective, f"{result.loss:.10g}"), ("iterations", result.n_iter),
+                 ("converged", f"{status}: {result.message}" if result.converged else status)]
+        if optimum is not None:
+            facts += [("minimum (Newton's method)", f"{optimum:.10g} ({reference.message})"),
+                      ("gap to the minimum", _gap_words(result.loss, optimum))]
+        else:
+            facts.append(("gap to the minimum", f"not computed: {reference_note}" if reference_note else "–"))
+        facts += [("accuracy (the data fitted)", f"{accuracy:.4f} ({correct:,} of {m:,} rows)"),
+                  ("source", f"{result.source} ({result.source_reason})"),
+                  ("features", "standardized for the descent (reported in the original units)"
+                   if result.scaling == "standardize" else "raw")]
+        fact_rows = "".join(f"<tr><th>{_esc(a)}</th><td>{_esc(b)}</td></tr>" for a, b in facts)
+        sections = [("summary", "Summary", f'<div class="scroll"><table class="facts">{fact_rows}</table></div>')]
+
+        tr = result.trajectory
+        if tr is not None and len(tr) > 1:
+            loss = np.asarray(tr.loss, dtype=float)
+            if optimum is not None:
+                first, last = float(loss[0] - optimum), float(loss[-1] - optimum)
+                caption = (f"The {_esc(objective)} minus its minimum {optimum:.10g} (Newton's method), at each "
+                           f"recorded iteration: the gap went from {first:.3g} at iteration {int(tr.iteration[0])} "
+                           f"to {_esc(_gap_words(float(loss[-1]), optimum)) if last > 0 else _esc(f'{last:.2g}')} "
+                           f"at iteration {int(tr.iteration[-1])} (log scale; gaps at or below 0 are not drawn).")
+            else:
+                caption = (f"The {_esc(objective)} at each recorded iteration: {float(loss[0]):.6g} at iteration "
+                           f"{int(tr.iteration[0])}, {float(loss[-1]):.6g} at iteration {int(tr.iteration[-1])}. "
+                           f"No minimum to measure the gap against: {_esc(reference_note or 'none given')}.")
+            sections.append(("objective", "Objective against iteration", add_png(
+                "objective.png", fit_plots.objective_figure(result, optimum, objective), "objective against "
+                "iteration", caption)))
+
+        off = matrix.copy()
+        np.fill_diagonal(off, 0)
+        if off.any():
+            i, j = np.unravel_index(int(np.argmax(off)), off.shape)
+            mistake = (f" The most frequent mistake: {int(off[i, j]):,} row{'s' if off[i, j] != 1 else ''} of "
+                       f"class {_esc(class_names[i])} predicted as {_esc(class_names[j])}.")
+        else:
+            mistake = " No row is misclassified."
+        per_class = "; ".join(f"{_esc(c)}: {int(matrix[c_i, c_i]):,} of {int(matrix[c_i].sum()):,}"
+                              for c_i, c in enumerate(class_names))
+        conf_text = (f"<p>On the data fitted, {correct:,} of {m:,} rows are classified right: accuracy "
+                     f"<b>{accuracy:.4f}</b> (per class, right of the class's rows: {per_class}).{mistake} This is "
+                     "the accuracy on the rows the model was fitted to, not on new data.</p>")
+        sections.append(("confusion", "Confusion matrix (the data fitted)", conf_text + add_png(
+            "confusion.png", fit_plots.confusion_figure(matrix, list(class_names)), "confusion matrix",
+            "Rows: the true class; columns: the class predicted. Each cell: the count and its share of the true "
+            "class's rows.")))
+
+        head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+        body = "<tr><td>intercept</td>" + "".join(f"<td>{v:.8g}</td>" for v in intercept) + "</tr>" + "".join(
+            f"<tr><td>{_esc(n)}</td>" + "".join(f"<td>{v:.8g}</td>" for v in row) + "</tr>"
+            for n, row in zip(names, coef))
+        how = {"binary": f"eta = intercept + sum of coefficient x feature; the class is {_esc(class_names[1])} "
+                         f"where eta &gt; 0, else {_esc(class_names[0])}.",
+               "multinomial": "one column per class: eta_c = intercept_c + sum of coefficient_c x feature; the "
+                              "class is the one with the largest eta_c (softmax probabilities).",
+               "one-vs-rest": "one binary model per class (that class against the others); the class is the one "
+                              "with the largest eta_c."}[scheme]
+        sections.append(("coefficients", "Coefficients per class",
+                         f"<p>In the original units of the features: {how}</p><div class=\"scroll\"><table><thead>"
+                         f"<tr><th>term</th>{head}</tr></thead><tbody>{body}</tbody></table></div>"))
+
+        if d == 2:
+            def classify_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+                return classify(eta_of(points))
+
+            _, proba = classify(eta_of(X[:1]))
+            shade = ("the probability the model gives the second class" if proba is not None and k == 2 else
+                     "the predicted class, paler where its probability is lower" if proba is not None else
+                     "the predicted class (this loss gives no probabilities)")
+            wrong = m - correct
+            caption = (f"The {m:,} rows over {_esc(names[0])} and {_esc(names[1])}, coloured by their true class; the "
+                       f"shading is {shade}, and the black line is where the predicted class changes. {wrong:,} "
+                       f"row{'s lie' if wrong != 1 else ' lies'} on the wrong side of it.")
+            sections.append(("boundary", "Decision boundary", add_png(
+                "boundary.png", fit_plots.decision_boundary_figure(X, codes, list(class_names), names,
+                                                                   classify_points),
+                "decision boundary over the two features", caption)))
+
+        subtitle = (f"target <code>{_esc(target_name)}</code> ({k} classes), {d} feature(s)"
+                    + _fit_banner(result, advice))
         page = render_html(f"gdlab fit: {data_name or 'report'}", subtitle, sections)
         (tmp / "index.html").write_text(page, encoding="utf-8")
         files.append("index.html")
