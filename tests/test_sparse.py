@@ -63,9 +63,10 @@ def test_full_batch_descent_on_sparse_x_is_the_dense_descent(loss, penalty):
         a = gdlab.descend(D, y, **{**kw, **extra})
         b = gdlab.descend(sp.csr_matrix(D), y, **{**kw, **extra})
         assert a.source == b.source
-        # the log-loss's 'auto' backtracks: an accept/reject decision at the rounding of F may flip, so the
-        # paths agree to the decisions' rounding; every fixed-step path agrees to 1e-12
-        tight = not ({} == extra and loss == "log_loss")
+        # full-batch 'auto' gd takes Barzilai-Borwein steps under a line search: the secant steps and the
+        # accept/reject decisions at the rounding of F amplify the last bits of the sums, so those paths agree to
+        # ~1e-7; every fixed-step path agrees to 1e-12
+        tight = bool(extra)
         np.testing.assert_allclose(b.trajectory.params, a.trajectory.params, rtol=1e-12 if tight else 1e-6,
                                    atol=1e-12 if tight else 1e-8)
         np.testing.assert_allclose(b.trajectory.loss, a.trajectory.loss, rtol=1e-12 if tight else 1e-10)

@@ -20,6 +20,7 @@ w = [intercept, slope]), the next d rows the coefficients; k is the number of ou
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 import warnings
@@ -59,6 +60,14 @@ _NO_PROGRESS_ITERATIONS = 50
 _MAX_STATS_PARAMETERS = 4000
 # how often (iterations) an unpenalised log-loss fit checks whether the classes are already separated
 _SEPARATION_EVERY = 10
+# the Barzilai-Borwein step of the smooth GLM losses' 'auto' gd: the nonmonotone test's memory and sufficient decrease
+_BB_MEMORY = 10
+_BB_SIGMA = 1e-4
+# ... and its choice between the long step s's/s'y and the short one s'y/y'y: the short one when they differ by more
+# than this ratio (the adaptive BB rule, Zhou, Gao & Dai 2006). Measured: ABBmin's minimum over the last few short
+# steps is faster on breast cancer's log-loss (1255 iterations against 2259) but can stall for 50000 iterations on
+# a softmax fit (raw iris, alpha = 1/n, tol = 1e-13) that this rule finishes in 75
+_BB_TAU = 0.5
 
 
 @dataclass(frozen=True)
@@ -588,11 +597,19 @@ def _budget_that_finishes(predicted_gap: Callable[[int], float], target: float) 
 
 def _divergence_text(iteration: int, loss: float, eta: float, curv: Curvature | None, optimizer: str,
                      auto_text: str | None, diagnosis: Diagnosis, loss_curvature: float = 2.0,
-                     quadratic: bool = True) -> str:
+                     quadratic: bool = True, bounded: bool = True) -> str:
     grew = "became non-finite" if not math.isfinite(loss) else f"grew to {loss:.3g}"
     text = f"gradient descent ({optimizer}) diverged at iteration {iteration}: the loss {grew}."
     if auto_text is not None:
         text += f" learning_rate='auto' chose {auto_text}; please report this as a bug."
+    elif curv is not None and math.isfinite(curv.stable_step) and not bounded:
+        # (Poisson: exp(eta) has no global bound; L is the curvature at the start, which the descent left behind)
+        e, two_l = format_distinct(eta, curv.stable_step, max_digits=6)
+        text += (f" The loss's curvature has no global bound: 2/L = {two_l} is the stable step at the start only "
+                 f"(L = {curv.L:.4g}, from the Hessian there), and the learning rate {e} met a steeper curvature "
+                 "further on; use a smaller learning rate, or "
+                 + ("learning_rate='auto'" if optimizer == "gd" else "optimizer='gd' with learning_rate='auto'")
+                 + ", which backtracks.")
     elif curv is not None and math.isfinite(curv.stable_step):
         where = "above" if eta >= curv.stable_step else "below"
         e, two_l, best = format_distinct(eta, curv.stable_step, curv.best_step, max_digits=6)
@@ -893,11 +910,14 @@ def descend(
             raise ValueError(f"average must be 'auto', True, False or a positive integer, got {average!r}.")
         average = bool(auto_lr and not full_batch and not isinstance(optimizer, Optimizer)
                        and opt_name in ("gd", "momentum", "nesterov"))
-    # the smooth losses other than the squared error (logistic, softmax, Poisson): the curvature bound is the
-    # Hessian's worst case (Poisson has none: the start's), often several times the curvature met near the
-    # optimum, so 'auto' gd starts from the bound's step and then lets the step grow: each iteration tries twice
-    # the last accepted step and backtracks (Armijo) until the sufficient-decrease condition holds
-    auto_line_search = (auto_lr and smooth and not quadratic and full_batch and opt_name == "gd"
+    # full-batch 'auto' gd, every smooth loss: a constant step is held back by the worst curvature (the largest
+    # eigenvalue; for logistic, softmax and Poisson the bound is the Hessian's worst case, often several times the
+    # curvature met near the optimum), so the slow directions crawl at 1 - mu/L per iteration (raw diabetes: over
+    # 2000 iterations). 'auto' gd starts from the planned step, then steps by Barzilai-Borwein (the inverse of the
+    # curvature met along the last step, the adaptive rule's choice of the long and the short one) under a nonmonotone
+    # sufficient-decrease test, backtracking by halves (never below 1/L). Every update is still w - eta_t grad F(w):
+    # only the step varies. Raw diabetes converges in 97 iterations (2430); breast cancer's log-loss in 2259 (66425).
+    auto_line_search = (auto_lr and smooth and full_batch and opt_name == "gd"
                         and not isinstance(optimizer, Optimizer) and not line_search)
     line_search = line_search or auto_line_search
 
@@ -937,9 +957,10 @@ def descend(
                               + [f"{key} {value:.6g}" for key, value in params.items()
                                  if isinstance(value, float)])
             if auto_line_search:
-                why += ("; then each iteration tries twice the last accepted step and backtracks (Armijo): the "
-                        + ("loss has no global curvature bound (L is the start's)" if smooth_c is None else
-                           "bound L is the Hessian's worst case, often well above the curvature near the optimum"))
+                why += ("; then each iteration steps by Barzilai-Borwein (the inverse of the curvature met along the "
+                        "last step) and backtracks under a nonmonotone sufficient-decrease test"
+                        + ("" if smooth_c is None or curv is None or not curv.L > 0 else
+                           f", never below 1/L = {1.0 / curv.L:.6g}"))
             auto_text = f"{shown} ({why})"
         opt = make_optimizer(optimizer, lr, **params)
     schedule = opt.learning_rate
@@ -1030,12 +1051,13 @@ def descend(
 
     f_avg = f_avg_prev = f_avg_best = math.inf  # the averaged iterate's loss (mini-batches with averaging)
     eta_accepted: float | None = None  # the line search's last accepted step
-    grow = True
     # 'auto''s search: with a global curvature bound L the step never goes below 1/L, where the sufficient-decrease
     # condition holds in exact arithmetic; and a loss evaluated from the rows is compared with a few ulps of slack
     ls_floor = (1.0 / curv.L if auto_line_search and smooth_c is not None and curv is not None and curv.L > 0
                 else 0.0)
     ls_slack = 16 * np.finfo(float).eps if auto_line_search else 0.0
+    bb_step: float | None = None  # 'auto''s next trial step (Barzilai-Borwein), once two iterates are known
+    f_recent: collections.deque[float] = collections.deque([f], maxlen=_BB_MEMORY)
     # the hot path's lookups, made once (no proximal step without an L1 penalty)
     value_and_grad = problem.evaluate
     update = opt.direction.update
@@ -1055,16 +1077,24 @@ def descend(
                 # be refused for it)
                 eta_min = eta * 1e-12
                 if auto_line_search and eta_accepted is not None:
-                    # grow only after a step that was accepted at once: a step just cut back is near its limit
-                    eta = 2.0 * eta_accepted if grow else eta_accepted
-                tried = eta
+                    # (no secant step where the gradient did not change along the last step: at the optimum, or
+                    # at rounding's floor; then the last accepted step again)
+                    eta = max(bb_step, ls_floor) if bb_step is not None else eta_accepted
                 f_smooth = f - problem.l1_value(theta)
+                f_ref = max(f_recent) if f_recent else f
                 while True:
                     cand = problem.prox(theta - eta * u, eta)
                     f_c, g_c = problem.value_and_grad(cand)
                     step = cand - theta
-                    bound = f_smooth + float(np.vdot(g, step)) + float(np.vdot(step, step)) / (2 * eta)
-                    if math.isfinite(f_c) and f_c - problem.l1_value(cand) <= bound + ls_slack * abs(f):
+                    if not math.isfinite(f_c):
+                        pass
+                    elif bb_step is not None:
+                        # the nonmonotone test (Grippo et al. 1986; SpaRSA, Wright et al. 2009): a decrease on the
+                        # largest of the last few losses, which lets the Barzilai-Borwein step through
+                        if f_c <= f_ref - _BB_SIGMA * float(np.vdot(step, step)) / (2 * eta) + ls_slack * abs(f):
+                            break
+                    elif (f_c - problem.l1_value(cand) <= f_smooth + float(np.vdot(g, step))
+                          + float(np.vdot(step, step)) / (2 * eta) + ls_slack * abs(f)):
                         break
                     if math.isfinite(f_c) and eta <= ls_floor:
                         break  # 1/L satisfies the condition in exact arithmetic: a failure there is rounding
@@ -1079,8 +1109,23 @@ def descend(
                                f"gradient norm {g_norm:.3g})")
                     n_iter = it - 1
                     break
+                if auto_line_search:
+                    # the next trial step: Barzilai-Borwein's s's / s'y, the inverse of the curvature met along
+                    # the last step (a secant estimate), within [1/L, 1e6/L]
+                    yv = g_c - g
+                    sy = float(np.vdot(step, yv))
+                    if sy > 0 and math.isfinite(sy):
+                        bb_long, bb_short = float(np.vdot(step, step)) / sy, sy / float(np.vdot(yv, yv))
+                        bb_step = bb_short if bb_short < _BB_TAU * bb_long else bb_long
+                        if ls_floor > 0:
+                            bb_step = min(bb_step, 1e6 * ls_floor)
+                        if not math.isfinite(bb_step):
+                            bb_step = None
+                    else:
+                        bb_step = None
+                    f_recent.append(f_c)
                 theta, f, g = cand, f_c, g_c
-                eta_accepted, grow = eta, eta == tried
+                eta_accepted = eta
             else:
                 theta = theta - eta * u
                 if has_prox:
@@ -1184,7 +1229,8 @@ def descend(
                    f"{loss_obj.name} loss has no minimum: it falls towards 0 as the weights grow without bound; use "
                    "a penalty (penalty='l2' with alpha > 0), which has a finite minimiser")
     if diverged:
-        message = _divergence_text(n_iter, f, eta, curv, opt.name, auto_text, diagnosis, c_eff, quadratic)
+        message = _divergence_text(n_iter, f, eta, curv, opt.name, auto_text, diagnosis, c_eff, quadratic,
+                                   bounded=smooth_c is not None or not smooth)
         if not full_batch:
             message += (f" With mini-batches of {batch_size} row(s) the safe step is smaller than for the full "
                         "batch: learning_rate='auto' plans for their expected smoothness L_B.")
