@@ -211,3 +211,23 @@ def test_logistic_and_poisson_on_dask_give_the_in_memory_iterates(client, loss):
     want = gdlab.descend(X, y, source="memory", **kw)
     np.testing.assert_allclose(got.trajectory.params, want.trajectory.params, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(got.trajectory.loss, want.trajectory.loss, rtol=1e-10)
+
+
+def test_a_dask_glm_with_the_default_step_claims_convergence_from_its_own_hessian_pass(client):
+    """The default (standardized, 'auto', tol) log-loss fit checks its claim with the Newton decrement: the Dask
+    source's Hessian (a task per chunk, added in a tree) equals the in-memory one, and the minimum is the same."""
+    from gdlab.sources.memory import MemorySource
+
+    rng = np.random.default_rng(13)
+    X = rng.normal(size=(3000, 3)) * [1.0, 30.0, 0.05] + [0.0, 100.0, 0.0]
+    y = (rng.random(3000) < 1 / (1 + np.exp(-(X @ [0.4, -0.01, 8.0] + 0.3)))).astype(float)
+    src = open_source(da.from_array(X, chunks=1000), target=da.from_array(y, chunks=1000), scheduler=client,
+                      loss="log_loss")
+    W, b = rng.normal(size=(3, 1)), np.array([0.2])
+    mem = MemorySource(X, 2.0 * y[:, None] - 1.0, None, src.loss, True)
+    np.testing.assert_allclose(src.hessian(W, b), mem.hessian(W, b), rtol=1e-12)
+    got = gdlab.descend(src, None, loss="log_loss", penalty="l2", alpha=1e-3)
+    want = gdlab.descend(X, y, loss="log_loss", penalty="l2", alpha=1e-3)
+    assert got.converged and want.converged, got.message
+    assert abs(got.loss - want.loss) <= 1e-9 * want.loss
+    np.testing.assert_allclose(got.coef, want.coef, rtol=1e-5)

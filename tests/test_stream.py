@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import gdlab
 from gdlab.scale import closed_form, descend, is_scalable, open_source
 from gdlab.sources.gram import GramStats
+from gdlab.sources.memory import MemorySource
 from gdlab.sources.stream import StreamError, StreamSource, _PairwiseMerge, batch_buffer, batch_stats, unshift
 
 N_FILES, ROWS, D = 3, 700, 3
@@ -364,3 +365,36 @@ def test_logistic_and_poisson_on_a_stream_give_the_in_memory_iterates(tmp_path, 
         want = gdlab.descend(X, y, source="memory", loss=loss, **kw)
         np.testing.assert_allclose(got.trajectory.params, want.trajectory.params, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(got.trajectory.loss, want.trajectory.loss, rtol=1e-10)
+
+
+def test_a_streamed_glm_with_the_default_step_claims_convergence_from_its_own_hessian_pass(tmp_path):
+    """The default fit (standardized, 'auto' step, tol) checks its claim with the Newton decrement, which needs the
+    Hessian: the stream makes it in one pass, equal to the in-memory one, and reaches the same minimum."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(2100, D)) * [1.0, 30.0, 0.05] + [0.0, 100.0, 0.0]
+    y = (rng.random(2100) < 1 / (1 + np.exp(-(X @ [0.4, -0.01, 8.0] + 0.3)))).astype(float)
+    write_files(tmp_path, X, y[:, None])
+    src = open_source(tmp_path, target="y", batch_rows=300, loss="log_loss")
+    mem = MemorySource(X, 2.0 * y[:, None] - 1.0, None, src.loss, True)
+    W, b = rng.normal(size=(D, 1)), np.array([0.2])
+    np.testing.assert_allclose(src.hessian(W, b), mem.hessian(W, b), rtol=1e-12)
+    got = descend(src, loss="log_loss", penalty="l2", alpha=1e-3)
+    want = gdlab.descend(X, y, loss="log_loss", penalty="l2", alpha=1e-3)
+    assert got.converged and want.converged, got.message
+    assert abs(got.loss - want.loss) <= 1e-9 * want.loss
+    np.testing.assert_allclose(got.coef, want.coef, rtol=1e-5)
+
+
+def test_streamed_mini_batches_read_0_1_labels_as_the_in_memory_ones(tmp_path):
+    """Each mini-batch of a stream reads 0/1 labels as -1/+1, as the passes do: the class-0 rows count (they were
+    read as 0 and gave no gradient)."""
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(1200, D))
+    y = (rng.random(1200) < 1 / (1 + np.exp(-(X @ [1.0, -1.0, 0.5])))).astype(float)
+    write_files(tmp_path, X, y[:, None])
+    src = open_source(tmp_path, target="y", batch_rows=300, loss="log_loss")
+    kw = dict(loss="log_loss", batch_size=50, learning_rate=0.05, max_iter=2, tol=None, shuffle=False,
+              engine="numpy")
+    got = descend(src, **kw)
+    want = gdlab.descend(X, y, source="memory", **kw)
+    np.testing.assert_allclose(got.coef, want.coef, rtol=1e-10)

@@ -393,10 +393,8 @@ def _chunks_map(source: Any, work: Any) -> list[Any]:
     import numpy as np
 
     d = source.n_features
-    if hasattr(source, "iter_batches"):
-        rng = np.random.default_rng(0)
-        return [work(b.X, np.asarray(b.Y).reshape(len(b.X), -1)[:, 0])
-                for b in source.iter_batches(source.batch_rows, rng, shuffle=False)]
+    if hasattr(source, "map_batches"):
+        return source.map_batches(lambda X, Y: work(X, Y[:, 0]))
     import dask
     from dask import delayed
 
@@ -414,31 +412,6 @@ def _chunk_labels(X: Any, y: Any) -> Any:
     import numpy as np
 
     return np.unique(y)
-
-
-def _chunk_hessian(X: Any, y: Any, W: Any, b: Any, loss: Any, fit_intercept: bool) -> tuple[Any, int]:
-    """(rows x the data term's Hessian on one chunk, rows): MemorySource.hessian of the chunk, unnormalised."""
-    from gdlab.sources.memory import MemorySource
-
-    chunk = MemorySource(X, loss.prepare_target(y.reshape(len(y), 1)), None, loss, fit_intercept)
-    return chunk.hessian(W, b) * len(y), len(y)
-
-
-def _give_hessian(source: Any) -> None:
-    """Give a streamed source the Hessian pass the core's Newton certificate asks for (``source.hessian(W, b)``:
-    the chunks' MemorySource.hessian summed, one pass), so that a streamed classifier is checked for convergence
-    and descends exactly as in memory. The stream and Dask sources lack it: this belongs in them (gdlab.sources)."""
-    from functools import partial
-
-    if hasattr(source, "hessian"):
-        return
-
-    def hessian(W: Any, b: Any) -> Any:
-        parts = _chunks_map(source, partial(_chunk_hessian, W=W, b=b, loss=source.loss,
-                                            fit_intercept=source.fit_intercept))
-        return sum(h for h, _ in parts) / sum(n for _, n in parts)
-
-    source.hessian = hessian
 
 
 def _chunk_quality(X: Any, y: Any, coef: Any, intercept: float, positive: float, loss: Any) -> tuple[int, int, Any]:
@@ -850,7 +823,6 @@ def fit(
             try:
                 if classifier:
                     classes = _stream_classes(source, loss_obj, target, data)
-                    _give_hessian(source)
                 if solver == "closed-form":
                     result = scale_closed_form(source)
                 else:

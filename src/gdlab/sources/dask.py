@@ -136,6 +136,25 @@ def _chunk_loss_grad(chunk: np.ndarray, W: np.ndarray, b: np.ndarray, loss: Loss
     return float(values.sum()), chunk[:, :d].T @ G, G.sum(axis=0)
 
 
+def _chunk_hessian(chunk: np.ndarray, W: np.ndarray, b: np.ndarray, loss: Loss, n_features: int,
+                   fit_intercept: bool) -> np.ndarray:
+    """rows x the data term's Hessian on one chunk (MemorySource.hessian of its rows)."""
+    from gdlab.sources.memory import MemorySource
+
+    d = n_features
+    chunk = np.asarray(chunk)
+    part = MemorySource(np.ascontiguousarray(chunk[:, :d]), loss.prepare_target(chunk[:, d:]), None, loss,
+                        fit_intercept)
+    return part.hessian(W, b) * chunk.shape[0]
+
+
+def _add(parts: list[np.ndarray]) -> np.ndarray:
+    out = parts[0].copy()
+    for h in parts[1:]:
+        out += h
+    return out
+
+
 def _sum_parts(parts: list[tuple[float, np.ndarray, np.ndarray]]) -> tuple[float, np.ndarray, np.ndarray]:
     total, gW, gb = parts[0]
     gW, gb = gW.copy(), gb.copy()
@@ -417,6 +436,19 @@ class DaskSource:
         if not self.fit_intercept:
             gb = np.zeros_like(gb)
         return total / n, gW / n, gb / n
+
+    def hessian(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The data term's Hessian in the packed parameters [b; W], as MemorySource.hessian: one task per chunk,
+        the (p, p) parts added in a tree; used by the stop rule's Newton decrement."""
+        from dask import delayed
+
+        W = np.ascontiguousarray(W, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        parts = [delayed(_chunk_hessian, pure=True)(blk, W, b, self.loss, self.n_features, self.fit_intercept)
+                 for blk in self._blocks]
+        H = self._compute(_tree(parts, _add))
+        self.passes += 1
+        return H / float(self.n_samples)
 
     def __repr__(self) -> str:
         where = ("local scheduler" if self.client is None

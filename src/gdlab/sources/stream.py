@@ -555,6 +555,34 @@ class StreamSource:
             gb[:] = 0.0
         return total / n, gW / n, gb / n
 
+    def map_batches(self, work: Callable[[np.ndarray, np.ndarray], Any]) -> list[Any]:
+        """``work(X, Y)`` on every batch of one pass, X (rows, d) and Y (rows, k) as stored (labels not recoded),
+        the results in the files' order: for what the fit itself does not compute (the classes, a quality score)."""
+        d, q = self.n_features, self.n_features + self.n_outputs
+        return list(self._map_pass(lambda path, row, Zt: work(Zt[:d].T.copy(), Zt[d:q].T.copy()),
+                                   self._pass_batches()))
+
+    def hessian(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The data term's Hessian in the packed parameters [b; W], as MemorySource.hessian: one pass over the files,
+        each batch's Hessian (a MemorySource of its rows) weighted by its rows and summed. Used by the stop rule's
+        Newton decrement, so that a streamed GLM fit claims convergence as one in memory does."""
+        d = self.n_features
+        q = d + self.n_outputs
+        loss, fit_intercept = self.loss, self.fit_intercept
+
+        def work(path: str, row: int, Zt: np.ndarray) -> tuple[np.ndarray, int]:
+            chunk = MemorySource(np.ascontiguousarray(Zt[:d].T), loss.prepare_target(Zt[d:q].T), None, loss,
+                                 fit_intercept)
+            return chunk.hessian(W, b) * Zt.shape[1], Zt.shape[1]
+
+        total: np.ndarray | None = None
+        n = 0
+        for H, rows in self._map_pass(work, self._pass_batches()):
+            total = H if total is None else total + H
+            n += rows
+        assert total is not None
+        return total / n
+
     def iter_batches(self, batch_size: int, rng: np.random.Generator, shuffle: bool = True
                      ) -> Iterator[MemorySource]:
         """One epoch of mini-batches of ``batch_size`` rows (the last may be smaller), each a MemorySource.
@@ -588,7 +616,7 @@ class StreamSource:
 
     def _mini_batch(self, Zt: np.ndarray, d: int) -> MemorySource:
         X = np.ascontiguousarray(Zt[:d].T)
-        Y = np.ascontiguousarray(Zt[d:].T)
+        Y = self.loss.prepare_target(np.ascontiguousarray(Zt[d:].T))  # (0/1 labels read as -1/+1, as in a pass)
         return MemorySource(X, Y, None, self.loss, self.fit_intercept)
 
     def _units(self) -> list[tuple[int, Any, int]]:
