@@ -154,3 +154,18 @@ def test_auto_never_diverges_on_raw_real_data_for_any_loss_penalty_and_optimizer
     assert r.loss < start  # it went downhill from the start
     if not r.converged:  # and a run that did not get there says so
         assert any(issubclass(w.category, gdlab.ConvergenceWarning) for w in caught)
+
+
+def test_a_ridge_term_makes_the_minimiser_unique_and_the_message_does_not_say_otherwise():
+    """More features than rows: without a penalty the minimiser is not unique (said); with l2 > 0 it is, and the
+    fit lands on Ridge's one."""
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(21)
+    X, y = rng.normal(size=(60, 200)), rng.normal(size=60)
+    plain = gdlab.descend(X, y, warn=False)
+    assert "not unique" in plain.message
+    ridge = gdlab.descend(X, y, penalty="l2", alpha=0.5)
+    assert ridge.converged and "not unique" not in ridge.message and "rank deficient" not in ridge.message
+    ref = Ridge(alpha=0.5 * 60 / 2).fit(X, y)  # gdlab: MSE + alpha/2 |w|^2; scikit-learn: |r|^2 + alpha |w|^2
+    np.testing.assert_allclose(ridge.coef, ref.coef_, rtol=1e-4, atol=1e-6)

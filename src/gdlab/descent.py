@@ -1212,7 +1212,9 @@ def descend(
     diagnosis = None
     if diverged or (status in (1, 5) and tol is not None):
         diagnosis = _diagnose(raw_stats=stats, curv=curv, fit_intercept=fit_intercept, standardized=scaling is not None,
-                              f=f, optimum=optimum_loss, tol=tol, n_iter=n_iter, rate=rate, quadratic=quadratic,
+                              f=f, optimum=optimum_loss, tol=tol, n_iter=n_iter,
+                              # (a mini-batch run has a noise floor, not the full batch's rate)
+                              rate=rate if full_batch else None, quadratic=quadratic,
                               explicit_step=not auto_lr, l1=has_prox,
                               eta=schedule.eta0 if isinstance(schedule, constant) else None, loss_curvature=c_eff,
                               l2=pen.l2, max_iter=max_iter, diverged=diverged, replan=replan,
@@ -1247,7 +1249,10 @@ def descend(
     if diagnosis is not None and not diverged and diagnosis.remedies:
         message += "; " + diagnosis.python_text()
     notes = []
-    if collinear(stats, fit_intercept) if stats is not None else curv is not None and curv.rank_deficient:
+    # (a ridge term curves every direction of the coefficients: the minimiser is then unique, whatever the design)
+    ridged = bool(np.all(np.asarray(pen.l2) > 0)) if pen.l2 is not None else False
+    if not ridged and (collinear(stats, fit_intercept) if stats is not None
+                       else curv is not None and curv.rank_deficient):
         notes.append("the problem is rank deficient (mu = 0): the minimiser is not unique, and descent from the "
                      "start converges to the minimum-norm one" + (" in the standardized coordinates, as closed_form "
                                                                  "does" if scaling is not None else ""))
