@@ -38,6 +38,8 @@ __all__ = [
     "read_parquet_bytes", "parquet_shape",
     "loss_on_grid", "log_loss_on_grid", "step_bound", "predicted_rate", "verdict", "run_descent", "surface",
     "default_view", "decision_boundary", "boundary_segment", "data_plane", "OPTIMIZER_PARAMS", "TASKS",
+    "hessian", "contour_directions", "momentum_radius", "direction_factors", "predicted_components",
+    "stability_region", "eigen_view",
 ]
 
 #: what an uploaded table's target may be fitted as: "auto" takes a target of exactly two values as classes
@@ -1135,3 +1137,341 @@ def step_arithmetic(ds: ExplorerDataset, spec: RunSpec, params: np.ndarray, t: i
     return {"t": t, "optimizer": spec.optimizer, "names": ds.param_names,
             "rows": [{"name": n, "note": note, "values": _floats(v)} for n, note, v in rows],
             "next": _floats(params[t + 1])}
+
+
+# ---- eigen-directions (issue 14, item 2) --------------------------------------------------------------------------
+#
+# The workshop report's section 11 on the page's own data: the error e = w - w* written along the eigenvectors of
+# the Hessian H, c = V^T e. On least squares the gradient is H e, so each component of gd moves on its own,
+# c_i <- (1 - eta lambda_i) c_i; heavy-ball momentum multiplies each direction's pair (c_i, v_i) by a 2 x 2 matrix.
+
+#: at most this many iterations of a run per curve of the Eigen-directions card (a longer run is thinned evenly)
+EIGEN_MAX_POINTS = 400
+#: the (eta, beta) grid of the stability region
+REGION_ETAS, REGION_BETAS = 121, 100
+
+
+def hessian(ds: ExplorerDataset) -> np.ndarray | None:
+    """(p, p) the Hessian of the data set's mean loss, p = 1 + d (intercept first).
+
+    Least squares: H = (2/m) X_b^T X_b, from the cached statistics (the loss is exactly F* + 1/2 e^T H e). Logistic
+    regression: the Hessian at the minimum (Newton's), (1/m) X_b^T diag(p(1 - p)) X_b, p = sigmoid(X_b w*): the
+    quadratic the log-loss approaches near its minimum. None when there is no minimum (separable classes).
+    """
+    if "hessian" not in ds.extra:
+        if ds.classification:
+            opt = ds.optimum_params
+            if opt is None:
+                return None
+            X_b = np.c_[np.ones(ds.n_rows), np.asarray(ds.X, dtype=float).reshape(ds.n_rows, -1)]
+            prob = 1.0 / (1.0 + np.exp(-(X_b @ opt)))
+            h = X_b.T @ (X_b * (prob * (1.0 - prob))[:, None]) / ds.n_rows
+        else:
+            h = 2.0 * ds.stats.design_gram(True) / ds.stats.n
+        ds.extra["hessian"] = 0.5 * (h + h.T)
+    return ds.extra["hessian"]
+
+
+def _eigh(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ascending eigenvalues and unit eigenvectors (columns), each signed so that its largest entry is positive."""
+    lam, V = np.linalg.eigh(h)
+    big = V[np.argmax(np.abs(V), axis=0), np.arange(V.shape[1])]
+    return lam, V * np.where(big < 0, -1.0, 1.0)
+
+
+def contour_directions(ds: ExplorerDataset, axes: tuple[int, ...], start: np.ndarray) -> dict[str, Any] | None:
+    """The eigen-directions of the Hessian of the two parameters on the contour, H[axes][:, axes] (the loss over
+    the shown plane, the others held at the optimum, is F* + 1/2 e^T H_2 e), for drawing through the optimum.
+
+    Each direction comes with its eigenvalue and ``half_length`` = sqrt(q / lambda), the semi-axis of the ellipse
+    e^T H_2 e = q through the start's position in the plane (the contour line the path starts on): the slow
+    direction's is sqrt(kappa_2) times the fast one's. Each vector points towards the start's side. None when the
+    surface is not a contour or there is no minimum.
+    """
+    h = hessian(ds)
+    if len(axes) != 2 or h is None:
+        return None
+    ij = list(axes)
+    lam, V = _eigh(h[np.ix_(ij, ij)])
+    opt = ds.optimum_params
+    e = np.asarray(start, dtype=float)[ij] - opt[ij]
+    q = float(e @ h[np.ix_(ij, ij)] @ e)
+    out = []
+    for k, (name, sym) in enumerate((("slow", "λ_min"), ("fast", "λ_max"))):
+        v = V[:, k] * (-1.0 if float(V[:, k] @ e) < 0 else 1.0)
+        half = math.sqrt(q / lam[k]) if lam[k] > 0 and q > 0 else None
+        out.append({"name": name, "eigenvalue": float(lam[k]), "vector": _floats(v), "half_length": half,
+                    "label": f"{name} direction ({sym} = {lam[k]:.4g})"})
+    local = "at the minimum, " if ds.classification else ""
+    whose = "of the two shown parameters" if ds.n_params > 2 else "of the loss"
+    return {"axes": ij, "center": _floats(opt[ij]), "directions": out, "level": q,
+            "note": f"eigen-directions of the Hessian {local}{whose}: the axes of the contour's ellipses, drawn to "
+                    "the ellipse through the start"}
+
+
+def _radius_roots(tr: np.ndarray, det: np.ndarray) -> np.ndarray:
+    """max |z| over the roots of z^2 - tr z + det = 0 (elementwise)."""
+    disc = np.sqrt((tr * tr - 4.0 * det).astype(complex))
+    return np.maximum(np.abs((tr + disc) / 2.0), np.abs((tr - disc) / 2.0))
+
+
+def momentum_radius(etas: Any, betas: Any, eigenvalues: Any, optimizer: str = "momentum") -> np.ndarray:
+    """(len(betas), len(etas)) the spectral radius of heavy-ball momentum (or Nesterov's) over an (eta, beta) grid:
+    the largest |root| over the eigenvalues lambda > 0 of each direction's 2 x 2 iteration, whose characteristic
+    polynomial is z^2 - tr z + det with
+
+    momentum [[1 - eta l, -eta beta], [l, beta]]: tr = 1 + beta - eta l, det = beta;
+    nesterov [[1 - eta l (1 + beta), -eta beta^2], [l, beta]]: tr = 1 + beta - eta l (1 + beta), det = beta (1 - eta l).
+
+    Directions with lambda = 0 (to rounding) do not move and are left out, as in ``Curvature.spectral_radius``.
+    """
+    lam = np.asarray(eigenvalues, dtype=float)
+    lam = lam[lam > lam.max() * 1e-13] if lam.size and lam.max() > 0 else np.zeros(0)
+    E = np.asarray(etas, dtype=float)[None, :, None]
+    B = np.asarray(betas, dtype=float)[:, None, None]
+    if lam.size == 0:
+        return np.zeros((B.shape[0], E.shape[1]))
+    el = E * lam[None, None, :]
+    if optimizer == "nesterov":
+        tr, det = 1.0 + B - el * (1.0 + B), B * (1.0 - el)
+    else:
+        tr, det = 1.0 + B - el + 0.0 * B, B + 0.0 * el
+    return _radius_roots(tr, det).max(axis=2)
+
+
+def direction_factors(optimizer: str, eta: float, beta: float, eigenvalues: np.ndarray) -> np.ndarray:
+    """(p,) the error kept per step along each eigen-direction: |1 - eta lambda| for gd, the 2 x 2 iteration's
+    spectral radius for momentum and Nesterov."""
+    lam = np.asarray(eigenvalues, dtype=float)
+    if optimizer == "gd" or beta == 0.0:
+        return np.abs(1.0 - eta * lam)
+    return np.array([momentum_radius([eta], [beta], [max(lv, 0.0)], optimizer)[0, 0] if lv > 0 else 1.0
+                     for lv in lam])
+
+
+def predicted_components(optimizer: str, eta: float, beta: float, eigenvalues: np.ndarray, c0: np.ndarray,
+                         n: int) -> np.ndarray:
+    """(n + 1, p) the quadratic model's error components from c(0) = c0, at rest: gd c_i(t) = (1 - eta l_i)^t c_i(0);
+    momentum and Nesterov the first entry of A_i^t (c_i(0), 0), A_i the direction's 2 x 2 iteration matrix."""
+    lam = np.asarray(eigenvalues, dtype=float)
+    out = np.empty((n + 1, lam.size))
+    c, v = np.asarray(c0, dtype=float).copy(), np.zeros(lam.size)
+    out[0] = c
+    with np.errstate(all="ignore"):
+        for k in range(1, n + 1):
+            if optimizer == "gd":
+                c = (1.0 - eta * lam) * c
+            elif optimizer == "momentum":
+                c, v = (1.0 - eta * lam) * c - eta * beta * v, lam * c + beta * v
+            else:  # nesterov
+                c, v = (1.0 - eta * lam * (1.0 + beta)) * c - eta * beta * beta * v, lam * c + beta * v
+            out[k] = c
+    return out
+
+
+def _iterations_10x(rate: float) -> float:
+    """Iterations for an error that keeps ``rate`` per step to shrink 10-fold: ln 10 / -ln rate."""
+    if not rate < 1.0:
+        return math.inf
+    if rate <= 0.0:
+        return 1.0
+    return math.log(10.0) / -math.log(rate)
+
+
+def _count(n: float) -> str:
+    if not math.isfinite(n):
+        return "never"
+    return f"{n:.3g}" if n < 1e4 else f"{n:.2g}"
+
+
+def _vec(v: np.ndarray, names: list[str]) -> str:
+    if v.size > 4:
+        big = np.argsort(-np.abs(v))[:2]
+        return "mostly " + " and ".join(f"{names[k].split(' (')[0]} ({v[k]:+.2f})" for k in sorted(big))
+    return "(" + ", ".join(f"{x:.3f}" for x in v) + ")"
+
+
+def stability_region(ds: ExplorerDataset, optimizer: str, eta: float | None, beta: float | None) -> dict[str, Any]:
+    """Momentum's (eta, beta) stability region on the data set's Hessian, for drawing: the spectral radius on a grid,
+    the edge eta = 2(1 + beta)/L (Nesterov: 2(1 + beta)/((1 + 2 beta) L)), the curves where the slowest and the
+    fastest direction are critically damped (heavy ball: eta lambda = (1 -/+ sqrt beta)^2), Polyak's point (heavy
+    ball: eta = 4/(sqrt L + sqrt mu)^2, beta = ((sqrt kappa - 1)/(sqrt kappa + 1))^2, both critically damped) and the
+    run's own (eta, beta), with its radius."""
+    lam, _ = _eigh(hessian(ds))
+    live = lam[lam > lam[-1] * 1e-13]
+    L, mu = float(live[-1]), float(live[0])
+    nesterov = optimizer == "nesterov"
+    edge = (lambda b: 2.0 * (1 + b) / ((1 + 2 * b) * L)) if nesterov else (lambda b: 2.0 * (1 + b) / L)
+    top = max(edge(0.0) * 2.1 if not nesterov else edge(0.0) * 1.2, 1.15 * (eta or 0.0))
+    etas = np.linspace(0.0, top, REGION_ETAS)[1:]
+    betas = np.linspace(0.0, 0.995, REGION_BETAS)
+    radius = momentum_radius(etas, betas, lam, "nesterov" if nesterov else "momentum")
+    bb = np.linspace(0.0, 0.995, 120)
+    out: dict[str, Any] = {
+        "optimizer": "nesterov" if nesterov else "momentum", "etas": etas.tolist(), "betas": betas.tolist(),
+        "radius": np.round(np.minimum(radius, 9.99), 5).tolist(),
+        "edge": {"beta": bb.tolist(), "eta": [edge(b) for b in bb]}, "L": L, "mu": mu,
+    }
+    if not nesterov:
+        out["critical_slow"] = {"beta": bb.tolist(), "eta": ((1 - np.sqrt(bb)) ** 2 / mu).tolist()}
+        out["critical_fast"] = {"beta": bb.tolist(), "eta": ((1 + np.sqrt(bb)) ** 2 / L).tolist()}
+        r = (math.sqrt(L) - math.sqrt(mu)) / (math.sqrt(L) + math.sqrt(mu))
+        out["polyak"] = {"eta": 4.0 / (math.sqrt(L) + math.sqrt(mu)) ** 2, "beta": r * r, "rate": r}
+    if eta is not None and beta is not None:
+        out["current"] = {"eta": eta, "beta": beta,
+                          "radius": float(momentum_radius([eta], [beta], lam, out["optimizer"])[0, 0])}
+    return out
+
+
+def eigen_view(ds: ExplorerDataset, spec: RunSpec, result: Result, *, full_batch: bool = True) -> dict[str, Any]:
+    """The Eigen-directions card for one run: the error along every eigenvector of the Hessian (all parameters),
+    measured from the run, and the quadratic model's prediction (gd: |1 - eta lambda_i|^t |c_i(0)|; momentum and
+    Nesterov: their 2 x 2 recurrence), the stability region of momentum, and the words, each computed here.
+
+    Returns ``eigenvalues`` (p,) ascending, ``eigenvectors`` (p, p) columns, ``iteration`` (n,) the iterations kept
+    (at most EIGEN_MAX_POINTS), ``measured`` and ``predicted`` (p, n) the components' sizes |c_i(t)| (None where
+    not finite or below the rounding floor; ``predicted`` None for the adaptive optimizers and mini-batches),
+    ``factors`` (p,) per step (None for the adaptive ones), ``slowest``/``fastest`` indices, ``text`` paragraphs
+    and ``region``. For logistic regression the Hessian is the one at the minimum: the prediction holds near it.
+    """
+    h = hessian(ds)
+    if h is None:
+        raise ValueError("the classes are separable, so the log-loss has no minimum and no Hessian there: the "
+                         "eigen-directions need a minimum (they are a least-squares view; try a regression data set).")
+    lam, V = _eigh(h)
+    opt = ds.optimum_params
+    params = np.asarray(result.trajectory.params, dtype=float)
+    iters = np.asarray(result.trajectory.iteration)
+    with np.errstate(all="ignore"):
+        C = (params - opt) @ V  # (n + 1, p): c(t) = V^T (w_t - w*)
+    eta = float(spec.learning_rate)
+    beta = float(spec.params.get("beta", 0.0))
+    linear = spec.optimizer in ("gd", "momentum", "nesterov")
+    theory = linear and full_batch
+    factors = direction_factors(spec.optimizer, eta, beta, lam) if linear else None
+    P = predicted_components(spec.optimizer, eta, beta, lam, C[0], int(iters[-1])) if theory else None
+    n = len(iters)
+    keep = np.unique(np.r_[np.linspace(0, n - 1, min(n, EIGEN_MAX_POINTS)).round().astype(int), n - 1])
+    c0 = np.abs(C[0])
+    floor = max(float(np.max(c0)) if np.all(np.isfinite(c0)) else 0.0,
+                float(np.max(np.abs(opt))), 1e-300) * 1e-15
+
+    def sizes(A: np.ndarray) -> list[list[float | None]]:
+        a = np.abs(A[keep].T)
+        return [[float(x) if math.isfinite(x) and floor <= x <= 1e300 else None for x in r] for r in a]
+
+    curv = ds.curvature
+    live = lam > lam[-1] * 1e-13
+    L = float(lam[-1])
+    mu = float(lam[live][0])
+    kappa = L / mu
+    names = ds.param_names
+    p = lam.size
+    if factors is not None:  # by the error kept per step (past 1/L the steepest direction can be the slowest)
+        slow, fast = int(np.argmax(np.where(live, factors, -1.0))), int(np.argmin(np.where(live, factors, np.inf)))
+    else:
+        slow, fast = int(np.argmax(live)), p - 1
+    what = ("The Hessian of the log-loss at its minimum (Newton's), (1/m) X_bᵀ diag(p(1−p)) X_b,"
+            if ds.classification else "The Hessian of the loss, H = (2/m) X_bᵀX_b,")
+    if p == 1:
+        head = f"{what} is one number, λ = {L:.4g} (κ = 1)."
+    else:
+        head = (f"{what} has {p} eigen-directions, at right angles, with eigenvalues λ from μ = {mu:.4g} to "
+                f"L = {L:.4g}: the condition number κ = L/μ = {kappa:.4g}.")
+    text = [head + " Write the error w − w* along them, c = Vᵀ(w − w*)"
+            + (": the gradient is H (w − w*), so each component moves on its own." if not ds.classification else
+               ": near the minimum the gradient is about H (w − w*), so each component moves about on its own "
+               "(the log-loss is not a quadratic: the prediction holds as the run nears the minimum).")]
+    if not linear:
+        text.append(f"{spec.optimizer} rescales each coordinate's step by its own gradient statistics, so the "
+                    "eigen-directions are not moved independently and no |1 − ηλ|^t line applies; the solid lines "
+                    "are the run's components, measured.")
+    elif not full_batch:
+        text.append("With mini-batches each step's gradient is of a random batch: the dotted prediction is for full "
+                    "batches and is left out; the solid lines are the run's components, measured.")
+    if factors is not None:
+        r = float(factors[slow])
+        rule = "|1 − ηλ|" if spec.optimizer == "gd" or beta == 0.0 else "the spectral radius of its 2 × 2 iteration"
+        sentence = (f"At η = {eta:.4g}{'' if spec.optimizer == 'gd' else f', β = {beta:g}'} the slowest direction "
+                    f"is the one with λ = {lam[slow]:.4g}, {_vec(V[:, slow], names)}: its error keeps {rule} = "
+                    f"{_factor(r)} of itself per step")
+        if r < 1:
+            sentence += f", so shrinking it 10× takes {_count(_iterations_10x(r))} iterations"
+        else:
+            sentence += " and grows: the run diverges along it"
+        if p > 1:
+            sentence += (f"; the fastest (λ = {lam[fast]:.4g}) keeps {_factor(float(factors[fast]))}.")
+        text.append(sentence + ("" if sentence.endswith(".") else "."))
+        if theory and not ds.classification and n > 1 and np.all(np.isfinite(C[-1])):
+            T = int(iters[-1])
+            got = abs(C[-1, slow]) / abs(C[0, slow]) if C[0, slow] != 0 else float("nan")
+            if math.isfinite(got) and abs(C[-1, slow]) > floor:
+                want = abs(P[-1, slow]) / abs(C[0, slow])
+                text.append(f"Measured in this run: after {T} iterations the slowest component is {_factor(got)} of "
+                            f"its start, against {_factor(want)} predicted ({_factor(r)}^{T}).")
+    if p > 1 and not ds.classification:
+        best, best_rate = curv.best_step, curv.best_rate
+        s = (f"Why the best constant step for gd is 2/(L+μ) = {best:.4g}: the run's rate is the larger of |1 − ημ| "
+             f"(the slow end) and |1 − ηL| (the fast end); a larger step helps the slow end and, past 1/L = "
+             f"{1 / L:.4g}, makes the fast end overshoot. They are equal where 1 − ημ = ηL − 1, at η = 2/(L+μ), and "
+             f"there both keep (κ − 1)/(κ + 1) = {best_rate:.6g} per step")
+        if spec.optimizer == "gd":
+            s += (f"; at this η = {eta:.4g} the slow end keeps {_factor(abs(1 - eta * mu))} and the fast end "
+                  f"{_factor(abs(1 - eta * L))}")
+        text.append(s + ".")
+        n_best = _iterations_10x(best_rate)
+        s = (f"Why a large κ makes gradient descent crawl: with κ = {kappa:.4g}, even at the best step each 10× "
+             f"takes {_count(n_best)} iterations (about κ·ln(10)/2 for large κ): the step is capped by the steepest "
+             "direction (2/L) and progress is set by the flattest.")
+        k = ds.info().get("condition_numbers") or {}
+        other = k.get("raw") if ds.scaling is not None else k.get("standardized")
+        if other:
+            s += (f" {'Raw' if ds.scaling is not None else 'Standardised'}, κ = {other:.4g}: "
+                  f"{_count(_iterations_10x((other - 1) / (other + 1)))} iterations per 10× at its best step.")
+        text.append(s)
+    mom = spec.optimizer in ("momentum", "nesterov")
+    region = stability_region(ds, spec.optimizer, eta if linear else None, beta if mom else (0.0 if linear else None))
+    text.append(_region_text(region, spec.optimizer, eta, beta, (kappa - 1) / (kappa + 1))
+                + (" On logistic regression all of this is for the Hessian at the minimum: the picture near it."
+                   if ds.classification else ""))
+    return {"eigenvalues": _floats(lam), "eigenvectors": _rows(V), "names": names,
+            "iteration": iters[keep].tolist(), "measured": sizes(C),
+            "predicted": sizes(P) if P is not None else None,
+            "factors": _floats(factors) if factors is not None else None, "slowest": slow, "fastest": fast,
+            "optimizer": spec.optimizer, "learning_rate": eta, "beta": beta if spec.optimizer in ("momentum",
+                                                                                              "nesterov") else None,
+            "condition_number": kappa, "L": L, "mu": mu, "local": ds.classification, "text": text,
+            "region": region}
+
+
+def _region_text(region: dict[str, Any], optimizer: str, eta: float, beta: float, gd_best_rate: float) -> str:
+    L, mu = region["L"], region["mu"]
+    nesterov = region["optimizer"] == "nesterov"
+    name = "Nesterov's momentum" if nesterov else "Heavy-ball momentum (v ← ∇F + βv, w ← w − ηv)"
+    matrix = "[[1 − ηλ(1+β), −ηβ²], [λ, β]]" if nesterov else "[[1 − ηλ, −ηβ], [λ, β]]"
+    edge = "2(1+β)/((1+2β)L)" if nesterov else "2(1+β)/L"
+    s = (f"{name} multiplies each direction's pair (error, velocity) by {matrix} every step; the run converges "
+         f"when every such matrix has spectral radius below 1, which for 0 ≤ β < 1 is η < {edge} (the red line).")
+    cur = region.get("current")
+    if cur is not None and optimizer in ("momentum", "nesterov"):
+        r = cur["radius"]
+        s += (f" Here η = {eta:.4g}, β = {beta:g}: radius {_factor(r)}, "
+              + (f"stable: 10× every {_count(_iterations_10x(r))} iterations." if r < 1 else "unstable: it diverges."))
+        if not nesterov and eta * mu < 1:
+            crit = (1 - math.sqrt(eta * mu)) ** 2
+            s += (f" At this η the flattest direction is critically damped at β = (1 − √(ημ))² = {crit:.4g} (the "
+                  "dashed curve): above it that direction oscillates as it shrinks, below it its larger root is "
+                  f"slow; β = {beta:g} is " + ("above it (under-damped)." if beta > crit else
+                                                "below it (over-damped)." if beta < crit else "on it."))
+    elif cur is not None:
+        s += f" gd is the line β = 0 (the marker: η = {eta:.4g}); choose momentum to move off it."
+    if "polyak" in region:
+        pk = region["polyak"]
+        s += (f" Critical damping of both ends at once is Polyak's heavy ball (the star): η = 4/(√L + √μ)² = "
+              f"{pk['eta']:.4g}, β* = ((√κ − 1)/(√κ + 1))² = {pk['beta']:.4g}, with rate (√κ − 1)/(√κ + 1) = "
+              f"{pk['rate']:.6g} against gd's best (κ − 1)/(κ + 1) = {gd_best_rate:.6g}: 10× every "
+              f"{_count(_iterations_10x(pk['rate']))} iterations instead of {_count(_iterations_10x(gd_best_rate))} "
+              "(iterations grow like √κ instead of κ).")
+    else:
+        s += " (Polyak's critical damping point is for heavy-ball momentum: choose momentum to see it.)"
+    return s

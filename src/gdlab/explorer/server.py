@@ -10,6 +10,8 @@ Routes (every API error is a 4xx JSON object ``{"error": ..., "parameter": ...}`
   string: shareable); ``surface=view`` leaves the loss surface's grid out (its description and view stay in), for a
   page that already holds it: a slider move does not change it.
 * ``GET /api/surface?<state>`` the loss surface (grid included) of a page state, alone.
+* ``GET /api/eigen?<state>`` run A's error along the Hessian's eigen-directions, the theory's prediction and
+  momentum's (eta, beta) stability region (the Eigen-directions card).
 * ``GET /api/export?format=csv|json&<state>`` the same runs as a file to download.
 * ``POST /api/upload?name=FILE.csv[&target=COLUMN]`` a CSV file as the request body, sent with
   ``Content-Type: text/csv``, or a Parquet file sent with ``Content-Type: application/vnd.apache.parquet`` (size,
@@ -46,8 +48,10 @@ from gdlab.explorer.model import (
     TASKS,
     RunSpec,
     builtin_datasets,
+    contour_directions,
     dataset_from_frame,
     default_axes as default_axes_of,
+    eigen_view,
     load_table,
     parquet_shape,
     read_csv_bytes,
@@ -282,6 +286,8 @@ def compute(state: dict[str, Any], surface_values: bool = True) -> tuple[list[An
     surf = surface(ds, state["axes"], state["start"], state["grid"], values=surface_values)
     body = {
         "dataset": ds.info(), "standardize": ds.scaling is not None, "runs": runs, "surface": surf,
+        # the Hessian's eigen-directions in the surface's plane, drawn through the optimum (None: no contour/minimum)
+        "directions": contour_directions(ds, state["axes"], state["start"]) if surf["kind"] == "contour" else None,
         "start": [float(v) for v in state["start"]],
         "iterations": state["iterations"], "batch_size": state["batch_size"], "seed": state["seed"],
         "timing_ms": {"descent": 1e3 * t_descent, "total": 1e3 * (time.perf_counter() - t0)},
@@ -453,6 +459,17 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
             raise ApiError(f"the step shown must be between 0 and {len(params) - 2} (the run has "
                            f"{len(params) - 1} updates), got {t}.", "t")
         return JSONResponse(step_arithmetic(state["dataset"], spec, params, t))
+
+    def api_eigen(request: Request) -> JSONResponse:
+        state = parse_state(request.query_params, lookup(), limits, default_dataset)
+        state["runs"] = state["runs"][:1]  # the card shows run A
+        results, _ = compute(state, surface_values=False)
+        ds = state["dataset"]
+        full = state["batch_size"] is None or state["batch_size"] >= ds.n_rows
+        try:
+            return JSONResponse(eigen_view(ds, state["runs"][0], results[0], full_batch=full))
+        except ValueError as exc:
+            raise ApiError(str(exc), "dataset") from None
 
     def api_surface(request: Request) -> JSONResponse:
         state = parse_state(request.query_params, lookup(), limits, default_dataset)
@@ -680,6 +697,7 @@ def create_app(data: Any = None, target: str | None = None, features: Any = None
         Route("/api/descend", _wrap(api_descend)),
         Route("/api/surface", _wrap(api_surface)),
         Route("/api/step", _wrap(api_step)),
+        Route("/api/eigen", _wrap(api_eigen)),
         Route("/api/export", _wrap(api_export)),
         Route("/api/upload", api_upload, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
