@@ -134,7 +134,10 @@ def test_bad_sparse_input_is_one_line_naming_the_flag(files):
                                                                                  "of a sparse X"),
         (["fit", "X.npz", "--target", "y.npy", "--stream"], "--stream is not supported for a sparse X"),
         (["fit", "X.npz", "--target", "y.npy", "--report", "rep"], "--report is not supported for a sparse X"),
-        (["compare", "X.npz", "--target", "y.npy"], "gdlab compare does not take a sparse X yet"),
+        (["compare", "X.npz", "--target", "y.npy", "--methods", "gd,bogus"], "unknown method 'bogus' in --methods"),
+        (["compare", "X.npz", "--target", "y.npy", "--penalty", "l1", "--methods", "closed_form"], "--penalty"),
+        (["compare", "dense.npy", "--target", "9", "--feature-names", "names.txt"], "--feature-names names the "
+                                                                                    "columns of a sparse X"),
         (["predict", "m9.json", "few.npz", "--out", "p.csv"], "DATA few.npz has 3 columns but the model"),
     ]
     sp.save_npz(d / "few.npz", sp.csr_matrix(D[:, :3]))
@@ -168,3 +171,22 @@ def test_the_installed_command_fits_a_sparse_file(files):
                           cwd=d, env=ENV, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "y ~ f0" in proc.stdout
+
+
+def test_compare_on_a_sparse_file_is_compare_on_the_matrix(files):
+    """gdlab compare X.npz: the library's compare on the CSR matrix (never densified), with the penalty and the
+    rows named on the command line, the columns named by --feature-names."""
+    d, D, y, labels = files
+    argv = ["compare", "X.npz", "--target", "y.npy", "--penalty", "l2", "--alpha", "0.01", "--methods",
+            "closed_form,gd,SGDRegressor", "--feature-names", "names.txt", "--format", "json"]
+    (o,) = run_batch([(argv, d)])
+    assert o.returncode == 0, o.stderr
+    rows = json.loads(o.stdout)
+    ref = gdlab.compare(sp.csr_matrix(D), y, methods=["closed_form", "gd", "SGDRegressor"], penalty="l2",
+                        alpha=0.01, feature_names=[f"word_{j}" for j in range(D.shape[1])])
+    assert [r["method"] for r in rows] == [r.method for r in ref.rows]
+    for got, want in zip(rows, ref.rows):
+        np.testing.assert_allclose([got[f"word_{j}"] for j in range(D.shape[1])], want.coef, rtol=1e-8,
+                                   atol=1e-10)
+    exact = gdlab.closed_form(D, y, l2=0.01)
+    np.testing.assert_allclose([rows[0][f"word_{j}"] for j in range(D.shape[1])], exact.coef, rtol=1e-8)

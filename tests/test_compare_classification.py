@@ -196,7 +196,7 @@ def test_a_method_that_cannot_fit_the_objective_is_one_clear_error(kwargs, match
 def test_an_l1_penalty_drops_the_smooth_solvers_from_the_defaults():
     X, y = breast_cancer_standardized()
     table = gdlab.compare(X, y, loss="log_loss", penalty="l1", alpha=0.01, max_iter=300)
-    assert [r.method for r in table.rows] == ["gdlab gd", "gdlab momentum", "gdlab adam"]
+    assert [r.method for r in table.rows] == ["gdlab gd", "gdlab momentum", "gdlab adam", "scikit-learn SGDClassifier"]
     assert "L1" in table.settings["reference"]
     assert table.optimum_mse == min(r.loss for r in table.rows)
     for row in table.rows:

@@ -55,6 +55,17 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
+def _flag_words(text: str) -> str:
+    """A library message in the command line's terms: loss='x' -> --loss x, penalty=... -> --penalty ..."""
+    import re
+
+    for name in ("loss", "penalty", "alpha", "l1_ratio", "methods", "max_iter", "tol"):
+        flag = {"l1_ratio": "--l1-ratio", "max_iter": "--iters"}.get(name, f"--{name}")
+        text = re.sub(rf"\b{name}=(?:'([^']*)'|(\S+?))(?=[,;.)\s]|$)",
+                      lambda m, f=flag: f"{f} {m.group(1) if m.group(1) is not None else m.group(2)}", text)
+    return text.replace("from methods", "from --methods")
+
+
 def _split(text: Optional[str]) -> Optional[list[str]]:
     if text is None:
         return None
@@ -1228,6 +1239,16 @@ def compare(
                            "centred, unit-variance features (reported in the original units).")] = True,
     loss: Annotated[str, typer.Option(help="The loss every row minimises (as in gdlab fit; a classification loss "
                                       "reads --target as class labels).")] = "squared_error",
+    penalty: Annotated[str, typer.Option(help="none, l2, l1 or elasticnet: every row minimises the loss plus this "
+                                         "penalty.")] = "none",
+    alpha: Annotated[float, typer.Option(help="Penalty strength (scikit-learn's alpha).")] = 0.0001,
+    l1_ratio: Annotated[float, typer.Option("--l1-ratio", help="Elastic-net mixing (scikit-learn's).")] = 0.15,
+    methods: Annotated[Optional[str], typer.Option("--methods", help="The rows, comma-separated (default: those "
+                       "that fit this loss and penalty), from: closed_form, gd, momentum, nesterov, adagrad, "
+                       "rmsprop, adam, newton, lbfgs, LinearRegression, SGDRegressor, LogisticRegression, "
+                       "SGDClassifier.")] = None,
+    feature_names: Annotated[Optional[Path], typer.Option("--feature-names", help="A sparse X (.npz): a text "
+                             "file with one feature name a line.", show_default=False)] = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """gdlab's gradient descent beside the Normal Equation and scikit-learn, on your data (or, with --loss, beside
@@ -1246,17 +1267,28 @@ def compare(
         if "loss" not in inspect.signature(compare).parameters:
             raise UserError(f"compare --loss {loss} is not supported yet (this gdlab.compare fits least squares "
                             f"only); fit it with gdlab fit --loss {loss}.")
+    from gdlab.compare import METHODS
     from gdlab.io import is_sparse_file
 
-    if is_sparse_file(data):
-        raise UserError(f"gdlab compare does not take a sparse X yet ({data}, scipy.sparse.save_npz): it races "
-                        "scikit-learn's dense solvers on X; fit it with gdlab fit DATA --target y.npy (gradient "
-                        "descent or --solver closed-form).")
-    table, y, classes = _load_for_loss(data, target, features, loss_obj, min_rows=2, command="compare")
+    pen = _check_penalty(penalty, alpha)
+    if not 0 <= l1_ratio <= 1:
+        raise UserError(f"--l1-ratio must be between 0 and 1, got {l1_ratio}.")
+    chosen = _split(methods)
+    if chosen is not None:
+        for name in chosen:
+            if name not in METHODS:
+                raise UserError(f"unknown method {name!r} in --methods; choose from {', '.join(METHODS)}.")
+    if feature_names is not None and not is_sparse_file(data):
+        raise UserError("--feature-names names the columns of a sparse X (.npz); a table names its own columns.")
+    table, y, classes = _load_for_loss(data, target, features, loss_obj, min_rows=2, command="compare",
+                                       feature_names=feature_names)
     if loss_obj.name != "squared_error":
         options["loss"] = loss_obj.name if classes is None else classes.loss.name
-    obj = compare(table.X, y, max_iter=iters, tol=tol, standardize=standardize,
-                  feature_names=table.feature_names, **options)
+    try:
+        obj = compare(table.X, y, max_iter=iters, tol=tol, standardize=standardize, methods=chosen, penalty=pen,
+                      alpha=alpha, l1_ratio=l1_ratio, feature_names=table.feature_names, **options)
+    except ValueError as exc:  # a method that cannot fit this objective: said in the flags' terms
+        raise UserError(_flag_words(str(exc))) from None
     frame = obj.to_frame()
     if classes is not None and classes.scheme != "binary":  # the outputs' columns named after their classes
         frame = frame.rename(columns={c: c.replace(f"[{o}]", f"[{name}]") for c in frame.columns

@@ -341,10 +341,10 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
         entries). On a sparse X the "newton" and "lbfgs" rows are skipped: :mod:`gdlab.solvers` takes dense X.
     y : (m,) or (m, k).
     methods : names from :data:`METHODS`; default: the closed form, gdlab's gd, momentum and adam, scikit-learn's
-        LinearRegression and SGDRegressor (for another loss: gd, momentum, adam, newton and lbfgs). "newton" and
-        "lbfgs" are the reference solvers of :mod:`gdlab.solvers`, whose trajectories record every iterate. For a
-        classification loss, "LogisticRegression" (loss="log_loss" or "multinomial"; penalty None or "l2") and
-        "SGDClassifier" (the binary losses) add scikit-learn's rows.
+        LinearRegression and SGDRegressor (for another loss: gd, momentum, adam, newton and lbfgs; for a
+        classification loss also scikit-learn's rows: "LogisticRegression" for loss="log_loss" or "multinomial"
+        without an L1 part, "SGDClassifier" for the binary losses). "newton" and "lbfgs" are the reference solvers
+        of :mod:`gdlab.solvers`, whose trajectories record every iterate.
     learning_rate : the gdlab optimizers' step ("auto": from the curvature, see :func:`gdlab.descend`).
     max_iter, tol : the gdlab optimizers' and the reference solvers' limits. max_iter is also LogisticRegression's
         (its tol is 1e-12, on the gradient); SGDRegressor and SGDClassifier keep their own defaults (max_iter=1000,
@@ -384,6 +384,12 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
             methods = tuple(mth for mth in methods if mth not in _REFERENCE_SOLVERS)
         methods = tuple(mth for mth in methods if not (mth == "closed_form" and pen.l1)
                         and not (mth == "LinearRegression" and pen.active))
+        # a classification loss races scikit-learn too, as least squares races LinearRegression and SGDRegressor:
+        # LogisticRegression where it minimises the same objective, SGDClassifier for its own (binary) losses
+        if loss_obj.name in ("log_loss", "multinomial") and not pen.l1:
+            methods += ("LogisticRegression",)
+        if loss_obj.task == "binary":
+            methods += ("SGDClassifier",)
     methods = list(methods)
     for name in methods:
         check_choice("method", name, METHODS)
