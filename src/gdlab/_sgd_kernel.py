@@ -12,16 +12,16 @@ estimate of the weighted full gradient; without weights the divisor is |B|). The
 coded here: :func:`epoch_functions` builds the loop around a loss's ``scalar_derivative`` (gdlab.losses) and an
 optimizer's coordinate rule (gdlab.optimizers.CoordinateRule), the same plain functions the NumPy path uses, which
 numba compiles into the loop. Each output column is its own model (one-vs-rest), so every loss with a scalar
-derivative runs here; a coupled loss (the softmax) does not. The schedules are scikit-learn's: constant,
-invscaling eta0 / (t + 1)^power_t and optimal 1 / (alpha (t0 + t)); ``adaptive`` is the constant eta0 times
-``eta_scale``, which the caller divides by 5 between epochs when the loss stalls. Averaged SGD keeps the running
-mean of theta after update ``average_start`` onwards.
+derivative runs here; a coupled loss (the softmax) does not. Nor is the schedule: the loop calls a schedule's
+``scalar_rate(t, scalar_params)`` (gdlab.schedules), compiled in the same way, times ``eta_scale``, which the
+caller divides by 5 between epochs for ``adaptive`` when the loss stalls. Averaged SGD keeps the running mean of
+theta after update ``average_start`` onwards.
 
 A shuffled epoch visits the rows in random order, so each row's read would wait on main memory: the loops ask the
 CPU to prefetch the row PREFETCH_DISTANCE positions ahead (LLVM's prefetch intrinsic), which brings a shuffled
 epoch close to the speed of an in-order one. ``shuffle_rows`` draws each epoch's order (Fisher-Yates).
 
-The epochs are compiled by numba with ``cache=True``, one cache entry per (derivative, rule) pair, named after a
+The epochs are compiled by numba with ``cache=True``, one cache entry per (derivative, rule, rate), named after a
 fingerprint of their code (a few seconds the first time, then loaded from the cache; see benchmarks/RESULTS.md).
 Without numba, :data:`HAVE_NUMBA` is False and gdlab.descend runs its NumPy epochs; ``sgd_epoch`` then still runs,
 as plain (slow) Python, which keeps it testable.
@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-__all__ = ["HAVE_NUMBA", "SCHEDULE_CODES", "PREFETCH_DISTANCE", "epoch_functions", "rule_is_the_gradient",
+__all__ = ["HAVE_NUMBA", "PREFETCH_DISTANCE", "epoch_functions", "rule_is_the_gradient",
            "rule_moves_nothing_on_a_zero_gradient", "sgd_epoch", "shuffle_rows", "sparse_epoch_function", "warm_up"]
 
 try:  # numba is a dependency of gdlab, but the library must still import (and fit) without it
@@ -86,23 +86,6 @@ else:  # pragma: no cover
 #: without prefetching, about 1.2x with it; 16 to 32 rows ahead work best here)
 PREFETCH_DISTANCE = 16
 
-SCHEDULE_CODES = {"constant": 0, "invscaling": 1, "optimal": 2, "adaptive": 0}
-
-
-@njit(cache=True)
-def _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0):
-    if schedule_code == 0:
-        return eta0
-    if schedule_code == 1:
-        # the common exponents by square roots: a general power costs as much as the rest of an update
-        if power_t == 0.5:
-            return eta0 / math.sqrt(t + 1.0)
-        if power_t == 0.25:
-            return eta0 / math.sqrt(math.sqrt(t + 1.0))
-        return eta0 / (t + 1.0) ** power_t
-    return 1.0 / (optimal_alpha * (optimal_t0 + t))
-
-
 @njit(cache=True)
 def _soft_threshold(w, threshold):
     """The proximal step of threshold * |w|: w moved towards 0 by threshold, exactly 0 within it."""
@@ -114,7 +97,7 @@ def _soft_threshold(w, threshold):
 
 
 _JITABLE: set = set()  # the plain functions already made callable from compiled code
-_EPOCHS: dict = {}  # (derivative, rule, n_state) -> (single-output batch-1 epoch, general epoch)
+_EPOCHS: dict = {}  # (derivative, rule, n_state, rate) -> (single-output batch-1 epoch, general epoch)
 
 
 def _jitable(fn):
@@ -140,28 +123,32 @@ def _digest(*functions) -> str:
     return h.hexdigest()[:12]
 
 
-def epoch_functions(derivative, rule, n_state: int = 2):
-    """The compiled epochs for one loss derivative and one optimizer rule (built once, cached on disk).
+def epoch_functions(derivative, rule, n_state, rate):
+    """The compiled epochs for one loss derivative, one optimizer rule and one schedule (built once, cached on disk).
 
     derivative : ``loss.scalar_derivative``, d loss / d eta as ``derivative(eta, y, param)`` (gdlab.losses).
     rule : ``optimizer.direction.coordinate.update``, ``rule(g, a, b, count, hyper) -> (u, a, b)``
         (gdlab.optimizers.CoordinateRule); ``n_state`` the state slots it uses (unused ones are not written).
+    rate : ``schedule.scalar_rate``, the learning rate as ``rate(t, schedule_params)`` (gdlab.schedules); the
+        epochs take ``schedule_params`` (a tuple of floats) as an argument.
 
     Returns ``(single, general)``: ``single(X, y, ...)`` for batch_size=1 and one output (1-D parameters, about
     three times faster), ``general(X, Y, ..., batch_size, ...)`` for any batch and outputs; the arguments are
-    those of :func:`sgd_epoch`. Each is a closure over the two functions, which numba compiles into the loop (no
-    call through a pointer, no code for losses or optimizers in this file).
+    those of :func:`sgd_epoch`. Each is a closure over the three functions, which numba compiles into the loop (no
+    call through a pointer, no code for losses, optimizers or schedules in this file). An epoch stops before an
+    update whose learning rate is not a positive finite number and returns that rate, with counters[0] the step.
     """
-    key = (derivative, rule, int(n_state))
+    key = (derivative, rule, int(n_state), rate)
     if key in _EPOCHS:
         return _EPOCHS[key]
     dloss = _jitable(derivative)
     update = _jitable(rule)
+    rate = _jitable(rate)
     keep_first = n_state >= 1
     keep_second = n_state >= 2
 
     def single(X, y, sample_weight, order, w, first, second, average, counters, fit_intercept, param, hyper, l1,
-               l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale, average_start,
+               l2, schedule_params, eta_scale, average_start,
                mean_weight, center, inv_scale, l1_of, l2_of):
         m, d = X.shape
         off = 1 if fit_intercept else 0
@@ -170,7 +157,7 @@ def epoch_functions(derivative, rule, n_state: int = 2):
         t = counters[0]
         n_avg = counters[1]
         count = counters[2]
-        eta = eta0
+        eta = rate(t, schedule_params) * eta_scale
         inv_mean_weight = 1.0 / mean_weight
         scaled = center.shape[0] > 0
         per_coef = l1_of.shape[0] > 0
@@ -195,7 +182,9 @@ def epoch_functions(derivative, rule, n_state: int = 2):
             for j in range(d):
                 pred += xi[j] * w[off + j]
             dl = (s * dloss(pred, y[i], param)) * inv_mean_weight if s != 0.0 else 0.0
-            eta = _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0) * eta_scale
+            eta = rate(t, schedule_params) * eta_scale
+            if not (eta > 0.0 and eta < math.inf):  # (NaN fails both) the caller raises, naming the step
+                break
             count += 1
             fcount = float(count)
             if fit_intercept:
@@ -232,7 +221,7 @@ def epoch_functions(derivative, rule, n_state: int = 2):
         return eta
 
     def general(X, Y, sample_weight, order, batch_size, theta, first, second, average, counters, fit_intercept,
-                param, hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale,
+                param, hyper, l1, l2, schedule_params, eta_scale,
                 average_start, mean_weight, center, inv_scale, l1_of, l2_of):
         m, d = X.shape
         k = Y.shape[1]
@@ -243,7 +232,7 @@ def epoch_functions(derivative, rule, n_state: int = 2):
         t = counters[0]
         n_avg = counters[1]
         count = counters[2]
-        eta = eta0
+        eta = rate(t, schedule_params) * eta_scale
         scaled = center.shape[0] > 0
         per_coef = l1_of.shape[0] > 0
         buf = np.empty(d)
@@ -278,7 +267,9 @@ def epoch_functions(derivative, rule, n_state: int = 2):
                         for j in range(d):
                             g[off + j, o] += dl * xi[j]
             scale = 1.0 / ((stop - start) * mean_weight)
-            eta = _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0) * eta_scale
+            eta = rate(t, schedule_params) * eta_scale
+            if not (eta > 0.0 and eta < math.inf):  # (NaN fails both) the caller raises, naming the step
+                break
             count += 1
             fcount = float(count)
             for r in range(p):
@@ -308,8 +299,9 @@ def epoch_functions(derivative, rule, n_state: int = 2):
         counters[2] = count
         return eta
 
-    # one cache entry per (derivative, rule): numba names the cache files after the qualified name
-    name = f"{derivative.__name__}_{rule.__name__}_{n_state}_{_digest(derivative, rule)}".strip("_")
+    # one cache entry per (derivative, rule, rate): numba names the cache files after the qualified name
+    name = f"{derivative.__name__}_{rule.__name__}_{rate.__name__}_{n_state}_{_digest(derivative, rule, rate)}"
+    name = name.strip("_")
     single.__qualname__ = f"single_output_epoch_{name}"
     general.__qualname__ = f"epoch_{name}"
     _EPOCHS[key] = (njit(cache=True)(single), njit(cache=True)(general))
@@ -329,15 +321,16 @@ def _prefetch_row(data, indices, lo, hi):
     _prefetch(indices, hi - 1)
 
 
-_SPARSE_EPOCHS: dict = {}  # (derivative, rule, n_state) -> the compiled epoch over CSR rows
+_SPARSE_EPOCHS: dict = {}  # (derivative, rule, n_state, rate) -> the compiled epochs over CSR rows
 
 
-def sparse_epoch_function(derivative, rule, n_state: int = 2):
-    """The compiled epochs over CSR rows for one loss derivative and one optimizer rule (built once, cached on disk).
+def sparse_epoch_function(derivative, rule, n_state, rate):
+    """The compiled epochs over CSR rows for one loss derivative, optimizer rule and schedule (built once, cached on
+    disk), as :func:`epoch_functions`.
 
     Returns ``(single, epoch)``. ``epoch(data, indices, indptr, Y, sample_weight, order, batch_size, theta, first,
-    second, average, counters, fit_intercept, param, hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha,
-    optimal_t0, eta_scale, average_start, mean_weight, center, inv_scale, l1_of, l2_of, lazy) -> float``: the
+    second, average, counters, fit_intercept, param, hyper, l1, l2, schedule_params, eta_scale, average_start,
+    mean_weight, center, inv_scale, l1_of, l2_of, lazy) -> float``: the
     arguments of :func:`sgd_epoch` with X given as its CSR arrays (data, indices, indptr), and the same updates.
     Each row's prediction and gradient walk its stored entries only; with the standardization, the centring is
     implicit:
@@ -357,20 +350,21 @@ def sparse_epoch_function(derivative, rule, n_state: int = 2):
       exact zeros are the dense kernel's.
 
     ``single(data, indices, indptr, y, sample_weight, order, w, first, second, counters, fit_intercept, param,
-    hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale, mean_weight, inv_scale,
+    hyper, l1, l2, schedule_params, eta_scale, mean_weight, inv_scale,
     l1_of)`` is ``epoch``'s lazy case for batch_size=1 and one output (1-D w, first, second): each row reads and
     writes only its own coefficients' slots, no batch bookkeeping (about twice as fast on hashed text features).
     """
-    key = (derivative, rule, int(n_state))
+    key = (derivative, rule, int(n_state), rate)
     if key in _SPARSE_EPOCHS:
         return _SPARSE_EPOCHS[key]
     dloss = _jitable(derivative)
     update = _jitable(rule)
+    rate = _jitable(rate)
     keep_first = n_state >= 1
     keep_second = n_state >= 2
 
     def single(data, indices, indptr, y, sample_weight, order, w, first, second, counters, fit_intercept, param,
-               hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale, mean_weight,
+               hyper, l1, l2, schedule_params, eta_scale, mean_weight,
                inv_scale, l1_of):
         # batch 1, one output, lazy: each row reads and writes its own columns only (w[off:] holds v, w = vscale v)
         m = indptr.shape[0] - 1
@@ -383,7 +377,7 @@ def sparse_epoch_function(derivative, rule, n_state: int = 2):
         inv_mean_weight = 1.0 / mean_weight
         t = counters[0]
         count = counters[2]
-        eta = eta0
+        eta = rate(t, schedule_params) * eta_scale
         vscale = 1.0
         acc = 0.0
         acc_last = np.zeros(d if has_l1 else 0)
@@ -412,7 +406,9 @@ def sparse_epoch_function(derivative, rule, n_state: int = 2):
             if fit_intercept:
                 pred += w[0]
             dl = (s * dloss(pred, y[i], param)) * inv_mean_weight if s != 0.0 else 0.0
-            eta = _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0) * eta_scale
+            eta = rate(t, schedule_params) * eta_scale
+            if not (eta > 0.0 and eta < math.inf):  # (NaN fails both) the caller raises, naming the step
+                break
             count += 1
             fcount = float(count)
             if fit_intercept:
@@ -463,7 +459,7 @@ def sparse_epoch_function(derivative, rule, n_state: int = 2):
         return eta
 
     def epoch(data, indices, indptr, Y, sample_weight, order, batch_size, theta, first, second, average, counters,
-              fit_intercept, param, hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0,
+              fit_intercept, param, hyper, l1, l2, schedule_params,
               eta_scale, average_start, mean_weight, center, inv_scale, l1_of, l2_of, lazy):
         m = indptr.shape[0] - 1
         k = Y.shape[1]
@@ -482,7 +478,7 @@ def sparse_epoch_function(derivative, rule, n_state: int = 2):
         t = counters[0]
         n_avg = counters[1]
         count = counters[2]
-        eta = eta0
+        eta = rate(t, schedule_params) * eta_scale
         gx = np.zeros((d, k))  # the batch's data gradient sum_i dl_i x_ij, on the touched columns (lazy)
         g0 = np.zeros(k)
         pred = np.zeros(k)
@@ -550,7 +546,9 @@ def sparse_epoch_function(derivative, rule, n_state: int = 2):
                     for o in range(k):
                         gx[j, o] += pred[o] * x
             scale = 1.0 / ((stop - start) * mean_weight)
-            eta = _learning_rate(t, schedule_code, eta0, power_t, optimal_alpha, optimal_t0) * eta_scale
+            eta = rate(t, schedule_params) * eta_scale
+            if not (eta > 0.0 and eta < math.inf):  # (NaN fails both) the caller raises, naming the step
+                break
             count += 1
             fcount = float(count)
             if fit_intercept:
@@ -642,7 +640,8 @@ def sparse_epoch_function(derivative, rule, n_state: int = 2):
         counters[2] = count
         return eta
 
-    name = f"{derivative.__name__}_{rule.__name__}_{n_state}_{_digest(derivative, rule)}".strip("_")
+    name = f"{derivative.__name__}_{rule.__name__}_{rate.__name__}_{n_state}_{_digest(derivative, rule, rate)}"
+    name = name.strip("_")
     single.__qualname__ = f"sparse_single_output_epoch_{name}"
     epoch.__qualname__ = f"sparse_epoch_{name}"
     _SPARSE_EPOCHS[key] = (njit(cache=True)(single), njit(cache=True)(epoch))
@@ -668,9 +667,9 @@ def rule_is_the_gradient(rule) -> bool:
 
 
 def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, first, second, average, counters, fit_intercept,
-              derivative, param, rule, n_state, hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha,
-              optimal_t0, eta_scale, average_start, mean_weight, center, inv_scale, l1_of, l2_of):
-    """One epoch of (mini-batch) stochastic descent, in place, with the compiled epoch for (derivative, rule).
+              derivative, param, rule, n_state, hyper, l1, l2, rate, schedule_params, eta_scale, average_start,
+              mean_weight, center, inv_scale, l1_of, l2_of):
+    """One epoch of (mini-batch) stochastic descent, in place, with the compiled epoch for (derivative, rule, rate).
 
     Parameters
     ----------
@@ -684,37 +683,40 @@ def sgd_epoch(X, Y, sample_weight, order, batch_size, theta, first, second, aver
     counters : (3,) int64 — [t, n_averaged, count]: updates made so far (the schedule's step), iterates averaged
         so far, the optimizer's updates so far; updated in place.
     derivative, param : the loss's ``scalar_derivative`` and ``param``; rule, n_state, hyper : the optimizer's
-        CoordinateRule. l1, l2 as in ``objectives.Penalty``; the schedule by its code; ``mean_weight`` s_bar (1.0
-        without weights).
+        CoordinateRule. l1, l2 as in ``objectives.Penalty``. rate, schedule_params : the schedule's ``scalar_rate``
+        and ``scalar_params`` (gdlab.schedules); eta_scale multiplies every rate ('adaptive' divides it by 5 on a
+        stall). ``mean_weight`` s_bar (1.0 without weights).
     center, inv_scale : (d,) — standardized descent: each row is read as (x - center) * inv_scale (both (0,) for
         the raw rows). l1_of, l2_of : (d,) — per-coefficient penalty weights in those coordinates, replacing l1 and l2
         (both (0,) for the scalars).
 
     Returns
     -------
-    float — the learning rate of the last update.
+    float — the learning rate of the last update; or the first one that is not a positive finite number, before
+    which the epoch stopped (counters[0] is then its step).
     """
-    single, general = epoch_functions(derivative, rule, n_state)
+    single, general = epoch_functions(derivative, rule, n_state, rate)
     if batch_size == 1 and Y.shape[1] == 1:
         return single(X, Y[:, 0], sample_weight, order, theta[:, 0], first[:, 0], second[:, 0], average[:, 0],
-                      counters, fit_intercept, param, hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha,
-                      optimal_t0, eta_scale, average_start, mean_weight, center, inv_scale, l1_of, l2_of)
+                      counters, fit_intercept, param, hyper, l1, l2, schedule_params, eta_scale, average_start,
+                      mean_weight, center, inv_scale, l1_of, l2_of)
     return general(X, Y, sample_weight, order, batch_size, theta, first, second, average, counters, fit_intercept,
-                   param, hyper, l1, l2, schedule_code, eta0, power_t, optimal_alpha, optimal_t0, eta_scale,
-                   average_start, mean_weight, center, inv_scale, l1_of, l2_of)
+                   param, hyper, l1, l2, schedule_params, eta_scale, average_start, mean_weight, center, inv_scale,
+                   l1_of, l2_of)
 
 
 _NONE = np.zeros(0)  # "not given" for the kernel's optional arrays (center, inv_scale, l1_of, l2_of)
 
 
-def warm_up(derivatives=None, rules=None) -> float:
+def warm_up(derivatives=None, rules=None, schedules=None) -> float:
     """Compile (or load from the cache) the epochs on a tiny problem; returns the seconds it took.
 
     derivatives, rules: the losses' scalar derivatives and the optimizers' CoordinateRules to prepare (default: the
-    squared error with gd, momentum and adam, the log-loss with gd)."""
+    squared error with gd, momentum and adam, the log-loss with gd); schedules: the schedules (default: a
+    constant step, which 'adaptive' shares)."""
     import time
 
-    from gdlab import losses, optimizers
+    from gdlab import losses, optimizers, schedules as schedules_module
 
     t0 = time.perf_counter()
     if derivatives is None and rules is None:
@@ -727,13 +729,14 @@ def warm_up(derivatives=None, rules=None) -> float:
                  for r in (rules or [optimizers.gd().direction.coordinate])]
     X = np.zeros((2, 1))
     Y = np.ones((2, 1))
-    for derivative, rule in pairs:
-        for batch_size in (1, 2):
-            theta = np.zeros((2, 1))
-            sgd_epoch(X, Y, _NONE, np.arange(2, dtype=np.int64), batch_size, theta, np.zeros_like(theta),
-                      np.zeros_like(theta), np.zeros_like(theta), np.zeros(3, dtype=np.int64), True, derivative,
-                      0.0, rule.update, rule.n_state, rule.hyper, 0.0, 0.0, 0, 0.01, 0.25, 1.0, 1.0, 1.0, -1, 1.0,
-                      _NONE, _NONE, _NONE, _NONE)
+    for schedule in schedules or [schedules_module.constant(0.01)]:
+        for derivative, rule in pairs:
+            for batch_size in (1, 2):
+                theta = np.zeros((2, 1))
+                sgd_epoch(X, Y, _NONE, np.arange(2, dtype=np.int64), batch_size, theta, np.zeros_like(theta),
+                          np.zeros_like(theta), np.zeros_like(theta), np.zeros(3, dtype=np.int64), True, derivative,
+                          0.0, rule.update, rule.n_state, rule.hyper, 0.0, 0.0, type(schedule).scalar_rate,
+                          schedule.scalar_params, 1.0, -1, 1.0, _NONE, _NONE, _NONE, _NONE)
     shuffle_rows(np.arange(2, dtype=np.int64), np.zeros(2))
     return time.perf_counter() - t0
 

@@ -10,8 +10,9 @@ counter. Two engines give the same updates:
 * :class:`CompiledEpochs`: gdlab's numba kernel (:mod:`gdlab._sgd_kernel`), no Python call per update, on rows in
   memory, raw or standardized (each row read as (x - c) / s on the fly: no copy of X), for every optimizer with a
   coordinate-wise rule (all the named ones), every loss with a scalar derivative (all but the coupled softmax),
-  every penalty, weights, and the schedules it knows. It compiles the loss's ``scalar_derivative`` and the
-  optimizer's ``CoordinateRule`` into its loop: the same functions as the NumPy path, never a name or a code.
+  every penalty, weights, and every schedule with a scalar form (all the named ones). It compiles the loss's
+  ``scalar_derivative``, the optimizer's ``CoordinateRule`` and the schedule's ``scalar_rate`` into its loop: the
+  same functions as the NumPy path, never a name or a code.
   A sparse X runs :func:`gdlab._sgd_kernel.sparse_epoch_function`: each row's stored entries only, the centring
   implicit; a batch costs O(its stored entries) where the untouched coefficients can be updated lazily and
   exactly (gd, adagrad: see :func:`sparse_dense_terms`), O(d) otherwise, and ``engine_reason`` says which.
@@ -29,10 +30,8 @@ import numpy as np
 
 from gdlab.losses import Loss
 
-from gdlab.schedules import adaptive, constant, invscaling, optimal
-
 __all__ = ["Averager", "CompiledEpochs", "CoordinateState", "DescentState", "NumpyEpochs", "choose_engine",
-           "sparse_dense_terms", "ENGINES"]
+           "schedule_form", "sparse_dense_terms", "ENGINES"]
 
 ENGINES = ("auto", "numpy", "compiled")
 
@@ -200,15 +199,17 @@ class NumpyEpochs:
         return theta, opt_state, t, eta
 
 
-def _schedule_codes(schedule: Any) -> tuple[int, float, float, float, float] | None:
-    """The kernel's encoding of a schedule (code, eta0, power_t, optimal alpha, optimal t0), None if it has none."""
-    if type(schedule) is optimal:
-        return 2, 0.0, 0.0, float(schedule.alpha), float(schedule._t0())
-    if type(schedule) is invscaling:
-        return 1, float(schedule.eta0), float(schedule.power_t), 1.0, 1.0
-    if type(schedule) in (constant, adaptive):
-        return 0, float(schedule.eta0), 0.0, 1.0, 1.0
-    return None
+def schedule_form(schedule: Any) -> tuple[Any, tuple[float, ...]] | None:
+    """The schedule's scalar form for the compiled epochs, ``(scalar_rate, scalar_params)`` (gdlab.schedules), or
+    None when it has none (any callable of t: the NumPy epochs run it)."""
+    rate = getattr(type(schedule), "scalar_rate", None)
+    if rate is None or not hasattr(rate, "__code__"):  # a plain function (a staticmethod reads as one)
+        return None
+    try:
+        params = tuple(float(v) for v in schedule.scalar_params)
+    except (AttributeError, TypeError, ValueError, NotImplementedError):
+        return None
+    return rate, params
 
 
 def compiles(loss: Loss) -> bool:
@@ -265,8 +266,9 @@ def choose_engine(requested: str, *, full_batch: bool, optimizer: Any, source: A
                    "epochs update each output on its own")
     elif not compiles(loss):
         why_not = f"loss {loss.name!r} has no scalar_derivative to compile"
-    elif _schedule_codes(schedule) is None:
-        why_not = "the compiled epochs know constant, invscaling, optimal and adaptive schedules"
+    elif schedule_form(schedule) is None:
+        why_not = (f"the schedule {schedule!r} has no scalar form (scalar_rate and scalar_params, "
+                   "gdlab.schedules) to compile")
     elif not _sgd_kernel.HAVE_NUMBA:
         why_not = "numba is not installed"
     if requested == "compiled" and why_not:
@@ -336,8 +338,13 @@ class CompiledEpochs:
         self.param = float(loss.param)
         self.rule = optimizer.direction.coordinate
         self.hyper = tuple(float(h) for h in self.rule.hyper)
+        form = schedule_form(schedule)
+        if form is None:
+            raise ValueError(f"the compiled epochs need a schedule with a scalar form (gdlab.schedules), got "
+                             f"{schedule!r}")
+        rate, self.schedule_params = form
         self.single, self.general = _sgd_kernel.epoch_functions(loss.scalar_derivative, self.rule.update,
-                                                                self.rule.n_state)
+                                                                self.rule.n_state, rate)
         self.l1, self.l2 = float(penalty.l1), float(penalty.l2)
         none = np.zeros(0)
         if scaling is None:
@@ -347,10 +354,9 @@ class CompiledEpochs:
             self.inv_scale = np.ascontiguousarray(1.0 / scaling.scale, dtype=np.float64)
             self.l1_of = self.l1 * self.inv_scale
             self.l2_of = self.l2 * self.inv_scale**2
-        self.codes = _schedule_codes(schedule)
         if self.sparse:
             self.sparse_epoch = _sgd_kernel.sparse_epoch_function(loss.scalar_derivative, self.rule.update,
-                                                                  self.rule.n_state)
+                                                                  self.rule.n_state, rate)
             centred = scaling is not None and bool(np.any(scaling.center != 0))
             # lazy (O(nnz) a batch) wherever it is exact; averaging is decided per epoch (avg.start)
             self.lazy_unless_averaging = sparse_dense_terms(self.rule, centred=centred,
@@ -376,9 +382,8 @@ class CompiledEpochs:
         first, second = opt_state.first, opt_state.second
         average = avg.theta if avg.theta is not None else np.zeros_like(theta)
         counters = np.array([t, avg.n, opt_state.count], dtype=np.int64)
-        code, eta0, power_t, oa, ot0 = self.codes
-        args = (counters, self.fit_intercept, self.param, self.hyper, self.l1, self.l2, code, eta0, power_t, oa,
-                ot0, float(eta_scale), int(avg.start), self.mean_weight, self.center, self.inv_scale, self.l1_of,
+        args = (counters, self.fit_intercept, self.param, self.hyper, self.l1, self.l2, self.schedule_params,
+                float(eta_scale), int(avg.start), self.mean_weight, self.center, self.inv_scale, self.l1_of,
                 self.l2_of)
         with np.errstate(over="ignore", invalid="ignore"):
             if self.sparse:
@@ -388,7 +393,7 @@ class CompiledEpochs:
                 if lazy and self.batch_size == 1 and self.Y.shape[1] == 1:
                     eta = single(data, indices, indptr, self.Y[:, 0], self.sw, self.order, theta[:, 0], first[:, 0],
                                  second[:, 0], counters, self.fit_intercept, self.param, self.hyper, self.l1, self.l2,
-                                 code, eta0, power_t, oa, ot0, float(eta_scale), self.mean_weight, self.inv_scale,
+                                 self.schedule_params, float(eta_scale), self.mean_weight, self.inv_scale,
                                  self.l1_of)
                 else:
                     eta = general(data, indices, indptr, self.Y, self.sw, self.order, self.batch_size, theta,
@@ -400,6 +405,8 @@ class CompiledEpochs:
             else:
                 eta = self.general(self.X, self.Y, self.sw, self.order, self.batch_size, theta, first, second,
                                    average, *args)
+        if not (eta > 0 and math.isfinite(eta)):  # the kernel stopped before this step
+            check_step(eta, int(counters[0]))
         avg.n = int(counters[1])
         if avg.n > 0:
             avg.theta = average
