@@ -169,7 +169,10 @@ _SHARED_PARAMETERS_DOC = """\
     record_every : int >= 1, default=1
         Keep every k-th iterate in ``trajectory_``.
     max_records : int >= 2, default=10000
-        Bound on the iterates kept (beyond it the kept ones are thinned, evenly).
+        Bound on the rows kept (beyond it the kept ones are thinned, evenly). The iterates (coef, intercept) are
+        also held within 64 MiB (``gdlab.result.ITERATE_BUDGET_BYTES``): past it every second one is dropped,
+        the losses and gradient norms of every row stay, and ``trajectory_.coef_iteration`` and ``coef_stride``
+        say which were kept (always the first and the last).
 """
 
 _SHARED_ATTRIBUTES_DOC = """\
@@ -233,8 +236,6 @@ class _BaseGD(BaseEstimator):
     _parameter_constraints: dict = dict(_SHARED_CONSTRAINTS)
     #: coef_ is (n_outputs, n_features) even for one output (SGDClassifier's (1, n_features) for two classes)
     _coef_always_2d: ClassVar[bool] = False
-    #: intercept_ in X's dtype too (SGDClassifier's float32 fit keeps a float32 intercept; SGDRegressor's is float64)
-    _intercept_in_input_dtype: ClassVar[bool] = False
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -248,6 +249,10 @@ class _BaseGD(BaseEstimator):
             setattr(self, name, values[name])
 
     # ---- what a face defines -------------------------------------------------------------------------------
+    def _intercept_dtype(self, coef_dtype: np.dtype, n_models: int) -> np.dtype:
+        """intercept_'s dtype: float64 (SGDRegressor's float32 fit returns its intercept as a C double)."""
+        return np.dtype(np.float64)
+
     def _fit_loss(self) -> Loss:
         """The loss object descend minimises in this fit."""
         raise NotImplementedError
@@ -568,12 +573,14 @@ class _BaseGD(BaseEstimator):
         theta = out.theta
         loss = out.loss
         if out.diverged:
-            # the lowest loss recorded in the trajectory
+            # the lowest loss among the iterates the trajectory kept (all of them unless its byte budget thinned
+            # them: then the losses of the others are known but not their weights)
             traj = out.trajectory
-            losses = np.where(np.isfinite(traj.loss), traj.loss, np.inf)
+            rows = traj.coef_rows
+            losses = np.where(np.isfinite(traj.loss[rows]), traj.loss[rows], np.inf)
             i = int(np.argmin(losses))
             theta = _pack(traj.coef[i], traj.intercept[i], self.fit_intercept, theta.shape[1])
-            best_it, loss = int(traj.iteration[i]), float(traj.loss[i])
+            best_it, loss = int(traj.coef_iteration[i]), float(traj.loss[rows[i]])
             warnings.warn(f"{out.message} {name} keeps the weights of iteration {best_it}, the lowest loss "
                           "recorded, and sets diverged_=True.", DivergenceWarning, stacklevel=stacklevel)
         elif out.status in (1, 5) and self._tol is not None and not out.partial_call:
@@ -588,12 +595,12 @@ class _BaseGD(BaseEstimator):
         off = 1 if self.fit_intercept else 0
         W = final[off:]
         b = final[0] if self.fit_intercept else np.zeros(final.shape[1])
-        # coef_ in the input's dtype, intercept_ in float64 (SGDRegressor's float32 fit returns the intercept as a
-        # C double) or the input's (SGDClassifier's): scikit-learn's dtypes; the fit itself ran in float64
+        # coef_ in the input's dtype, intercept_ as the face says (scikit-learn's dtypes); the fit itself ran in
+        # float64
         coef = W[:, 0] if single and not self._coef_always_2d else W.T
         dtype = getattr(self, "_coef_dtype", np.float64)
         self.coef_ = coef.astype(dtype, copy=True)
-        intercept_dtype = dtype if self._intercept_in_input_dtype else np.float64
+        intercept_dtype = self._intercept_dtype(np.dtype(dtype), final.shape[1])
         self.intercept_ = np.atleast_1d(np.asarray(b, dtype=intercept_dtype)).copy()
         self.n_iter_ = int(out.n_iter)
         self.t_ = int(self.t_ + out.n_updates)
@@ -864,7 +871,9 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
     classes_ : ndarray of shape (n_classes,) — the labels, sorted (any type: numbers, strings, ...).
     coef_ : ndarray of shape (1, n_features) for two classes, (n_classes, n_features) otherwise
         In X's dtype (float32 or float64), as in SGDClassifier.
-    intercept_ : ndarray of shape (1,) or (n_classes,), in X's dtype (as SGDClassifier's)
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        float64 for two classes, X's dtype for more (SGDClassifier's dtypes: a float32 fit's decision_function
+        and predict_proba are then float64 for two classes, float32 for more).
 """ + _SHARED_ATTRIBUTES_DOC + """
     Examples
     --------
@@ -883,7 +892,12 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
         "n_jobs": [Integral, None],
     }
     _coef_always_2d: ClassVar[bool] = True
-    _intercept_in_input_dtype: ClassVar[bool] = True
+
+    def _intercept_dtype(self, coef_dtype: np.dtype, n_models: int) -> np.dtype:
+        """SGDClassifier's: float64 for one model (two classes: its binary fit returns the intercept as a C
+        double), X's dtype for one model per class (it allocates the intercepts in X's dtype), so a float32 fit's
+        decision_function and predict_proba are float64 for two classes, float32 for more."""
+        return np.dtype(np.float64) if n_models == 1 else coef_dtype
 
     def __init__(self, loss="log_loss", *, penalty="l2", alpha=0.0001, l1_ratio=0.15, fit_intercept=True,
                  max_iter=1000, tol="auto", shuffle=True, verbose=0, epsilon=0.1, n_jobs=None, random_state=None,
@@ -1060,16 +1074,18 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
         check_is_fitted(self)
         scores = self.decision_function(X)
         link = self._loss_obj
+        # in the decision function's dtype, as SGDClassifier's (float32 for a float32 fit of 3+ classes), computed
+        # in float64
         if scores.ndim == 1:
-            p = link.predict(scores)
-            return np.column_stack([1.0 - p, p])
-        P = np.array(link.predict(scores), dtype=np.float64)
-        if link.coupled:
-            return P
-        total = P.sum(axis=1, keepdims=True)
-        none = total[:, 0] == 0
-        P[none], total[none] = 1.0, P.shape[1]
-        return P / total
+            p = np.asarray(link.predict(scores.astype(np.float64, copy=False)), dtype=np.float64)
+            return np.column_stack([1.0 - p, p]).astype(scores.dtype, copy=False)
+        P = np.array(link.predict(scores.astype(np.float64, copy=False)), dtype=np.float64)
+        if not link.coupled:
+            total = P.sum(axis=1, keepdims=True)
+            none = total[:, 0] == 0
+            P[none], total[none] = 1.0, P.shape[1]
+            P /= total
+        return P.astype(scores.dtype, copy=False)
 
     @available_if(_check_proba)
     def predict_log_proba(self, X):

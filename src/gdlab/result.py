@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from gdlab.curvature import Curvature
 
-__all__ = ["Result", "Trajectory", "TrajectoryRecorder"]
+__all__ = ["Result", "Trajectory", "TrajectoryRecorder", "ITERATE_BUDGET_BYTES"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,14 @@ class Trajectory:
     grad_norm : (n,) — Euclidean norm of the gradient of the smooth part at (w_t, b_t).
     learning_rate : (n,) — the step that produced iterate t (the last one of its epoch; NaN at iteration 0).
     gap : (n,) or None — loss_t - loss* when the optimum is known.
+    stride : int — a row was recorded every ``stride`` iterations (``record_every``, doubled each time
+        ``max_records`` rows were exceeded), plus the last iteration.
+    coef_iteration : (n_kept,) int — the iterations whose iterate ``coef`` and ``intercept`` hold. The same as
+        ``iteration`` unless the iterates were thinned to stay within the recorder's byte budget
+        (:data:`ITERATE_BUDGET_BYTES`); then ``coef`` and ``intercept`` have n_kept < n rows.
+    coef_stride : int — the iterates kept are those of the iterations that are multiples of ``coef_stride``, plus
+        the first and the last; ``coef_stride == stride`` when none were thinned (``coef_stride // stride``: one
+        recorded iterate kept out of that many).
     """
 
     iteration: np.ndarray
@@ -39,13 +47,41 @@ class Trajectory:
     learning_rate: np.ndarray
     gap: np.ndarray | None = None
     stride: int = 1
+    coef_iteration: np.ndarray | None = None  # None (when built by hand): every row's iterate, as `iteration`
+    coef_stride: int | None = None  # None: `stride`
+
+    def __post_init__(self) -> None:
+        if self.coef_iteration is None:
+            object.__setattr__(self, "coef_iteration", self.iteration)
+        if self.coef_stride is None:
+            object.__setattr__(self, "coef_stride", self.stride)
+        if self.coef.shape[0] != self.coef_iteration.shape[0]:
+            raise ValueError(f"coef has {self.coef.shape[0]} rows but coef_iteration names "
+                             f"{self.coef_iteration.shape[0]} iterations; give one iteration per kept iterate.")
 
     def __len__(self) -> int:
         return int(self.iteration.shape[0])
 
     @property
+    def thinned(self) -> bool:
+        """True when some recorded iterations have no stored iterate (the byte budget was reached)."""
+        return self.coef.shape[0] < self.iteration.shape[0]
+
+    @property
+    def coef_rows(self) -> np.ndarray:
+        """(n_kept,) int: the row (index into ``iteration``, ``loss``, ...) of each kept iterate."""
+        if not self.thinned:
+            return np.arange(self.coef.shape[0])
+        its, kept = np.asarray(self.iteration), np.asarray(self.coef_iteration)
+        first = np.searchsorted(its, kept, side="left")
+        # an iteration recorded twice (an L-BFGS end point) keeps its order: the i-th copy goes to the i-th row
+        rank = np.arange(kept.shape[0]) - np.searchsorted(kept, kept, side="left")
+        return np.minimum(first + rank, its.shape[0] - 1)
+
+    @property
     def params(self) -> np.ndarray:
-        """(n, 1 + d) array [b_t, w_t] for single-output fits: the workshop's vector w = (intercept, slope...)."""
+        """(n_kept, 1 + d) array [b_t, w_t] for single-output fits: the workshop's vector w = (intercept, slope...),
+        at the iterations ``coef_iteration`` (every recorded one unless the iterates were thinned)."""
         if self.coef.ndim != 2:
             raise ValueError("params is defined for single-output trajectories; use coef and intercept.")
         return np.column_stack([self.intercept, self.coef])
@@ -59,6 +95,8 @@ class Trajectory:
             "grad_norm": _floats(self.grad_norm),
             "learning_rate": _floats(self.learning_rate),
             "stride": self.stride,
+            "coef_iteration": np.asarray(self.coef_iteration).tolist(),
+            "coef_stride": self.coef_stride,
         }
         if self.gap is not None:
             out["gap"] = _floats(self.gap)
@@ -69,20 +107,28 @@ class Trajectory:
 
         The names are the workshop's: w = [w0, w1, ..., wd] with w0 the intercept (the column of ones of X_b), so
         the intercept's column is ``intercept`` and ``wj`` is the weight of feature j (``coef[:, j - 1]``). Several
-        outputs: ``intercept_o`` and ``wj_o`` for output o.
+        outputs: ``intercept_o`` and ``wj_o`` for output o. When the iterates were thinned (:attr:`thinned`), the
+        weights' columns are NaN in the rows whose iterate was not kept.
         """
         import pandas as pd
 
-        cols: dict[str, Any] = {"iteration": self.iteration}
-        if self.coef.ndim == 2:
-            cols["intercept"] = self.intercept
-            for j in range(self.coef.shape[1]):
-                cols[f"w{j + 1}"] = self.coef[:, j]
+        if self.thinned:
+            rows = self.coef_rows
+            coef = np.full((len(self),) + self.coef.shape[1:], np.nan)
+            intercept = np.full((len(self),) + self.intercept.shape[1:], np.nan)
+            coef[rows], intercept[rows] = self.coef, self.intercept
         else:
-            for o in range(self.coef.shape[2]):
-                cols[f"intercept_{o}"] = self.intercept[:, o]
-                for j in range(self.coef.shape[1]):
-                    cols[f"w{j + 1}_{o}"] = self.coef[:, j, o]
+            coef, intercept = self.coef, self.intercept
+        cols: dict[str, Any] = {"iteration": self.iteration}
+        if coef.ndim == 2:
+            cols["intercept"] = intercept
+            for j in range(coef.shape[1]):
+                cols[f"w{j + 1}"] = coef[:, j]
+        else:
+            for o in range(coef.shape[2]):
+                cols[f"intercept_{o}"] = intercept[:, o]
+                for j in range(coef.shape[1]):
+                    cols[f"w{j + 1}_{o}"] = coef[:, j, o]
         cols["loss"] = self.loss
         cols["grad_norm"] = self.grad_norm
         cols["learning_rate"] = self.learning_rate
@@ -99,40 +145,98 @@ def _floats(a: np.ndarray) -> list[Any]:
     return [None if not np.isfinite(v) else float(v) for v in np.asarray(a, dtype=float).ravel()]
 
 
+#: The most bytes of iterates a :class:`TrajectoryRecorder` holds by default (64 MiB): the losses, gradient norms
+#: and steps of every recorded iteration are kept, but past this the stored iterates (coef and intercept) are
+#: thinned. Read when a recorder is made, so setting ``gdlab.result.ITERATE_BUDGET_BYTES`` changes later fits.
+ITERATE_BUDGET_BYTES: int = 64 * 2**20
+
+
 class TrajectoryRecorder:
-    """Keeps every ``stride``-th iterate; when more than ``max_records`` are kept it drops every second one and
-    doubles the stride, so memory stays bounded and the kept points stay evenly spread over the run. The last
-    iterate is always kept.
+    """Keeps the loss, gradient norm and step of every ``stride``-th iteration, and its iterate while a byte budget
+    allows.
+
+    * Rows: when more than ``max_records`` are kept, every second one is dropped and the stride doubles, so the
+      kept rows stay evenly spread over the run; the first and the last are always kept.
+    * Iterates: when the ones kept (and room for the last) would take more than ``max_bytes``, every second one is
+      dropped and ``coef_stride`` doubles; the losses of those iterations stay. The kept iterates stay evenly
+      spread, and the first and the last are always kept (even when these two alone exceed the budget). A row of
+      p x k packed parameters is counted as (p + 1) k float64 numbers, at least what the Trajectory's coef and
+      intercept take for it, so the Trajectory's iterates never take more than ``max_bytes``.
+
+    Parameters
+    ----------
+    record_every : int — the starting stride.
+    max_records : int or None — the most rows kept (None: no bound).
+    max_bytes : int or None — the most bytes of iterates kept; "default": :data:`ITERATE_BUDGET_BYTES` (read
+        now); None: no bound.
 
     Rows hold the packed parameters as given; ``finish`` turns them into coefficients and intercepts.
     """
 
-    def __init__(self, record_every: int = 1, max_records: int | None = 100_000):
+    def __init__(self, record_every: int = 1, max_records: int | None = 100_000,
+                 max_bytes: int | None | str = "default"):
         self.stride = max(1, int(record_every))
         self.max_records = None if max_records is None else max(2, int(max_records))
-        self.rows: list[tuple] = []
+        if isinstance(max_bytes, str):
+            if max_bytes != "default":
+                raise ValueError(f"max_bytes must be an int, None or 'default', got {max_bytes!r}.")
+            max_bytes = ITERATE_BUDGET_BYTES
+        self.max_bytes = None if max_bytes is None else int(max_bytes)
+        self.coef_stride = self.stride
+        self.rows: list[tuple[int, float, float, float]] = []  # (iteration, loss, grad_norm, learning_rate)
+        self.iterates: list[tuple[int, np.ndarray]] = []  # (iteration, packed parameters)
+        self._row_bytes = 0
         self._last: tuple | None = None
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of iterates held now, counted as the Trajectory will hold them (see the class docstring)."""
+        return len(self.iterates) * self._row_bytes
+
     def add(self, iteration: int, params: np.ndarray, loss: float, grad_norm: float, learning_rate: float) -> None:
-        row = (int(iteration), params.copy(), float(loss), float(grad_norm), float(learning_rate))
-        self._last = row
+        iteration = int(iteration)
+        kept = params.copy()
+        row = (iteration, float(loss), float(grad_norm), float(learning_rate))
+        self._last = (row, kept)
         if iteration % self.stride:
             return
         self.rows.append(row)
+        if not self.iterates or iteration % self.coef_stride == 0:
+            if not self._row_bytes:
+                k = kept.shape[-1] if kept.ndim > 1 else 1
+                self._row_bytes = (kept.size + k) * 8
+            self.iterates.append((iteration, kept))
         if self.max_records is not None and len(self.rows) > self.max_records:
             self.stride *= 2
-            self.rows = [r for r in self.rows if r[0] % self.stride == 0]
+            self.rows = self.rows[:1] + [r for r in self.rows[1:] if r[0] % self.stride == 0]
+            if self.coef_stride < self.stride:
+                self.coef_stride = self.stride
+                self._thin_iterates()
+        if self.max_bytes is not None:
+            # room for the last iterate, which finish adds when it was not kept
+            while len(self.iterates) > 1 and (len(self.iterates) + 1) * self._row_bytes > self.max_bytes:
+                self.coef_stride *= 2
+                self._thin_iterates()
+
+    def _thin_iterates(self) -> None:
+        first = self.iterates[0]
+        self.iterates = [first] + [r for r in self.iterates[1:] if r[0] % self.coef_stride == 0]
 
     def finish(self, fit_intercept: bool, single: bool, transform: Any = None) -> Trajectory:
         """The Trajectory of the kept rows; packed rows are [b; W] (W alone without an intercept), each (p, k).
 
         ``transform``: maps the stacked rows (n, p, k) to the user's coordinates (a standardized descent)."""
-        rows = list(self.rows)
-        if self._last is not None and (not rows or rows[-1][0] != self._last[0]):
-            rows.append(self._last)
+        rows, iterates = list(self.rows), list(self.iterates)
+        if self._last is not None:
+            last_row, last_params = self._last
+            if not rows or rows[-1][0] != last_row[0]:
+                rows.append(last_row)
+            if not iterates or iterates[-1][0] != last_row[0]:
+                iterates.append((last_row[0], last_params))
         if not rows:
             raise RuntimeError("empty trajectory: nothing was recorded")
-        P = np.stack([r[1] for r in rows]).astype(float, copy=False)  # (n, p, k)
+        P = np.stack([r[1] for r in iterates]).astype(float, copy=False)  # (n_kept, p, k)
+        coef_iteration = np.array([r[0] for r in iterates], dtype=np.int64)
         if transform is not None:
             P = transform(P)
         W = P[:, 1:] if fit_intercept else P
@@ -141,10 +245,12 @@ class TrajectoryRecorder:
             iteration=np.array([r[0] for r in rows], dtype=np.int64),
             coef=np.ascontiguousarray(W[:, :, 0] if single else W),
             intercept=np.ascontiguousarray(B[:, 0] if single else B),
-            loss=np.array([r[2] for r in rows]),
-            grad_norm=np.array([r[3] for r in rows]),
-            learning_rate=np.array([r[4] for r in rows]),
+            loss=np.array([r[1] for r in rows]),
+            grad_norm=np.array([r[2] for r in rows]),
+            learning_rate=np.array([r[3] for r in rows]),
             stride=self.stride,
+            coef_iteration=coef_iteration,
+            coef_stride=self.coef_stride,
         )
 
 
