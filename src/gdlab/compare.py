@@ -68,7 +68,8 @@ class ComparisonRow:
     seconds : float — wall time of the fit.
     converged : bool — the method's own stop rule was met (direct solvers: True).
     note : str — how the fit ended, or why it was skipped.
-    skipped : bool — the method does not apply here (e.g. SGDRegressor on several outputs, newton on a sparse X).
+    skipped : bool — the method does not apply here (e.g. SGDRegressor on several outputs, newton beyond 4000
+        parameters).
     result : gdlab.Result or None — the gdlab optimizers' whole result (its ``extra["diagnosis"]`` says why a
         row did not converge, and what would fix it; ``trajectory`` is each iterate of newton and lbfgs).
     loss : float — the objective (1/n) sum s_i loss(eta_i, y_i) + penalty(w) of the compared loss at the row's
@@ -103,7 +104,7 @@ class Comparison:
     n_samples, n_features, n_outputs : the data's shape.
     optimum_mse : the reference of ``gap``: the closed form's MSE (+ its penalty); for another loss, the minimum of
         its objective (Newton's, when certified; else the smallest of the rows', as ``settings["reference"]`` says:
-        so on a sparse X, which gdlab.solvers does not take, or with an L1 term).
+        so with an L1 term, or beyond 4000 parameters).
     loss : the loss every row minimises ("squared_error" unless ``compare(loss=...)``).
     """
 
@@ -338,7 +339,7 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
     ----------
     X : (m, d) array-like, DataFrame, or scipy.sparse matrix/array (CSR, CSC, COO, ...: read as CSR and never
         densified; the closed form solves the sparse normal equations or LSMR, the gdlab optimizers read the stored
-        entries). On a sparse X the "newton" and "lbfgs" rows are skipped: :mod:`gdlab.solvers` takes dense X.
+        entries, the reference solvers too).
     y : (m,) or (m, k).
     methods : names from :data:`METHODS`; default: the closed form, gdlab's gd, momentum and adam, scikit-learn's
         LinearRegression and SGDRegressor (for another loss: gd, momentum, adam, newton and lbfgs; for a
@@ -443,8 +444,9 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
         opt_mse = math.nan
         if loss_obj.smooth and pen.l1:
             reference = "the smallest objective of the rows (an L1 term: no certified minimum)"
-        elif loss_obj.smooth and sparse:
-            reference = "the smallest loss of the rows (gdlab.solvers takes dense X: no Newton certificate)"
+        elif loss_obj.smooth and (Xa.shape[1] + int(fit_intercept)) * Y.shape[1] > solvers.MAX_HESSIAN_PARAMETERS:
+            reference = (f"the smallest loss of the rows (more than {solvers.MAX_HESSIAN_PARAMETERS} parameters: no "
+                         "dense Hessian, no Newton certificate)")
         elif loss_obj.smooth:
             t0 = time.perf_counter()
             reference_fit = solvers.newton(Xa, ya, loss=loss_obj, fit_intercept=fit_intercept, sample_weight=sw,
@@ -485,8 +487,9 @@ def compare(X: Any, y: Any, *, methods: Sequence[str] | None = None, learning_ra
             add(f"gdlab {name}", "gdlab", res.coef, res.intercept, res.n_iter, time.perf_counter() - t0,
                 res.converged, res.extra.get("summary", res.message), result=res)
         elif name in _REFERENCE_SOLVERS:
-            if sparse:
-                skip(f"gdlab {name}", "gdlab", "gdlab.solvers takes dense X only (X.toarray() where it fits)")
+            if name == "newton" and (Xa.shape[1] + int(fit_intercept)) * k > solvers.MAX_HESSIAN_PARAMETERS:
+                skip(f"gdlab {name}", "gdlab", f"more than {solvers.MAX_HESSIAN_PARAMETERS} parameters: Newton's "
+                     "dense Hessian is not formed (lbfgs needs only gradients)")
                 continue
             t0 = time.perf_counter()
             if name == "newton" and reference_fit is not None:

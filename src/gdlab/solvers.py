@@ -122,7 +122,7 @@ def _prepare(method: str, X: Any, y: Any, *, loss: str | Loss, epsilon: float, p
                          f"gdlab.descend(X, y, penalty={penalty!r}), whose proximal step handles L1.")
     if y is None:
         raise ValueError(f"y is missing: pass the targets, {method}(X, y).")
-    Xa = as_matrix(X)
+    Xa = as_matrix(X, accept_sparse=True)  # (a sparse X stays sparse: its passes and Hessian use the stored entries)
     Y, single = read_target(y, Xa.shape[0], loss_obj)
     m, d = Xa.shape
     k = Y.shape[1]
