@@ -412,6 +412,68 @@ class _BaseGD(BaseEstimator):
             theta[0] = ii
         return theta
 
+    # ---- fit on a source (files, Dask collections) ----------------------------------------------------------------
+    def _fit_source(self, source: Any, coef_init: Any, intercept_init: Any, sample_weight: Any, *,
+                    feature_names: bool = True, stacklevel: int = 5) -> "_BaseGD":
+        """Fit on a source of loss and gradient (streamed files, a Dask collection): see :func:`_as_source`.
+
+        feature_names: take the source's column names as ``feature_names_in_`` (not for a dask array, whose names
+        x0, x1, ... are the source's own); stacklevel: the frames between the user's fit and :meth:`_finish`'s
+        warnings."""
+        unsupported = [name for name, on in (("sample_weight", sample_weight is not None),
+                                             ("early_stopping", self.early_stopping),
+                                             ("average", self.average not in ("auto", False, 0))) if on]
+        if unsupported:
+            raise ValueError(f"{', '.join(unsupported)} cannot be used when fitting files or Dask collections "
+                             "(they are fitted from one-pass statistics or passes over their chunks); load the data "
+                             "into memory for these options (X.compute() for a dask array).")
+        t_start = time.perf_counter()
+        single = bool(getattr(source, "single_output", source.n_outputs == 1))
+        k, d = source.n_outputs, source.n_features
+        y_shape = np.empty(0) if single else np.empty((0, k))
+        warm = self.warm_start and hasattr(self, "coef_")
+        theta0 = self._starting_point(d, y_shape, coef_init, intercept_init, previous=self._theta if warm else None)
+        # the core's own start, as for arrays in memory (with standardization: the best intercept for zero slopes)
+        default_start = coef_init is None and intercept_init is None and not warm
+        self._reset_progress()
+        self._seed_rng()
+        self._coef_dtype = np.dtype(np.float64)
+        self._tol = (1e-10 if self.batch_size is None else 1e-4) if self.tol == "auto" else self.tol
+        if self.learning_rate == "auto":
+            lr: Any = "auto"
+            params = self._optimizer_params()
+        else:
+            lr, params = self._named_schedule(), self._optimizer_params()
+            self._schedule = lr
+        off = 1 if self.fit_intercept else 0
+
+        def callback(info) -> bool:
+            self._log(info.iteration, info.loss, info.grad_norm, info.learning_rate)
+            return False
+
+        res = descend(
+            source, None, optimizer=self.optimizer, learning_rate=lr, max_iter=self.max_iter, tol=self._tol,
+            n_iter_no_change=self.n_iter_no_change, batch_size=self.batch_size, shuffle=self.shuffle,
+            random_state=self._rng, standardize=self.standardize,
+            coef_init=None if default_start else theta0[off:],
+            intercept_init=theta0[0] if self.fit_intercept and not default_start else None,
+            penalty=self.penalty, alpha=self._objective_alpha, l1_ratio=self.l1_ratio,
+            record_every=self.record_every, max_records=self.max_records, callback=callback, warn=False, **params)
+        if self._schedule is None:
+            self._schedule = res.extra["optimizer"].learning_rate
+        out = _RunOutput(theta=_pack(res.coef, res.intercept, self.fit_intercept, k), trajectory=res.trajectory,
+                         curvature=res.curvature, loss=res.loss, n_iter=res.n_iter, n_updates=res.n_updates,
+                         status=res.status, message=res.message, diverged=res.diverged, avg_theta=None,
+                         n_averaged=0, solver=f"descend ({res.source} source)", learning_rate=res.learning_rate)
+        self._finish(out, single, time.perf_counter() - t_start, stacklevel=stacklevel)
+        self.n_features_in_ = d
+        names = getattr(source, "feature_names", None) if feature_names else None
+        if names is not None:
+            self.feature_names_in_ = np.asarray(list(names), dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
     # ---- coef_ as a sparse matrix (SGDRegressor's and SGDClassifier's SparseCoefMixin) -------------------------
     def sparsify(self) -> "_BaseGD":
         """Store ``coef_`` as a scipy.sparse CSR matrix of shape (n_outputs, n_features) (only its non-zeros: worth
@@ -720,66 +782,18 @@ default="squared_error"
         self
         """
         self._check_settings()
+        if _is_dask(X):
+            _check_dask_fit(self, X, sample_weight)
         source = _as_source(X, y, self)
         if source is not None:
-            return self._fit_source(source, coef_init, intercept_init, sample_weight)
+            # frames from _finish's warnings: _finish, _fit_source, fit, scikit-learn's _fit_context, the caller
+            with _closing_opened(source, X):
+                return self._fit_source(source, coef_init, intercept_init, sample_weight,
+                                        feature_names=not _is_dask_array(X), stacklevel=5)
         X, y = self._validate_xy(X, y, reset=True, stacklevel=4)
         # frames from _finish's warnings: _finish, _run, _fit_arrays, fit, scikit-learn's _fit_context, the caller
         return self._fit_arrays(X, y, self._sample_weight(sample_weight, X), coef_init, intercept_init,
                                 stacklevel=6)
-
-    def _fit_source(self, source: Any, coef_init: Any, intercept_init: Any, sample_weight: Any) -> "GDRegressor":
-        """Fit on a source of loss and gradient (streamed files, a Dask collection): see :func:`_as_source`."""
-        unsupported = [name for name, on in (("sample_weight", sample_weight is not None),
-                                             ("early_stopping", self.early_stopping),
-                                             ("average", self.average not in ("auto", False, 0))) if on]
-        if unsupported:
-            raise ValueError(f"{', '.join(unsupported)} cannot be used when fitting files or Dask collections "
-                             "(they are fitted from one-pass statistics or streamed batches); load the data into "
-                             "memory for these options.")
-        t_start = time.perf_counter()
-        single = bool(getattr(source, "single_output", source.n_outputs == 1))
-        k, d = source.n_outputs, source.n_features
-        y_shape = np.empty(0) if single else np.empty((0, k))
-        warm = self.warm_start and hasattr(self, "coef_")
-        theta0 = self._starting_point(d, y_shape, coef_init, intercept_init, previous=self._theta if warm else None)
-        self._reset_progress()
-        self._seed_rng()
-        self._coef_dtype = np.dtype(np.float64)
-        self._tol = (1e-10 if self.batch_size is None else 1e-4) if self.tol == "auto" else self.tol
-        if self.learning_rate == "auto":
-            lr: Any = "auto"
-            params = self._optimizer_params()
-        else:
-            lr, params = self._named_schedule(), self._optimizer_params()
-            self._schedule = lr
-        off = 1 if self.fit_intercept else 0
-
-        def callback(info) -> bool:
-            self._log(info.iteration, info.loss, info.grad_norm, info.learning_rate)
-            return False
-
-        res = descend(
-            source, None, optimizer=self.optimizer, learning_rate=lr, max_iter=self.max_iter, tol=self._tol,
-            n_iter_no_change=self.n_iter_no_change, batch_size=self.batch_size, shuffle=self.shuffle,
-            random_state=self._rng, standardize=self.standardize,
-            coef_init=theta0[off:], intercept_init=theta0[0] if self.fit_intercept else None,
-            penalty=self.penalty, alpha=self._objective_alpha, l1_ratio=self.l1_ratio,
-            record_every=self.record_every, max_records=self.max_records, callback=callback, warn=False, **params)
-        if self._schedule is None:
-            self._schedule = res.extra["optimizer"].learning_rate
-        out = _RunOutput(theta=_pack(res.coef, res.intercept, self.fit_intercept, k), trajectory=res.trajectory,
-                         curvature=res.curvature, loss=res.loss, n_iter=res.n_iter, n_updates=res.n_updates,
-                         status=res.status, message=res.message, diverged=res.diverged, avg_theta=None,
-                         n_averaged=0, solver=f"descend ({res.source} source)", learning_rate=res.learning_rate)
-        self._finish(out, single, time.perf_counter() - t_start, stacklevel=5)
-        self.n_features_in_ = d
-        names = getattr(source, "feature_names", None)
-        if names is not None:
-            self.feature_names_in_ = np.asarray(list(names), dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        return self
 
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing from the current weights, schedule and optimizer state.
@@ -792,6 +806,7 @@ default="squared_error"
         -------
         self
         """
+        _refuse_dask(X, y, "partial_fit")
         first = self._begin_partial_fit()
         X, y = self._validate_xy(X, y, reset=first, stacklevel=3)
         if not first:
@@ -805,8 +820,11 @@ default="squared_error"
 
     def predict(self, X):
         """Predictions of shape (n_samples,) or (n_samples, n_outputs), in float64 (as SGDRegressor's): X w + b,
-        or for ``loss="poisson"`` the mean exp(X w + b) (the loss's inverse link)."""
+        or for ``loss="poisson"`` the mean exp(X w + b) (the loss's inverse link). A dask array X gives a dask
+        array, computed chunk by chunk of rows when asked (as dask-ml's estimators do)."""
         check_is_fitted(self, "coef_")
+        if _is_dask_array(X):
+            return _blockwise(self.predict, X)
         X = validate_data(self, X, reset=False, accept_sparse=_PREDICT_SPARSE, dtype=[np.float64, np.float32])
         coef = self.coef_.astype(X.dtype, copy=False)
         if sp.issparse(coef):  # after sparsify(): (n_outputs, n_features), a sparse product
@@ -974,8 +992,9 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) — class labels of any type.
+        X : array-like of shape (n_samples, n_features), or a dask array chunked by rows (two classes, full
+            batch: fitted in passes over its chunks, never gathered; see docs/estimator.md, "Dask arrays")
+        y : array-like of shape (n_samples,) — class labels of any type (a dask or NumPy array with a dask X).
         coef_init : array-like of shape (1, n_features) for two classes, (n_classes, n_features) otherwise
             The starting weights (default: zeros, or the previous solution with ``warm_start``).
         intercept_init : array-like of shape (1,) or (n_classes,), optional
@@ -987,6 +1006,8 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
         self
         """
         self._check_settings()
+        if _is_dask(X) or _is_dask(y):
+            return self._fit_dask(X, y, coef_init, intercept_init, sample_weight)
         X, y = self._validate_xy(X, y, reset=True)
         classes = np.unique(y)
         if len(classes) < 2:
@@ -1002,6 +1023,39 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
                                  "weight. Give rows of another class a positive weight.")
         # frames from _finish's warnings: _finish, _run, _fit_arrays, fit, scikit-learn's _fit_context, the caller
         return self._fit_arrays(X, Y, sw, coef_init, intercept_init, stacklevel=6)
+
+    def _fit_dask(self, X: Any, y: Any, coef_init: Any, intercept_init: Any, sample_weight: Any) -> "GDClassifier":
+        """Two classes in a dask array, fitted in passes over its chunks (gdlab.sources.dask), never gathered: the
+        labels' distinct values are computed first (a pass over y), then y is coded -1/+1 chunk by chunk. Every
+        loss (the source computes any loss of one output; the softmax of two classes is the log-loss)."""
+        if not _is_dask_array(X):
+            raise ValueError(f"GDClassifier fits a Dask array X (with y a dask or NumPy array), got X of type "
+                             f"{type(X).__name__}{' (a dask dataframe)' if _is_dask(X) else ''}; pass "
+                             "dataframe.to_dask_array(lengths=True) and the label column as a dask array, or "
+                             "call .compute() to fit in memory.")
+        _check_dask_fit(self, X, sample_weight)
+        if self.class_weight is not None:
+            raise ValueError("class_weight cannot be used when fitting a Dask array (its passes take no row "
+                             "weights); call .compute() on X and y to fit in memory.")
+        import dask.array as da
+
+        if np.ndim(y) != 1:
+            raise ValueError(f"y must be 1-D class labels, got shape {tuple(np.shape(y))}.")
+        y_dask = y if _is_dask_array(y) else da.from_array(np.asarray(y), chunks=(X.chunks[0],))
+        classes = np.sort(np.asarray(da.unique(y_dask).compute()))
+        check_classification_targets(classes)
+        if len(classes) != 2:
+            raise ValueError(f"GDClassifier fits a Dask array for two classes only (one model: the source's passes "
+                             f"carry one output); y holds {len(classes)}: {list(classes[:5])}"
+                             f"{' ...' if len(classes) > 5 else ''}. For more classes call .compute() on X and y "
+                             "and fit in memory.")
+        self.classes_ = classes
+        Y = da.where(y_dask == classes[1], 1.0, -1.0)
+        source = _open_dask_source(X, Y, self, self._fit_loss())
+        # frames from _finish's warnings: _finish, _fit_source, _fit_dask, fit, scikit-learn's _fit_context, caller
+        with _closing_opened(source, X):
+            return self._fit_source(source, coef_init, intercept_init, sample_weight, feature_names=False,
+                                    stacklevel=6)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), continuing from the current weights, schedule and optimizer state.
@@ -1022,6 +1076,7 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
         -------
         self
         """
+        _refuse_dask(X, y, "partial_fit")
         first = self._begin_partial_fit()
         if first:
             if classes is None:
@@ -1048,9 +1103,19 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
 
     def decision_function(self, X):
         """The linear predictors X w + b: shape (n_samples,) for two classes (positive: ``classes_[1]``),
-        (n_samples, n_classes) otherwise."""
+        (n_samples, n_classes) otherwise. A dask array X gives a dask array (as for every prediction here)."""
+        if _is_dask_array(X):
+            check_is_fitted(self)
+            return _blockwise(self.decision_function, X)
         _check_missing(X, "X")
         return super().decision_function(X)
+
+    def predict(self, X):
+        """The class of each row, from :meth:`decision_function` (a dask array X gives a dask array)."""
+        if _is_dask_array(X):
+            check_is_fitted(self)
+            return _blockwise(self.predict, X)
+        return super().predict(X)
 
     def _check_proba(self) -> bool:
         # a loss gives probabilities when it defines an inverse link (sigmoid, softmax, modified Huber's clip)
@@ -1072,6 +1137,8 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
         get 1 / n_classes).
         """
         check_is_fitted(self)
+        if _is_dask_array(X):
+            return _blockwise(self.predict_proba, X)
         scores = self.decision_function(X)
         link = self._loss_obj
         # in the decision function's dtype, as SGDClassifier's (float32 for a float32 fit of 3+ classes), computed
@@ -1090,8 +1157,80 @@ class GDClassifier(LinearClassifierMixin, _BaseGD):
     @available_if(_check_proba)
     def predict_log_proba(self, X):
         """The logarithm of :meth:`predict_proba` (-inf where a modified-Huber probability is 0)."""
+        if _is_dask_array(X):
+            check_is_fitted(self)
+            return _blockwise(self.predict_log_proba, X)
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
+
+# ---- Dask arrays ---------------------------------------------------------------------------------------------------
+def _is_dask(obj: Any) -> bool:
+    """A dask collection (array, dataframe, series), without importing dask when it is not loaded."""
+    from gdlab.sources.dask import is_dask_collection
+
+    return is_dask_collection(obj)
+
+
+def _is_dask_array(obj: Any) -> bool:
+    if not _is_dask(obj):
+        return False
+    import dask.array as da
+
+    return isinstance(obj, da.Array)
+
+
+def _check_dask_fit(est: _BaseGD, X: Any, sample_weight: Any) -> None:
+    """What a fit on a Dask collection cannot take, refused before anything is sent to the workers."""
+    if est.batch_size is not None:
+        raise ValueError(f"batch_size={est.batch_size} cannot be used with a Dask collection: the fit makes a pass "
+                         "over its chunks per iteration (full batch) and draws no mini-batches. Use batch_size=None, "
+                         "or call .compute() on X and y to fit mini-batches in memory.")
+    if sample_weight is not None:
+        raise ValueError("sample_weight cannot be used with a Dask collection (its passes take no row weights); "
+                         "call .compute() on X and y to fit in memory.")
+
+
+def _refuse_dask(X: Any, y: Any, method: str) -> None:
+    if _is_dask(X) or _is_dask(y):
+        raise ValueError(f"{method} takes arrays in memory, not Dask collections (each call is one epoch on the "
+                         "rows given): call .compute() on the chunk, or use fit(dask_X, dask_y) with "
+                         "batch_size=None for a full-batch fit in passes over the chunks.")
+
+
+def _open_dask_source(X: Any, Y: Any, est: _BaseGD, loss: Loss) -> Any:
+    from gdlab import scale
+
+    return scale.open_source(X, target=Y, fit_intercept=est.fit_intercept, loss=loss)
+
+
+class _closing_opened:
+    """Close a source opened here from a dask collection (releasing its persisted chunks) once the fit is done;
+    a source the user gave stays open."""
+
+    def __init__(self, source: Any, given: Any):
+        self.source = source
+        self.opened = source is not given and hasattr(source, "close") and _is_dask(given)
+
+    def __enter__(self) -> Any:
+        return self.source
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.opened:
+            self.source.close()
+
+
+def _blockwise(method: Any, X: Any) -> Any:
+    """``method`` (a prediction) on each row chunk of the dask array X, lazily: a dask array with X's row chunks.
+
+    The output's dtype and columns are read from the method on one row of zeros (cheap, no data)."""
+    X = X.rechunk({1: -1})
+    probe = method(np.zeros((1, X.shape[1]), dtype=X.dtype))
+    if probe.ndim == 1:
+        return X.map_blocks(method, dtype=probe.dtype, drop_axis=1, chunks=(X.chunks[0],),
+                            meta=np.empty((0,), dtype=probe.dtype))
+    return X.map_blocks(method, dtype=probe.dtype, chunks=(X.chunks[0], (probe.shape[1],)),
+                        meta=np.empty((0, 0), dtype=probe.dtype))
+
 
 def _check_missing(X: Any, name: str) -> None:
     """A DataFrame with missing values (NaN, None, pd.NA) gets one error naming the column and the row; pd.NA in
