@@ -297,3 +297,42 @@ def test_a_diverged_poisson_fit_does_not_call_the_start_s_curvature_a_bound_and_
         again = gdlab.descend(X, y, loss="poisson")
     ref = gdlab.solvers.newton(X, y, loss="poisson")
     assert again.converged and again.loss - ref.loss <= 1e-9 * ref.loss
+
+
+def _softmax_loss(X, Y, W, b):
+    Z = X @ W + b
+    Z = Z - Z.max(axis=1, keepdims=True)
+    return float(np.mean(np.log(np.exp(Z).sum(axis=1)) - (Y * Z).sum(axis=1)))
+
+
+def test_one_class_separated_under_the_softmax_is_diagnosed_and_the_loss_has_no_minimum_there():
+    """Raw iris, no penalty: setosa is linearly separable from the other two (which overlap), so the softmax has
+    no minimiser though its loss stays above 0 (it once ran out of iterations and advised Newton's method). The
+    direction named lowers the loss without end (checked in NumPy); the advised penalty converges."""
+    X, y = load_iris(return_X_y=True)
+    Y = np.eye(3)[y]
+    with pytest.warns(gdlab.SeparationWarning, match=r"class 0 .* separable from the others"):
+        r = gdlab.descend(X, Y, loss="multinomial", max_iter=5000)
+    assert r.status == 6 and not r.converged and r.loss > 0.01
+    W, b = np.asarray(r.coef), np.asarray(r.intercept)
+    dW, db = np.zeros_like(W), np.zeros_like(b)
+    dW[:, 0], db[0] = W[:, 0] - W.mean(axis=1), b[0] - b.mean()
+    losses = [_softmax_loss(X, Y, W + t * dW, b + t * db) for t in (0.0, 1.0, 10.0, 100.0)]
+    assert all(later < earlier for earlier, later in zip(losses, losses[1:]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fixed = gdlab.descend(X, Y, loss="multinomial", penalty="l2", alpha=0.01)
+    assert fixed.converged
+
+
+def test_overlapping_classes_under_the_softmax_are_not_called_separated():
+    rng = np.random.default_rng(4)
+    centres = np.array([[0.0, 0.0], [1.0, 0.5], [0.3, 1.2]])
+    labels = rng.integers(0, 3, 600)
+    X = centres[labels] + rng.normal(size=(600, 2))
+    Y = np.eye(3)[labels]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = gdlab.descend(X, Y, loss="multinomial")
+    newton = gdlab.solvers.newton(X, Y, loss="multinomial")
+    assert r.converged and r.status == 0 and r.loss - newton.loss <= 1e-9 * newton.loss

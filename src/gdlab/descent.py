@@ -1230,6 +1230,19 @@ def descend(
                    f"side of the decision boundary (smallest margin {separation:.3g}), so without a penalty the "
                    f"{loss_obj.name} loss has no minimum: it falls towards 0 as the weights grow without bound; use "
                    "a penalty (penalty='l2' with alpha > 0), which has a finite minimiser")
+        if loss_obj.coupled:
+            off = 1 if fit_intercept else 0
+            th = to_user(theta)
+            eta_now = mem.X @ th[off:].astype(mem.X.dtype, copy=False) + (th[0] if fit_intercept else 0.0)
+            full = float(loss_obj.margins(eta_now, mem.Y).min())
+            part, k = _separated_class(eta_now, mem.Y, loss_obj)
+            if k is not None and not full > 0:
+                message = (f"class {k} (column {k} of the one-hot target) is linearly separable from the others: "
+                           f"after iteration {n_iter} a hyperplane has all its samples on one side and every other "
+                           f"sample on the other (smallest margin {part:.3g}), so without a penalty the "
+                           f"{loss_obj.name} loss has no minimum: it keeps falling as that class's weights grow "
+                           "without bound (towards the loss of the other classes alone); use a penalty "
+                           "(penalty='l2' with alpha > 0), which has a finite minimiser")
     if diverged:
         message = _divergence_text(n_iter, f, eta, curv, opt.name, auto_text, diagnosis, c_eff, quadratic,
                                    bounded=smooth_c is not None or not smooth)
@@ -1452,4 +1465,25 @@ def _smallest_margin(mem: MemorySource, theta_user: np.ndarray, loss: Loss, fit_
     rows = np.ones(mem.n_samples, dtype=bool) if mem.sample_weight is None else mem.sample_weight > 0
     margins = loss.margins(eta, mem.Y)[rows]
     # one-vs-rest fits one model per column: any column separated leaves that model without a minimiser
-    return float(margins.min(axis=0).max()) if margins.size else -math.inf
+    full = float(margins.min(axis=0).max()) if margins.size else -math.inf
+    return max(full, _separated_class(eta[rows], mem.Y[rows], loss)[0])
+
+
+def _separated_class(eta: np.ndarray, Y: np.ndarray, loss: Loss) -> tuple[float, int | None]:
+    """The softmax's partial separation: one class k on its own side of the hyperplane h(x) = eta_k - mean_j eta_j
+    (a linear function of x: theta_k less the mean column) from every other class. Then adding t (theta_k -
+    theta_mean) to column k lowers every sample's loss for all t > 0, so the loss has no minimiser even though it
+    does not fall to 0 (Albert & Anderson 1984). Returns (the smallest margin of the best-separated class, k), or
+    (-inf, None) for other losses or when no class is separated."""
+    if not loss.coupled or Y.shape[1] < 3 or not eta.size:
+        return -math.inf, None
+    h = eta - eta.mean(axis=1, keepdims=True)
+    best, which = -math.inf, None
+    for k in range(Y.shape[1]):
+        mine = Y[:, k] > 0
+        if mine.all() or not mine.any():
+            continue
+        margin = min(float(h[mine, k].min()), float(-h[~mine, k].max()))
+        if margin > best:
+            best, which = margin, k
+    return best, which
