@@ -703,8 +703,9 @@ def descend(
         unit variance (without an intercept: unit root mean square), from the statistics the fit forms anyway;
         coefficients, intercept, trajectory and losses are reported in the original units, and the objective (the
         penalty included) is the original one. ``Result.scaling`` says which was used and why.
-    average : "auto" (the default: True for mini-batches with learning_rate="auto" and gd, momentum or nesterov,
-        whose 'auto' step is then the constant 1/(2 L_B); else False), False, True or k: averaged descent
+    average : "auto" (the default: for mini-batches with learning_rate="auto" and gd, momentum or nesterov, whose
+        'auto' step is then the constant 1/(2 L_B), the mean from half an epoch on, k = ceil(m / (2 batch_size));
+        else False), False, True or k: averaged descent
         (Polyak-Ruppert, scikit-learn's ``average``): the returned coefficients (and ``Result.loss``) are the mean
         of the iterates after update k (True = 1); the trajectory keeps the iterates; with mini-batches the stall
         test and the convergence claim are about the averaged iterate.
@@ -910,6 +911,11 @@ def descend(
             raise ValueError(f"average must be 'auto', True, False or a positive integer, got {average!r}.")
         average = bool(auto_lr and not full_batch and not isinstance(optimizer, Optimizer)
                        and opt_name in ("gd", "momentum", "nesterov"))
+        if average:
+            # tail averaging (Jain et al. 2018): the mean from the second half of the first epoch on, so that the
+            # start's transient is not averaged in (from update 1 on, 400 rows x 10 epochs ended 2.4e-2 above the
+            # minimum, SGDRegressor's defaults 1.9e-4; from half an epoch on 4.5e-5)
+            average = max(1, math.ceil(m / (2 * min(int(batch_size), m))))
     # full-batch 'auto' gd, every smooth loss: a constant step is held back by the worst curvature (the largest
     # eigenvalue; for logistic, softmax and Poisson the bound is the Hessian's worst case, often several times the
     # curvature met near the optimum), so the slow directions crawl at 1 - mu/L per iteration (raw diabetes: over

@@ -143,7 +143,8 @@ _SHARED_PARAMETERS_DOC = """\
     average : bool, int > 0 or "auto", default="auto"
         Averaged SGD: ``coef_`` is the mean of the iterates after ``average`` updates (True = 1). "auto" (not in
         scikit-learn, whose default is False): averaged exactly when mini-batches run with learning_rate="auto"
-        and gd, momentum or nesterov, whose step is then the constant 1/(2 L_B) (Polyak-Ruppert averaging; one
+        and gd, momentum or nesterov, whose step is then the constant 1/(2 L_B), from half an epoch on (the
+        start's transient left out; Polyak-Ruppert averaging; one
         epoch of batch_size=1 ends ~700x nearer the optimum than SGDRegressor's defaults on 200000 x 10, and more
         epochs only bring it nearer). With an explicit learning rate "auto" is False, as in scikit-learn.
     optimizer : {"gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}, default="gd"
