@@ -1193,6 +1193,9 @@ def contour_directions(ds: ExplorerDataset, axes: tuple[int, ...], start: np.nda
         return None
     ij = list(axes)
     lam, V = _eigh(h[np.ix_(ij, ij)])
+    round_bowl = lam[1] - lam[0] <= 1e-9 * abs(lam[1])
+    if round_bowl:  # equal eigenvalues: every direction is one, and eigh's pair is rounding; draw the axes
+        V = np.eye(2)
     opt = ds.optimum_params
     e = np.asarray(start, dtype=float)[ij] - opt[ij]
     q = float(e @ h[np.ix_(ij, ij)] @ e)
@@ -1205,8 +1208,10 @@ def contour_directions(ds: ExplorerDataset, axes: tuple[int, ...], start: np.nda
     local = "at the minimum, " if ds.classification else ""
     whose = "of the two shown parameters" if ds.n_params > 2 else "of the loss"
     return {"axes": ij, "center": _floats(opt[ij]), "directions": out, "level": q,
+            "round": bool(round_bowl),
             "note": f"eigen-directions of the Hessian {local}{whose}: the axes of the contour's ellipses, drawn to "
-                    "the ellipse through the start"}
+                    "the ellipse through the start" + ("; here the two eigenvalues are equal (a round bowl): every "
+                                                      "direction is one, and the axes are drawn" if round_bowl else "")}
 
 
 def _radius_roots(tr: np.ndarray, det: np.ndarray) -> np.ndarray:
@@ -1278,10 +1283,14 @@ def _iterations_10x(rate: float) -> float:
     return math.log(10.0) / -math.log(rate)
 
 
-def _count(n: float) -> str:
+def _iterations(rate: float) -> str:
+    """'N iterations' to shrink an error that keeps ``rate`` per step 10-fold ('one iteration' when one does)."""
+    n = _iterations_10x(rate)
     if not math.isfinite(n):
-        return "never"
-    return f"{n:.3g}" if n < 1e4 else f"{n:.2g}"
+        return "no number of iterations"
+    if n <= 1.0:
+        return "one iteration"
+    return f"{n:.3g} iterations" if n < 1e4 else f"{n:.2g} iterations"
 
 
 def _vec(v: np.ndarray, names: list[str]) -> str:
@@ -1369,6 +1378,8 @@ def eigen_view(ds: ExplorerDataset, spec: RunSpec, result: Result, *, full_batch
     p = lam.size
     if factors is not None:  # by the error kept per step (past 1/L the steepest direction can be the slowest)
         slow, fast = int(np.argmax(np.where(live, factors, -1.0))), int(np.argmin(np.where(live, factors, np.inf)))
+        if fast == slow and p > 1:  # every direction keeps the same (momentum under-damped: |root| = sqrt(beta))
+            fast = p - 1 if slow != p - 1 else 0
     else:
         slow, fast = int(np.argmax(live)), p - 1
     what = ("The Hessian of the log-loss at its minimum (Newton's), (1/m) X_bᵀ diag(p(1−p)) X_b,"
@@ -1396,10 +1407,13 @@ def eigen_view(ds: ExplorerDataset, spec: RunSpec, result: Result, *, full_batch
                     f"is the one with λ = {lam[slow]:.4g}, {_vec(V[:, slow], names)}: its error keeps {rule} = "
                     f"{_factor(r)} of itself per step")
         if r < 1:
-            sentence += f", so shrinking it 10× takes {_count(_iterations_10x(r))} iterations"
+            sentence += f", so shrinking it 10× takes {_iterations(r)}"
         else:
             sentence += " and grows: the run diverges along it"
-        if p > 1:
+        if p > 1 and float(factors[slow]) - float(factors[fast]) <= 1e-9:
+            sentence += (f"; so does every other direction (for momentum: complex roots of size √β = "
+                         f"{math.sqrt(beta):.4g}, under-damped)." if beta > 0 else "; so does every other direction.")
+        elif p > 1:
             sentence += (f"; the fastest (λ = {lam[fast]:.4g}) keeps {_factor(float(factors[fast]))}.")
         text.append(sentence + ("" if sentence.endswith(".") else "."))
         if theory and not ds.classification and n > 1 and np.all(np.isfinite(C[-1])):
@@ -1421,13 +1435,13 @@ def eigen_view(ds: ExplorerDataset, spec: RunSpec, result: Result, *, full_batch
         text.append(s + ".")
         n_best = _iterations_10x(best_rate)
         s = (f"Why a large κ makes gradient descent crawl: with κ = {kappa:.4g}, even at the best step each 10× "
-             f"takes {_count(n_best)} iterations (about κ·ln(10)/2 for large κ): the step is capped by the steepest "
+             f"takes {_iterations(best_rate)} (about κ·ln(10)/2 for large κ): the step is capped by the steepest "
              "direction (2/L) and progress is set by the flattest.")
         k = ds.info().get("condition_numbers") or {}
         other = k.get("raw") if ds.scaling is not None else k.get("standardized")
         if other:
             s += (f" {'Raw' if ds.scaling is not None else 'Standardised'}, κ = {other:.4g}: "
-                  f"{_count(_iterations_10x((other - 1) / (other + 1)))} iterations per 10× at its best step.")
+                  f"{_iterations((other - 1) / (other + 1))} per 10× at its best step.")
         text.append(s)
     mom = spec.optimizer in ("momentum", "nesterov")
     region = stability_region(ds, spec.optimizer, eta if linear else None, beta if mom else (0.0 if linear else None))
@@ -1456,7 +1470,7 @@ def _region_text(region: dict[str, Any], optimizer: str, eta: float, beta: float
     if cur is not None and optimizer in ("momentum", "nesterov"):
         r = cur["radius"]
         s += (f" Here η = {eta:.4g}, β = {beta:g}: radius {_factor(r)}, "
-              + (f"stable: 10× every {_count(_iterations_10x(r))} iterations." if r < 1 else "unstable: it diverges."))
+              + (f"stable: 10× in {_iterations(r)}." if r < 1 else "unstable: it diverges."))
         if not nesterov and eta * mu < 1:
             crit = (1 - math.sqrt(eta * mu)) ** 2
             s += (f" At this η the flattest direction is critically damped at β = (1 − √(ημ))² = {crit:.4g} (the "
@@ -1469,9 +1483,9 @@ def _region_text(region: dict[str, Any], optimizer: str, eta: float, beta: float
         pk = region["polyak"]
         s += (f" Critical damping of both ends at once is Polyak's heavy ball (the star): η = 4/(√L + √μ)² = "
               f"{pk['eta']:.4g}, β* = ((√κ − 1)/(√κ + 1))² = {pk['beta']:.4g}, with rate (√κ − 1)/(√κ + 1) = "
-              f"{pk['rate']:.6g} against gd's best (κ − 1)/(κ + 1) = {gd_best_rate:.6g}: 10× every "
-              f"{_count(_iterations_10x(pk['rate']))} iterations instead of {_count(_iterations_10x(gd_best_rate))} "
-              "(iterations grow like √κ instead of κ).")
+              f"{pk['rate']:.6g} against gd's best (κ − 1)/(κ + 1) = {gd_best_rate:.6g}: 10× in "
+              f"{_iterations(pk['rate'])} instead of {_iterations(gd_best_rate)} (iterations grow like √κ instead "
+              "of κ).")
     else:
         s += " (Polyak's critical damping point is for heavy-ball momentum: choose momentum to see it.)"
     return s

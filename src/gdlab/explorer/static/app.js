@@ -3,6 +3,8 @@
 'use strict';
 
 const COLORS = { A: '#1f5fbf', B: '#e07b00', data: '#d9534f', opt: '#2e7d32', start: '#1d2433' };
+// the Hessian's slow and fast eigen-directions (the contour's arrows and the Eigen-directions card)
+const EIGEN_COLORS = ['#7b1fa2', '#c62828'];
 // the two classes of a classification data set: colours that stay apart for colour-blind readers, and two shapes
 const CLASS_COLORS = ['#7b3294', '#008837'];
 const CLASS_SYMBOLS = ['circle', 'x'];
@@ -344,6 +346,7 @@ function drawMarks() {
 
 function bindControls() {
   $('step-box').addEventListener('toggle', renderStep);
+  $('eigen-box').addEventListener('toggle', renderEigen);
   fillSelect($('optimizer'), Object.keys(meta.optimizers).map((k) => [k, k]));
   fillSelect($('race-optimizer'), Object.keys(meta.optimizers).map((k) => [k, k]));
 
@@ -718,6 +721,23 @@ function strokeLine(ctx, tr, box) {
   ctx.globalAlpha = 1;
 }
 
+// A filled head at the trace's last point, pointing along its last segment (in pixels: the plot's own aspect).
+function arrowHead(ctx, tr) {
+  const n = tr.px.length - 1;
+  const x = tr.px[n], y = tr.py[n], dx = x - tr.px[n - 1], dy = y - tr.py[n - 1], len = Math.hypot(dx, dy);
+  if (!(len > 0) || !Number.isFinite(x) || !Number.isFinite(y)) return;
+  const ux = dx / len, uy = dy / len, size = Math.min(11, 0.5 * len + 5);
+  ctx.beginPath();
+  ctx.moveTo(x, y);
+  ctx.lineTo(x - size * ux + 0.45 * size * uy, y - size * uy - 0.45 * size * ux);
+  ctx.lineTo(x - size * ux - 0.45 * size * uy, y - size * uy + 0.45 * size * ux);
+  ctx.closePath();
+  ctx.fillStyle = tr.color;
+  ctx.globalAlpha = tr.opacity ?? 1;
+  ctx.fill();
+  ctx.globalAlpha = 1;
+}
+
 function starPath(ctx, x, y, r) {
   for (let k = 0; k < 10; k++) {
     const a = -Math.PI / 2 + (k * Math.PI) / 5, rr = k % 2 ? 0.45 * r : r;
@@ -815,6 +835,7 @@ function paintLayer(p) {
       ctx.rect(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0);
       ctx.clip();
       strokeLine(ctx, tr, box);
+      if (tr.arrow) arrowHead(ctx, tr);
       ctx.restore();
     }
     if (tr.mode.includes('markers')) drawMarkers(ctx, tr, box);
@@ -1119,6 +1140,22 @@ function surfaceSpec() {
       legend.push(`<span class="key">${esc(surf.held.join(', '))} held at ${surf.held_at === 'start' ? 'the start' : 'the optimum'}</span>`);
     }
   }
+  if (contour && current.directions) {
+    // the Hessian's eigen-directions in this plane: the axes of the contour's ellipses, through the optimum, each
+    // as long as the semi-axis of the contour line through the start (the server's half_length)
+    const d = current.directions;
+    const v = surf.view, diag = Math.hypot(v[1] - v[0], v[3] - v[2]);
+    d.directions.forEach((dir, n) => {
+      const a = dir.half_length ?? 0.4 * diag;
+      const [cx, cy] = d.center, [ux, uy] = dir.vector;
+      const color = EIGEN_COLORS[n];
+      // underneath the paths (drawn first): the runs' own marks stay on top
+      traces.splice(n, 0, { name: dir.label, x: [cx - a * ux, cx + a * ux], y: [cy - a * uy, cy + a * uy], mode: 'lines',
+        color, width: 2.5, arrow: true, along: true, eigen: dir.name,
+        hover: () => `${esc(dir.label)}<br>direction (${fmt(ux, 3)}, ${fmt(uy, 3)}), to the contour through the start` });
+      legend.push(key({ line: color, width: 2.5 }, dir.label));
+    });
+  }
   if (contour && !ds.optimum) {
     legend.push('<span class="key">no minimum: the classes are separable</span>');
   } else if (contour) {
@@ -1338,10 +1375,14 @@ function render(onlyT = false) {
   if (!onlyT) {
     renderVerdict();
     drawMarks();
+    const d = current.directions;
+    $('surface-hint').textContent = 'Click anywhere on this plot to start the descent from there.' +
+      (d ? ` The two arrows: ${d.note}.` : '');
     document.body.dataset.verdicts = String(renders + 1);
   }
   drawPlots(!onlyT);
   renderStep();
+  renderEigen();
 }
 
 // ---- step by step: one update as arithmetic (GET /api/step) ------------------------------------------------------
@@ -1379,6 +1420,135 @@ async function fetchStep() {
     body.textContent = err.message || String(err);
     document.body.dataset.stepShown = 'error';
   }
+}
+
+// ---- eigen-directions: the error along the Hessian's eigenvectors, and momentum's region (GET /api/eigen) -------
+
+let eigenTimer = null, eigenSeq = 0, eigenHeld = null;
+// The card asks the server only when what it shows has changed (the run, not the iteration shown: that moves its
+// marker line, a relayout).
+function renderEigen() {
+  const box = $('eigen-box');
+  if (!box || !box.open || !current) return;
+  const q = query();
+  q.delete('race'); q.delete('race_lr');
+  for (const k of [...q.keys()]) if (k.startsWith('race_')) q.delete(k);
+  const wanted = q.toString();
+  if (eigenHeld && eigenHeld.query === wanted) { markEigenT(); return; }
+  clearTimeout(eigenTimer);
+  eigenTimer = setTimeout(() => fetchEigen(wanted), 120);
+}
+
+async function fetchEigen(wanted) {
+  const my = ++eigenSeq;
+  try {
+    const ans = await getJson('/api/eigen?' + wanted);
+    if (my !== eigenSeq) return;
+    eigenHeld = { query: wanted, ans };
+    await drawEigen(ans);
+    if (my !== eigenSeq) return;
+    document.body.dataset.eigenShown = String(my);
+  } catch (err) {
+    if (my !== eigenSeq) return;
+    eigenHeld = null;
+    Plotly.purge($('plot-eigen'));
+    Plotly.purge($('plot-region'));
+    $('eigen-text').innerHTML = '';
+    const p = document.createElement('p');
+    p.className = 'hint error';
+    p.textContent = err.message || String(err);
+    $('eigen-text').appendChild(p);
+    document.body.dataset.eigenShown = 'error';
+  }
+}
+
+function eigenShape() {
+  return { type: 'line', xref: 'x', yref: 'paper', x0: t, x1: t, y0: 0, y1: 1, line: { color: '#999', width: 1, dash: 'dot' } };
+}
+
+function markEigenT() {
+  const gd = $('plot-eigen');
+  if (gd._fullLayout) Plotly.relayout(gd, { shapes: [eigenShape()] });
+}
+
+// Direction i's colour: the slowest and the fastest as on the contour; the others from a palette (up to 8), grey past it.
+function eigenColor(ans, i) {
+  if (i === ans.slowest) return EIGEN_COLORS[0];
+  if (i === ans.fastest) return EIGEN_COLORS[1];
+  const palette = ['#1f77b4', '#2ca02c', '#ff7f0e', '#17becf', '#8c564b', '#e377c2'];
+  return ans.eigenvalues.length <= 8 ? palette[i % palette.length] : '#b0b0b0';
+}
+
+async function drawEigen(ans) {
+  const p = ans.eigenvalues.length;
+  const narrow = $('plot-eigen').clientWidth < 560;
+  const traces = [];
+  const many = p > 8;
+  let others = false;
+  for (let i = 0; i < p; i++) {
+    const color = eigenColor(ans, i);
+    const special = i === ans.slowest || i === ans.fastest;
+    const f = ans.factors ? ans.factors[i] : null;
+    const tag = i === ans.slowest ? 'slowest, ' : i === ans.fastest ? 'fastest, ' : '';
+    const name = `${tag}λ = ${fmt(ans.eigenvalues[i], 3)}` + (f === null ? '' : `: ×${f > 0.999 && f < 1 ? '(1 − ' + fmt(1 - f, 2) + ')' : fmt(f, 3)}/step`);
+    const show = !many || special;
+    if (many && !special && !others) others = true;
+    traces.push({ x: ans.iteration, y: ans.measured[i], mode: 'lines', name: show ? name : `other direction (λ = ${fmt(ans.eigenvalues[i], 3)})`,
+      line: { color, width: special ? 2.4 : 1.4 }, showlegend: show, legendgroup: 'd' + i,
+      hovertemplate: `${esc(name)}<br>iteration %{x}: |c| = %{y:.3e}<extra>measured</extra>` });
+    if (ans.predicted) {
+      traces.push({ x: ans.iteration, y: ans.predicted[i], mode: 'lines', name: 'predicted', showlegend: false, legendgroup: 'd' + i,
+        line: { color, width: special ? 2 : 1, dash: 'dot' },
+        hovertemplate: `predicted, ${esc(name)}<br>iteration %{x}: |c| = %{y:.3e}<extra>theory</extra>` });
+    }
+  }
+  if (others) traces.push({ x: [null], y: [null], mode: 'lines', name: `the other ${p - 2} directions`, line: { color: '#b0b0b0', width: 1.4 } });
+  if (ans.predicted) {
+    const law = ans.optimizer === 'gd' || !ans.beta ? '|1 − ηλ|^t |c(0)|' : 'the 2 × 2 recurrence';
+    traces.push({ x: [null], y: [null], mode: 'lines', name: `dotted: predicted, ${law}`, line: { color: '#555', width: 1.5, dash: 'dot' } });
+  }
+  const title = (ans.local ? 'Error along the Hessian-at-the-minimum eigenvectors' : 'Error along each eigen-direction')
+    + (narrow ? '' : ', |c_i(t)| (log scale)');
+  const layout = { ...baseLayout(), showlegend: true, title: { text: title, font: { size: 14 } },
+    legend: { orientation: 'h', x: 0, y: -0.22, yanchor: 'top', font: { size: 11 } },
+    margin: { l: 64, r: 16, t: 34, b: 20 }, shapes: [eigenShape()] };
+  layout.xaxis = { ...layout.xaxis, title: { text: 'iteration', standoff: 4 } };
+  layout.yaxis = { ...layout.yaxis, type: 'log', title: { text: '|c_i(t)| = |v_iᵀ(w_t − w*)|' }, exponentformat: 'power' };
+  await Plotly.react($('plot-eigen'), traces, layout, PLOT_CONFIG);
+  await drawRegion(ans.region, narrow);
+  setHtml($('eigen-text'), ans.text.map((x) => `<p>${esc(x)}</p>`).join(''));
+}
+
+async function drawRegion(reg, narrow) {
+  const traces = [];
+  // the error kept per step (spectral radius) over (η, β); 1 and above (the run diverges) in pink
+  traces.push({ type: 'heatmap', x: reg.etas, y: reg.betas, z: reg.radius, zmin: 0, zmax: 1.2, hoverongaps: false,
+    colorscale: [[0, '#2166ac'], [0.35, '#67a9cf'], [0.6, '#a6dba0'], [0.8332, '#f7f7d0'], [0.8334, '#f6c9c9'], [1, '#f6c9c9']],
+    colorbar: { title: { text: 'error kept per step', side: 'right' }, thickness: 10, len: 0.9, tickvals: [0, 0.5, 1], ticktext: ['0', '0.5', '≥ 1'] },
+    hovertemplate: 'η = %{x:.3g}, β = %{y:.3f}<br>error kept per step %{z:.4f}<extra></extra>', showlegend: false });
+  const edge = reg.optimizer === 'nesterov' ? 'rate 1: η = 2(1+β)/((1+2β)L)' : 'rate 1: η = 2(1+β)/L';
+  traces.push({ x: reg.edge.eta, y: reg.edge.beta, mode: 'lines', name: edge, line: { color: '#c62828', width: 2 } });
+  if (reg.critical_slow) {
+    traces.push({ x: reg.critical_slow.eta, y: reg.critical_slow.beta, mode: 'lines', name: 'flattest direction critically damped',
+      line: { color: '#1d2433', width: 2, dash: 'dash' } });
+    traces.push({ x: reg.critical_fast.eta, y: reg.critical_fast.beta, mode: 'lines', name: 'steepest direction critically damped',
+      line: { color: '#1d2433', width: 2, dash: 'dot' } });
+  }
+  if (reg.polyak) {
+    traces.push({ x: [reg.polyak.eta], y: [reg.polyak.beta], mode: 'markers', name: `Polyak: η = ${fmt(reg.polyak.eta, 3)}, β* = ${fmt(reg.polyak.beta, 3)}`,
+      marker: { symbol: 'star', size: 15, color: '#ffd54f', line: { color: '#333', width: 1 } } });
+  }
+  if (reg.current) {
+    const c = reg.current;
+    traces.push({ x: [c.eta], y: [c.beta], mode: 'markers', name: `run A: η = ${fmt(c.eta, 3)}, β = ${fmt(c.beta, 3)} (rate ${fmt(c.radius, 4)})`,
+      marker: { symbol: 'circle', size: 12, color: COLORS.A, line: { color: '#fff', width: 2 } } });
+  }
+  const what = reg.optimizer === 'nesterov' ? "Nesterov's" : 'Momentum\'s';
+  const layout = { ...baseLayout(), showlegend: true, title: { text: `${what} stability region${narrow ? '' : ' on this data'}`, font: { size: 14 } },
+    legend: { orientation: 'h', x: 0, y: -0.22, yanchor: 'top', font: { size: 11 } }, margin: { l: 56, r: 10, t: 34, b: 20 } };
+  layout.xaxis = { ...layout.xaxis, title: { text: 'learning rate η', standoff: 4 }, range: [0, reg.etas[reg.etas.length - 1]] };
+  layout.yaxis = { ...layout.yaxis, title: { text: 'momentum β' }, range: [0, 1] };
+  await Plotly.react($('plot-region'), traces, layout, PLOT_CONFIG);
 }
 
 // ---- start --------------------------------------------------------------------------------------------------------
