@@ -51,7 +51,8 @@ def numpy_hessian(X, standardize=False):
 
 
 def numpy_loop(X_b, y, w0, eta, n, beta=None):
-    """The workshop's loop: w <- w - eta (2/m) X_b^T (X_b w - y); with beta, heavy ball v <- g + beta v, w <- w - eta v."""
+    """The workshop's loop: w <- w - eta (2/m) X_b^T (X_b w - y); with beta, heavy ball v <- g + beta v,
+    w <- w - eta v."""
     w, v, out = np.array(w0, dtype=float), np.zeros(len(w0)), [np.array(w0, dtype=float)]
     for _ in range(n):
         g = 2.0 / len(y) * X_b.T @ (X_b @ w - y)

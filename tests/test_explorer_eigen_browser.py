@@ -68,7 +68,8 @@ def test_arrows_and_card_render_and_standardise_changes_them(page, server):
     assert std[1]["name"] == f"fast direction (λ_max = {lam_s[1]:.4g})"
     assert std[0]["x"] != raw[0]["x"]
     lam3s = np.linalg.eigvalsh(numpy_hessian(X, True))
-    page.wait_for_function(f"document.getElementById('eigen-text').innerText.includes('κ = L/μ = {lam3s[-1] / lam3s[0]:.4g}')")
+    kappa = f"κ = L/μ = {lam3s[-1] / lam3s[0]:.4g}"
+    page.wait_for_function(f"document.getElementById('eigen-text').innerText.includes({kappa!r})")
     shot(page, "eigen-standardised")
 
 
