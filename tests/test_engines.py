@@ -243,6 +243,25 @@ def test_the_averaged_iterate_and_the_state_carry_over_in_both_engines(optimizer
                                    atol=1e-12, err_msg=engine)
 
 
+@needs_numba
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("batch_size", [1, 8])
+@pytest.mark.parametrize("penalty", [None, "elasticnet"])
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "adam"])
+def test_wide_rows_take_the_simd_loops_with_the_transcriptions_iterates(optimizer, penalty, batch_size, k):
+    """d = 37: the compiled loops over the coefficients run in SIMD registers with reassociated sums (4 or 8 lanes,
+    then a remainder); the 3 columns of the other tests run the remainder only."""
+    rng = np.random.default_rng(7)
+    m, d = 50, 37
+    X = rng.standard_normal((m, d)) * rng.uniform(0.2, 1.0, d) + rng.uniform(-0.5, 0.5, d)
+    Y = X @ rng.standard_normal((d, k)) * 0.3 + 0.5 * rng.standard_normal((m, k))
+    y = Y[:, 0] if k == 1 else Y
+    for standardize in (False, True):
+        runs = run_both(X, y, None, "squared_error", optimizer, penalty, batch_size, standardize=standardize)
+        check_against_transcription(runs, X, y, None, "squared_error", optimizer, penalty, batch_size,
+                                    standardize=standardize)
+
+
 # ---- which engine runs, and why ---------------------------------------------------------------------------------------
 @needs_numba
 @pytest.mark.parametrize("loss", sorted(set(gdlab.losses.LOSSES) - {"multinomial"}))
