@@ -4,8 +4,10 @@ One epoch = one pass of updates over m = 10^6 rows in a shuffled order, d = 10 a
 0.5), batch 1, 32 and 256, for gd, momentum (beta 0.9) and adam, constant step, no penalty, from zero weights. We
 time what the one loop of ``gdlab.descend`` calls once per epoch:
 
-* gdlab compiled: ``CompiledEpochs.epoch`` (numba, the loss's scalar derivative and the optimizer's coordinate
-  rule compiled into the loop), shuffle included;
+* gdlab compiled: ``CompiledEpochs.epoch`` (numba, the loss's scalar derivative, the optimizer's coordinate
+  rule and the schedule's scalar rate compiled into the loop), shuffle included;
+* gdlab compiled, rows in order: the same epoch without shuffling (shuffle=False), the floor that the prefetching
+  of a shuffled epoch's rows can approach (each row read from memory once, in sequence);
 * gdlab NumPy: ``NumpyEpochs.epoch`` (the path without numba), shuffle included;
 * plain NumPy: the eight-line loop over the slices of ``rng.permutation(m)`` (the same shuffles and arithmetic);
 * PyTorch CPU, when installed: the same plain loop on torch tensors (one thread; never a dependency of gdlab);
@@ -124,7 +126,7 @@ def plain_torch(torch, X, y, batch, opt, lr, seed):
 
 
 # ---- gdlab's engines, as the one loop drives them ----------------------------------------------------------------
-def gdlab_engine(kind, X, Y, batch, opt_name, lr, seed, loss="squared_error"):
+def gdlab_engine(kind, X, Y, batch, opt_name, lr, seed, loss="squared_error", shuffle=True):
     """A function running one epoch of gdlab's ``kind`` engine ('compiled' or 'numpy') from zero weights."""
     from gdlab import losses, optimizers
     from gdlab.descent import _Problem
@@ -137,7 +139,7 @@ def gdlab_engine(kind, X, Y, batch, opt_name, lr, seed, loss="squared_error"):
     mem = MemorySource(X, Y, None, loss_obj, True)
     rng = np.random.default_rng(seed)
     if kind == "compiled":
-        eng = CompiledEpochs(mem, True, loss_obj, Penalty(), opt.learning_rate, opt, batch, rng, True)
+        eng = CompiledEpochs(mem, True, loss_obj, Penalty(), opt.learning_rate, opt, batch, rng, shuffle)
     else:
         eng = NumpyEpochs(_Problem(mem, Penalty(), True), mem, batch, rng, True, opt.learning_rate,
                           opt.direction.update)
@@ -204,7 +206,8 @@ def main() -> None:
         for opt in OPTIMIZERS:
             for batch in BATCHES:
                 lr = RATE[opt]
-                compiled_c = {"gdlab compiled": gdlab_engine("compiled", X, Y, batch, opt, lr, 0)}
+                compiled_c = {"gdlab compiled": gdlab_engine("compiled", X, Y, batch, opt, lr, 0),
+                              "compiled, in order": gdlab_engine("compiled", X, Y, batch, opt, lr, 0, shuffle=False)}
                 if batch == 1 and opt == "gd":
                     compiled_c["SGDRegressor"] = lambda: _sk_fit(SGDRegressor(max_iter=1, tol=None, random_state=0,
                                                                               alpha=0.0, eta0=lr / 2), X, y)
@@ -252,8 +255,31 @@ def _sk_fit(model, X, y):
     return coef, float(np.ravel(model.intercept_)[0])
 
 
+def _targets(rows) -> str:
+    """Issue 15's targets against this run's medians, in words computed from the table."""
+    def ratio(d, opt, batch, peer):
+        stats = next((st for dd, o, b, st, _ in rows if (dd, o, b) == (d, opt, batch)), None)
+        if stats is None or peer not in stats:
+            return None
+        return stats[peer][0] / stats["gdlab compiled"][0]
+
+    met, missed = [], []
+    for d in sorted({r[0] for r in rows}):
+        for opt in OPTIMIZERS:
+            for batch in (32, 256):
+                x = ratio(d, opt, batch, "plain NumPy")
+                if x is not None:
+                    (met if x >= 3.0 else missed).append(f"d = {d} {opt} batch {batch} {x:.2f}x")
+        x = ratio(d, "gd", 1, "SGDRegressor")
+        if x is not None:
+            (met if x >= 3.0 else missed).append(f"d = {d} batch-1 gd {x:.2f}x SGDRegressor's one-epoch fit")
+    return (f"- Issue 15's targets (3x the plain NumPy loop for mini-batches, 3x SGDRegressor for batch 1), this run: "
+            f"met for {'; '.join(met) or 'none'}; not met for {'; '.join(missed) or 'none'}.")
+
+
 def _report(rows, m, rounds, load_before, load_after, torch, quick) -> str:
-    names = ["gdlab compiled", "gdlab NumPy", "plain NumPy", "PyTorch CPU", "SGDRegressor"]
+    names = ["gdlab compiled", "compiled, in order", "gdlab NumPy", "plain NumPy", "PyTorch CPU",
+             "SGDRegressor"]
     if torch is None:
         names.remove("PyTorch CPU")
     lines = []
@@ -265,7 +291,8 @@ def _report(rows, m, rounds, load_before, load_after, torch, quick) -> str:
         "Cython) and the BLAS loops ran in separate rounds, BLAS on one thread (OPENBLAS_NUM_THREADS=1; every "
         "candidate is single-threaded). Batch-1 NumPy/PyTorch loops ran on 10^4 rows, reported x100. SGDRegressor: "
         "a whole fit with max_iter=1 (batch 1 is all it does). 'x plain' = plain NumPy loop / gdlab compiled; "
-        "'NumPy/plain' = gdlab's NumPy engine / the plain loop (<= 1 means no slower). MSE after the epoch, gdlab "
+        "'NumPy/plain' = gdlab's NumPy engine / the plain loop (<= 1 means no slower). 'compiled, in order': the "
+        "same compiled epoch without shuffling (every other column is shuffled). MSE after the epoch, gdlab "
         "compiled / plain NumPy: for batch 32 and 256 the same to the noise of the row order; for batch 1 the plain "
         "loop's is after its 10^4 rows only. The steps are the same for d = 10 and 100 (gd 0.01, momentum and adam "
         "0.001), too large for batch-1 gd and momentum at d = 100 (|x|^2 ~ 100), which diverge there (inf or "
@@ -283,7 +310,8 @@ def _report(rows, m, rounds, load_before, load_after, torch, quick) -> str:
         lines.append(f"| {d} | {opt} | {batch} | " + " | ".join(cells) + f" | **{ratio:.1f}x** | {np_ratio:.2f} | "
                      f"{losses['gdlab compiled']:.4g} / {losses['plain NumPy']:.4g} |")
     lines += ["", "Logistic regression, one epoch of batch 1 (labels -1/+1, constant step 0.01):", "",
-              "| d | gdlab compiled (log_loss) | SGDClassifier (log_loss), whole fit | speed-up |", "|---|---:|---:|---:|"]
+              "| d | gdlab compiled (log_loss) | SGDClassifier (log_loss), whole fit | speed-up |",
+              "|---|---:|---:|---:|"]
     for d, opt, batch, stats, _ in rows:
         if opt == "logistic":
             a, b = stats["gdlab compiled (log_loss)"], stats["SGDClassifier (log_loss)"]
@@ -292,8 +320,10 @@ def _report(rows, m, rounds, load_before, load_after, torch, quick) -> str:
         "",
         f"- Load average (1, 5, 15 min) before: {', '.join(f'{v:.2f}' for v in load_before)}; after: "
         f"{', '.join(f'{v:.2f}' for v in load_after)}. Machine: {machine()}; shared with other jobs while measured.",
-        "- gdlab compiled: the kernel built from the loss's scalar_derivative and the optimizer's CoordinateRule "
-        "(no loss or optimizer codes), loaded from numba's cache before timing.",
+        _targets(rows),
+        "- gdlab compiled: the kernel built from the loss's scalar_derivative, the optimizer's CoordinateRule and the "
+        "schedule's scalar_rate (no loss, optimizer or schedule codes), its row loops compiled with reassociation and "
+        "contraction only (SIMD dot products and updates), loaded from numba's cache before timing.",
     ]
     if torch is None:
         lines.append("- PyTorch was not installed in this run (it is never a dependency of gdlab).")
