@@ -710,9 +710,9 @@ def descend(
         of the iterates after update k (True = 1); the trajectory keeps the iterates; with mini-batches the stall
         test and the convergence claim are about the averaged iterate.
     engine : how mini-batch epochs run: "auto" (the compiled kernel for every optimizer with a coordinate rule (all
-        the named ones), every loss that does not couple its outputs, raw or standardized dense rows in memory and
-        the constant, invscaling, optimal and adaptive schedules; else NumPy, which also walks a sparse X's stored
-        entries; ``Result.extra["engine"]`` says which and why), "numpy" or "compiled".
+        the named ones), every loss that does not couple its outputs, raw or standardized rows in memory (dense, or
+        a sparse X's stored entries) and every schedule with a scalar form (all of gdlab.schedules'); else NumPy;
+        ``Result.extra["engine"]`` says which and why), "numpy" or "compiled".
     state : a :class:`~gdlab.engines.DescentState` from an earlier run's ``Result.extra["state"]``: go on from
         there (the optimizer's state, the schedule's step counter, the averaged iterate, the stall counter); the
         parameters themselves come from coef_init/intercept_init.
