@@ -10,10 +10,11 @@ The figures of the workshop take the parts of :class:`gdlab.workshop.Workshop`; 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,10 +84,42 @@ def _styled(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+@contextlib.contextmanager
+def _laid_out(fig: Figure, dpi: float) -> Iterator[None]:
+    """Run the figure's layout engine once, at ``dpi``, and hold the positions while the body draws it.
+
+    ``savefig`` on a figure with a layout engine draws it twice: once with rendering disabled only so that the
+    engine (constrained layout) can measure the text, then for real. The engine measures by asking each Axes for
+    its tight bounding box itself, so running it directly, at the dpi and on the Agg renderer that savefig would
+    give it, places every Axes where savefig's first draw would (the pixels are the same) for less: the disabled
+    draw goes."""
+    engine = fig.get_layout_engine()
+    if engine is None:
+        yield
+        return
+    original_dpi = fig.dpi
+    fig.dpi = dpi
+    try:
+        engine.execute(fig)
+    finally:
+        fig.dpi = original_dpi
+    import matplotlib
+
+    # no engine at all while it draws: savefig measures again (its disabled draw) whenever there is one, even
+    # set_layout_engine("none")'s placeholder; the rc settings keep None from meaning a default engine
+    with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
+    try:
+        yield
+    finally:
+        fig.set_layout_engine(engine)
+
+
 def figure_png(fig: Figure, dpi: int = 110) -> bytes:
     """The figure as PNG bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    with _laid_out(fig, dpi):
+        fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 
@@ -95,8 +128,10 @@ def save_figure(fig: Figure, path: Any, dpi: int = 110) -> Path:
     from gdlab._io import atomic_path
 
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    # the PNG is drawn on Agg, whose text measures the layout can take directly; other formats keep savefig's
+    with atomic_path(path) as tmp, _laid_out(fig, dpi) if fmt == "png" else contextlib.nullcontext():
+        fig.savefig(tmp, format=fmt, dpi=dpi)
     return path
 
 
