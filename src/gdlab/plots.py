@@ -945,17 +945,24 @@ def descent_animation(line: LinePart, path: Any, *, result: Result | None = None
     eta = _first_step(r.trajectory)
     frames: list[Any] = []
     palette = None
-    for t in range(len(P)):
+
+    def show(t: int) -> None:
         fit_line.set_ydata(P[t, 0] + P[t, 1] * x_new)
         trail.set_data(P[: t + 1, 0], P[: t + 1, 1])
         title.set_text(f"gradient descent, eta = {eta:g}: iteration {int(r.trajectory.iteration[t])}   "
                        f"MSE = {r.trajectory.loss[t]:.3f}   w = [{P[t, 0]:.2f}, {P[t, 1]:.2f}]")
-        fig.canvas.draw()
-        rgba = np.asarray(fig.canvas.buffer_rgba())
-        rgb = Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
-        if palette is None:  # one palette for every frame: colours stay put and the file stays small
-            palette = rgb.quantize(colors=128, method=Image.Quantize.FASTOCTREE)
-        frames.append(rgb.quantize(palette=palette, dither=Image.Dither.NONE))
+
+    show(0)
+    # one layout for every frame: only the data and the one-line title change, so the Axes stay where they are
+    with _laid_out(fig, fig.dpi):
+        for t in range(len(P)):
+            show(t)
+            fig.canvas.draw()
+            rgba = np.asarray(fig.canvas.buffer_rgba())
+            rgb = Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
+            if palette is None:  # one palette for every frame: colours stay put and the file stays small
+                palette = rgb.quantize(colors=128, method=Image.Quantize.FASTOCTREE)
+            frames.append(rgb.quantize(palette=palette, dither=Image.Dither.NONE))
     durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 6]
     path = Path(path)
     with atomic_path(path) as tmp:
