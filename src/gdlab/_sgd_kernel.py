@@ -493,6 +493,7 @@ def sparse_epoch_function(derivative, rule, n_state, rate):
         scaled = inv_scale.shape[0] > 0
         per_coef = l1_of.shape[0] > 0
         has_l1 = l1 != 0.0
+        plain = not has_l1 and not scaled
         inv_mean_weight = 1.0 / mean_weight
         t = counters[0]
         count = counters[2]
@@ -514,13 +515,18 @@ def sparse_epoch_function(derivative, rule, n_state, rate):
             lo = indptr[i]
             hi = indptr[i + 1] if s != 0.0 else lo  # (a row of weight 0 touches nothing)
             pred = 0.0
-            for q in range(lo, hi):
-                j = indices[q]
-                if has_l1 and acc_last[j] != acc:
-                    w[off + j] = _soft_threshold(w[off + j], (l1_of[j] if per_coef else l1) * (acc - acc_last[j]))
-                    acc_last[j] = acc
-                x = data[q] * inv_scale[j] if scaled else data[q]
-                pred += x * w[off + j]
+            if plain:  # raw columns, no L1: the dot product alone, without a branch
+                for q in range(lo, hi):
+                    pred += data[q] * w[off + indices[q]]
+            else:
+                for q in range(lo, hi):
+                    j = indices[q]
+                    if has_l1 and acc_last[j] != acc:
+                        w[off + j] = _soft_threshold(w[off + j],
+                                                     (l1_of[j] if per_coef else l1) * (acc - acc_last[j]))
+                        acc_last[j] = acc
+                    x = data[q] * inv_scale[j] if scaled else data[q]
+                    pred += x * w[off + j]
             pred *= vscale
             if fit_intercept:
                 pred += w[0]
@@ -541,6 +547,20 @@ def sparse_epoch_function(derivative, rule, n_state, rate):
             if has_l1:  # ST(a v, t) = a ST(v, t / |a|)
                 acc += eta / abs(new_scale)
             inv_new = 1.0 / new_scale
+            if plain:  # the same update, no per-entry test but the loop-invariant l2 one
+                for q in range(lo, hi):
+                    j = indices[q]
+                    wj = vscale * w[off + j]
+                    gr = dl * data[q]
+                    if l2 != 0.0:
+                        gr += l2 * wj
+                    u, a, b = update(gr, first[off + j], second[off + j], fcount, hyper)
+                    if keep_first:
+                        first[off + j] = a
+                    if keep_second:
+                        second[off + j] = b
+                    w[off + j] = (wj - eta * u) * inv_new
+                hi = lo  # (done)
             for q in range(lo, hi):
                 j = indices[q]
                 x = data[q] * inv_scale[j] if scaled else data[q]
@@ -763,7 +783,7 @@ def sparse_epoch_function(derivative, rule, n_state, rate):
     name = name.strip("_")
     single.__qualname__ = f"sparse_single_output_epoch_{name}"
     epoch.__qualname__ = f"sparse_epoch_{name}"
-    _SPARSE_EPOCHS[key] = (njit(cache=True)(single), njit(cache=True)(epoch))
+    _SPARSE_EPOCHS[key] = (njit(cache=True, **_LOOP_OPTIONS)(single), njit(cache=True, **_LOOP_OPTIONS)(epoch))
     return _SPARSE_EPOCHS[key]
 
 
