@@ -325,6 +325,15 @@ def test_a_report_for_slides_has_sharper_figures_at_the_same_size_on_the_page(ws
         write_workshop_report(ws, tmp_path / "bad", gif=False, dpi=5000)
 
 
+def test_the_animation_follows_the_resolution_asked_for(ws, tmp_path):
+    """--dpi reached the figures but not the GIF (it was always 900 pixels wide): now it scales too."""
+    from gdlab import plots
+
+    low = Image.open(plots.descent_animation(ws.line, tmp_path / "low.gif")).size
+    high = Image.open(plots.descent_animation(ws.line, tmp_path / "high.gif", dpi=200)).size
+    assert low[0] == 900 and high[0] == pytest.approx(2 * low[0], abs=2) and high[1] == pytest.approx(2 * low[1], abs=2)
+
+
 def test_the_animation_shows_every_line_and_centres_the_minimum(ws, tmp_path):
     from gdlab import plots
 

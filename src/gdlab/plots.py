@@ -916,7 +916,7 @@ def fit_line_figure(X: np.ndarray, y: np.ndarray, result: Result, feature: str =
 
 @_styled
 def descent_animation(line: LinePart, path: Any, *, result: Result | None = None, frame_ms: int = 350,
-                      dpi: int = 80) -> Path:
+                      dpi: int = 100) -> Path:
     """Animated GIF of gradient descent on the line data: the line (left) and the path on the contour (right).
 
     One frame per recorded iteration of ``result`` (default: the workshop's 10 iterations at eta = 0.1), the last
@@ -958,6 +958,7 @@ def descent_animation(line: LinePart, path: Any, *, result: Result | None = None
                        f"MSE = {r.trajectory.loss[t]:.3f}   w = [{P[t, 0]:.2f}, {P[t, 1]:.2f}]")
 
     show(0)
+    fig.set_dpi(dpi)  # (9 inches wide: 900 pixels at the default)
     # one layout for every frame: only the data and the one-line title change, so the Axes stay where they are
     with _laid_out(fig, fig.dpi):
         for t in range(len(P)):

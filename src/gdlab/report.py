@@ -1139,7 +1139,7 @@ def write_workshop_report(ws: Workshop, out_dir: Any = "gdlab-report", *, gif: b
 
         gif_html = ""
         if gif:
-            plots.descent_animation(ws.line, tmp / "descent.gif", dpi=round(dpi * 80 / 110))
+            plots.descent_animation(ws.line, tmp / "descent.gif", dpi=round(dpi * 100 / 110))
             files.append("descent.gif")
             gif_html = (f'<figure><img src="{_data_uri((tmp / "descent.gif").read_bytes(), "image/gif")}" '
                         'alt="animated gradient descent" width="720"><figcaption>Gradient descent, one frame per iteration.'
